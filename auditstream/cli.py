@@ -1,0 +1,286 @@
+"""The ``auditstream`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from auditstream.errors import AuditstreamError
+from config.runtime import RuntimeSettings
+
+DESCRIPTION = """\
+auditstream: every user action in an account, as an Avro event in a log, filtered by the
+account's streaming settings and delivered to its destinations (local directory, webhook).
+
+Backends: `embedded` (a SQLite file, the default: no Kafka needed) or `kafka`. Choose with
+--backend/--bootstrap/--db or the env vars AUDITSTREAM_BACKEND, AUDITSTREAM_KAFKA_BOOTSTRAP,
+AUDITSTREAM_EMBEDDED_PATH.
+"""
+
+
+def _backend_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("log backend")
+    g.add_argument("--backend", choices=["embedded", "kafka"], help="log backend")
+    g.add_argument("--bootstrap", help="Kafka bootstrap servers, e.g. 127.0.0.1:9092")
+    g.add_argument("--db", type=Path, help="SQLite file of the embedded log")
+
+
+def _runtime(args: argparse.Namespace) -> RuntimeSettings:
+    overrides: dict[str, object] = {}
+    if getattr(args, "backend", None):
+        overrides["backend"] = args.backend
+    if getattr(args, "bootstrap", None):
+        overrides["kafka_bootstrap"] = args.bootstrap
+        overrides.setdefault("backend", "kafka")
+    if getattr(args, "db", None):
+        overrides["embedded_path"] = args.db
+    if getattr(args, "metrics_port", None) is not None:
+        overrides["metrics_port"] = args.metrics_port
+    return RuntimeSettings(**overrides)  # type: ignore[arg-type]
+
+
+def _serve_metrics(settings: RuntimeSettings) -> None:
+    if settings.metrics_port is None:
+        return
+    from prometheus_client import start_http_server
+
+    start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    logging.getLogger("auditstream").info(
+        "metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port
+    )
+
+
+def _stop_event() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(_sig: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from schemas import catalog
+
+    records = catalog.as_json_records()
+    if args.json:
+        print(json.dumps(records, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Activity catalog: {len(records)} activities")
+    for col in ("category", "activity", "key"):
+        table.add_column(col)
+    for r in records:
+        table.add_row(r["category"], r["name"], r["key"])
+    Console().print(table)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from auditstream.backends import open_log
+    from pipeline import topics
+    from producers.sdk import ActivityProducer
+    from producers.simulator import Simulator, SimulatorConfig
+
+    settings = _runtime(args)
+    log = open_log(settings)
+    log.create_topic(topics.ACTIVITY, partitions=settings.activity_partitions)
+    accounts = [f"account-{i + 1:03d}" for i in range(args.accounts)]
+    if args.account_ids:
+        accounts = args.account_ids.split(",")
+    sim = Simulator(SimulatorConfig(accounts=accounts, seed=args.seed))
+    interval = 1.0 / args.rate if args.rate else 0.0
+    started = time.monotonic()
+    with Progress(disable=args.quiet) as progress, ActivityProducer(log) as producer:
+        task = progress.add_task("simulate", total=args.events)
+        for i, event in enumerate(sim.events(args.events), 1):
+            if interval:
+                delay = started + i * interval - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            producer.send(event)
+            if i % 500 == 0:
+                progress.update(task, completed=i)
+        progress.update(task, completed=args.events)
+    elapsed = time.monotonic() - started
+    print(
+        f"produced {args.events} events for {len(accounts)} accounts to {topics.ACTIVITY} "
+        f"({settings.backend}) in {elapsed:.1f}s"
+    )
+    log.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from auditstream.demo import run_demo
+
+    result = run_demo(args.out, args.events, args.config, seed=args.seed)
+    return 0 if result.ok else 1
+
+
+def cmd_router(args: argparse.Namespace) -> int:
+    from auditstream.backends import open_log
+    from pipeline.router import Router
+
+    settings = _runtime(args)
+    _serve_metrics(settings)
+    log = open_log(settings)
+    router = Router(
+        log,
+        transactional_id=args.transactional_id,
+        activity_partitions=settings.activity_partitions,
+    )
+    stop = _stop_event()
+    logging.getLogger("auditstream").info("router running on %s", settings.backend)
+    try:
+        router.run(stop)
+    finally:
+        router.close()
+        log.close()
+    return 0
+
+
+def cmd_sink_worker(args: argparse.Namespace) -> int:
+    from auditstream.backends import open_log
+    from sinks.worker import SinkWorker
+
+    settings = _runtime(args)
+    _serve_metrics(settings)
+    log = open_log(settings)
+    worker = SinkWorker(log, local_root=args.local_root)
+    stop = _stop_event()
+    logging.getLogger("auditstream").info("sink worker running on %s", settings.backend)
+    try:
+        worker.run(stop)
+    finally:
+        worker.close()
+        log.close()
+    return 0
+
+
+def cmd_settings_apply(args: argparse.Namespace) -> int:
+    from auditstream.backends import open_log
+    from config.loading import load_settings_file
+    from pipeline.settings_writer import publish_settings
+
+    settings_file = load_settings_file(args.file)
+    log = open_log(_runtime(args))
+    n = publish_settings(log, settings_file.accounts)
+    dests = sum(len(a.destinations) for a in settings_file.accounts)
+    print(f"applied settings for {n} accounts ({dests} destinations) from {args.file}")
+    log.close()
+    return 0
+
+
+def cmd_settings_show(args: argparse.Namespace) -> int:
+    from auditstream.backends import open_log
+    from pipeline.settings_view import SettingsView
+
+    log = open_log(_runtime(args))
+    view = SettingsView(log)
+    view.catch_up()
+    out = [
+        json.loads(a.model_dump_json())  # secrets stay masked
+        for a in view.accounts().values()
+    ]
+    print(json.dumps(out, indent=2))
+    view.close()
+    log.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="auditstream",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("catalog", help="list every activity (category, name, key)")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.set_defaults(func=cmd_catalog)
+
+    p = sub.add_parser("simulate", help="produce realistic activity events")
+    p.add_argument("--accounts", type=int, default=5, help="number of accounts (default 5)")
+    p.add_argument("--account-ids", help="comma-separated account ids (overrides --accounts)")
+    p.add_argument("--events", type=int, default=10_000, help="number of events (default 10000)")
+    p.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
+    p.add_argument("--seed", type=int, help="random seed for a reproducible stream")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _backend_args(p)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser(
+        "demo",
+        help="simulate, route and deliver in one process on the embedded log",
+        description="Runs the simulator, the router and a sink worker in one process on the "
+        "embedded log with the example settings (config/demo.yaml, or --config), writes each "
+        "destination's objects under --out, and exits 0 once every included event arrived.",
+    )
+    p.add_argument("--out", type=Path, default=Path("auditstream-demo"), help="output folder")
+    p.add_argument("--events", type=int, default=20_000, help="events to simulate")
+    p.add_argument("--config", type=Path, help="settings YAML (default: the bundled example)")
+    p.add_argument("--seed", type=int, default=7, help="random seed")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("router", help="run the router (activity topic → destination topics)")
+    p.add_argument("--transactional-id", help="Kafka transactional id (default: unique)")
+    p.add_argument("--metrics-port", type=int, help="serve /metrics on this port")
+    _backend_args(p)
+    p.set_defaults(func=cmd_router)
+
+    p = sub.add_parser("sink-worker", help="run a sink worker (destination topics → sinks)")
+    p.add_argument("--metrics-port", type=int, help="serve /metrics on this port")
+    p.add_argument(
+        "--local-root", type=Path, help="folder relative local destination paths start from"
+    )
+    _backend_args(p)
+    p.set_defaults(func=cmd_sink_worker)
+
+    p = sub.add_parser("settings", help="stream settings of accounts")
+    ss = p.add_subparsers(dest="settings_command", required=True, metavar="ACTION")
+    a = ss.add_parser("apply", help="publish the accounts of a settings YAML file")
+    a.add_argument("-f", "--file", type=Path, required=True, help="settings YAML")
+    _backend_args(a)
+    a.set_defaults(func=cmd_settings_apply)
+    s = ss.add_parser("show", help="print the current settings (secrets masked)")
+    _backend_args(s)
+    s.set_defaults(func=cmd_settings_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        code: int = args.func(args)
+    except AuditstreamError as exc:
+        print(f"auditstream: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

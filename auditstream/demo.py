@@ -1,0 +1,159 @@
+"""``auditstream demo``: simulator, router and sink worker in one process on the embedded log."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from config.loading import load_settings_file
+from config.stream import SettingsFile
+from pipeline import topics
+from pipeline.embedded_log import EmbeddedLog
+from pipeline.inclusion import Decision, decide
+from pipeline.router import Router
+from pipeline.settings_writer import publish_settings
+from producers.sdk import ActivityProducer
+from producers.simulator import Simulator, SimulatorConfig
+from sinks.worker import SinkWorker
+
+MARKER = ".auditstream-demo"
+
+
+@dataclass
+class DemoResult:
+    produced: int
+    expected: dict[str, int]
+    delivered: dict[str, int]
+    paths: dict[str, Path]
+    files: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(self.delivered.get(d, 0) == n for d, n in self.expected.items())
+
+
+def default_config() -> Path:
+    return Path(str(resources.files("config").joinpath("demo.yaml")))
+
+
+def prepare_out(out: Path) -> None:
+    """Start from a clean demo folder; refuse to touch a folder the demo did not make."""
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).exists():
+            raise SystemExit(
+                f"{out} exists and was not made by `auditstream demo`; choose another --out"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by auditstream demo; safe to delete\n")
+
+
+def run_demo(
+    out: Path,
+    events: int,
+    config_path: Path | None = None,
+    *,
+    seed: int | None = 7,
+    console: Console | None = None,
+    timeout_s: float = 600.0,
+) -> DemoResult:
+    console = console or Console()
+    settings: SettingsFile = load_settings_file(config_path or default_config())
+    prepare_out(out)
+    log = EmbeddedLog(out / "log.sqlite")
+    log.create_topic(topics.ACTIVITY)
+    publish_settings(log, settings.accounts)
+    by_account = {a.account_id: a for a in settings.accounts}
+
+    accounts = [*by_account, "hooli"]  # hooli has no stream settings: nothing is streamed
+    sim = Simulator(SimulatorConfig(accounts=accounts, seed=seed))
+    expected: Counter[str] = Counter()
+    progress = Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    router = Router(log)
+    worker = SinkWorker(log, local_root=out)
+    with progress:
+        produce = progress.add_task("produce", total=events)
+        with ActivityProducer(log) as producer:
+            for i, event in enumerate(sim.events(events), 1):
+                producer.send(event)
+                acct = by_account.get(event["account_id"])
+                if decide(acct, event["category"], event["activity"]) is Decision.INCLUDED:
+                    assert acct is not None
+                    for d in acct.destinations:
+                        if d.enabled:
+                            expected[d.id] += 1
+                if i % 1000 == 0:
+                    progress.update(produce, completed=i)
+        progress.update(produce, completed=events)
+
+        route = progress.add_task("route", total=events)
+        deliver = progress.add_task("deliver", total=sum(expected.values()))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            router.step()
+            worker.step()
+            delivered = sum(h.delivered_events for h in worker.health.values())
+            progress.update(route, completed=router.consumed)
+            progress.update(deliver, completed=delivered)
+            if router.consumed >= events and router.lag() == 0:
+                worker.drain()
+                delivered = sum(h.delivered_events for h in worker.health.values())
+                progress.update(deliver, completed=delivered)
+                if delivered >= sum(expected.values()):
+                    break
+    result = DemoResult(
+        produced=events,
+        expected={d.id: expected.get(d.id, 0) for a in settings.accounts for d in a.destinations},
+        delivered={k: h.delivered_events for k, h in worker.health.items()},
+        paths={},
+    )
+    for a in settings.accounts:
+        for d in a.destinations:
+            path = getattr(d, "path", None)
+            if path is not None:
+                root = Path(path) if Path(path).is_absolute() else out / path
+                result.paths[d.id] = root
+                result.files[d.id] = (
+                    sum(1 for p in root.rglob("*") if p.is_file()) if root.exists() else 0
+                )
+    worker.close()
+    router.close()
+    log.close()
+    _report(console, settings, result)
+    return result
+
+
+def _report(console: Console, settings: SettingsFile, result: DemoResult) -> None:
+    table = Table(title=f"auditstream demo: {result.produced} events simulated")
+    for col in ("account", "destination", "expected", "delivered", "objects", "where"):
+        table.add_column(col)
+    for a in settings.accounts:
+        for d in a.destinations:
+            table.add_row(
+                a.account_id + ("" if a.streaming_enabled else " (streaming off)"),
+                d.id,
+                str(result.expected.get(d.id, 0)),
+                str(result.delivered.get(d.id, 0)),
+                str(result.files.get(d.id, 0)),
+                str(result.paths.get(d.id, "")),
+            )
+    console.print(table)
+    if result.ok:
+        console.print("[green]every included event was delivered exactly once[/green]")
+    else:
+        console.print("[red]some destinations did not receive every included event[/red]")

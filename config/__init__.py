@@ -1,0 +1,1 @@
+"""Typed settings: per-account stream settings and destinations, and process runtime settings."""

@@ -1,0 +1,71 @@
+"""Per-account stream settings: streaming on/off, data inclusion, destinations."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from config.destinations import Destination
+from schemas import catalog
+
+
+class AccountSettings(BaseModel):
+    """What one account streams and where. ``include_categories`` None means every category;
+    ``include_activities`` non-empty means only those activities; ``exclude_activities`` always
+    wins."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: str = Field(min_length=1, max_length=200)
+    streaming_enabled: bool = True
+    include_categories: list[str] | None = None
+    include_activities: list[str] = Field(default_factory=list)
+    exclude_activities: list[str] = Field(default_factory=list)
+    destinations: list[Destination] = Field(default_factory=list)
+
+    @field_validator("include_categories")
+    @classmethod
+    def _known_categories(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        known = {c.key for c in catalog.CATEGORIES}
+        unknown = [c for c in v if c not in known]
+        if unknown:
+            raise ValueError(f"unknown categories {unknown}; valid: {sorted(known)}")
+        return v
+
+    @field_validator("include_activities", "exclude_activities")
+    @classmethod
+    def _known_activities(cls, v: list[str]) -> list[str]:
+        known = {a.key for a in catalog.ACTIVITIES}
+        unknown = [a for a in v if a not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown activities {unknown}; see `auditstream catalog` for valid keys"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _unique_destinations(self) -> AccountSettings:
+        ids = [d.id for d in self.destinations]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"destination ids must be unique, repeated: {dupes}")
+        return self
+
+
+class SettingsFile(BaseModel):
+    """The YAML file ``auditstream settings apply -f`` and ``demo --config`` read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accounts: list[AccountSettings]
+
+    @model_validator(mode="after")
+    def _unique(self) -> SettingsFile:
+        accounts = [a.account_id for a in self.accounts]
+        dest = [d.id for a in self.accounts for d in a.destinations]
+        for what, ids in (("account ids", accounts), ("destination ids", dest)):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            if dupes:
+                raise ValueError(f"{what} must be unique across the file, repeated: {dupes}")
+        return self

@@ -1,0 +1,1 @@
+"""The router: inclusion settings, routing, dead letters, and the log it runs on."""

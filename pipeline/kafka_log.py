@@ -1,0 +1,333 @@
+"""The Kafka log (confluent-kafka): the production backend.
+
+Producers are idempotent with ``acks=all``; the router's produce-and-commit is a Kafka
+transaction (exactly-once from the activity topic to the destination topics); consumers read
+committed data only and never auto-commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from re import Pattern
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    KafkaError,
+    KafkaException,
+)
+from confluent_kafka import Consumer as _KConsumer
+from confluent_kafka import Producer as _KProducer
+from confluent_kafka import TopicPartition as _KTP
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from pipeline.errors import FencedError, LogError, TransactionAborted
+from pipeline.log import Consumer, DeliveryCallback, OutgoingRecord, Record, TopicPartition
+
+log = logging.getLogger(__name__)
+
+_ADMIN_TIMEOUT_S = 30.0
+
+
+def _err(exc: BaseException, what: str) -> LogError:
+    return LogError(f"kafka: {what}: {exc}")
+
+
+class KafkaLog:
+    """A :class:`pipeline.log.Log` on a Kafka cluster. ``extra`` is passed to every client
+    (security settings such as ``security.protocol`` or ``sasl.*``)."""
+
+    name = "kafka"
+
+    def __init__(self, bootstrap: str, extra: Mapping[str, Any] | None = None) -> None:
+        self.bootstrap = bootstrap
+        self._extra = dict(extra or {})
+        self._admin = AdminClient(self._conf())
+        self._meta_consumer: _KConsumer | None = None
+
+    def _conf(self, **more: Any) -> dict[str, Any]:
+        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap, **self._extra}
+        conf.update(more)
+        return conf
+
+    def create_topic(self, topic: str, partitions: int = 1, compacted: bool = False) -> None:
+        config = {"cleanup.policy": "compact"} if compacted else {}
+        futures = self._admin.create_topics(
+            [NewTopic(topic, num_partitions=partitions, replication_factor=-1, config=config)],
+            operation_timeout=_ADMIN_TIMEOUT_S,
+        )
+        try:
+            futures[topic].result(timeout=_ADMIN_TIMEOUT_S)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise _err(exc, f"create topic {topic}") from exc
+
+    def delete_topic(self, topic: str) -> None:
+        futures = self._admin.delete_topics([topic], operation_timeout=_ADMIN_TIMEOUT_S)
+        try:
+            futures[topic].result(timeout=_ADMIN_TIMEOUT_S)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise _err(exc, f"delete topic {topic}") from exc
+
+    def list_topics(self) -> set[str]:
+        try:
+            return set(self._admin.list_topics(timeout=_ADMIN_TIMEOUT_S).topics)
+        except KafkaException as exc:
+            raise _err(exc, "list topics") from exc
+
+    def _partition_ids(self, topic: str) -> list[int]:
+        meta = self._admin.list_topics(topic, timeout=_ADMIN_TIMEOUT_S).topics.get(topic)
+        if meta is None or meta.error is not None:
+            raise LogError(f"topic {topic!r} does not exist")
+        return sorted(meta.partitions)
+
+    def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
+        if self._meta_consumer is None:
+            self._meta_consumer = _KConsumer(
+                self._conf(**{"group.id": "auditstream-metadata", "enable.auto.commit": False})
+            )
+        out = {}
+        for p in self._partition_ids(topic):
+            _low, high = self._meta_consumer.get_watermark_offsets(
+                _KTP(topic, p), timeout=_ADMIN_TIMEOUT_S, cached=False
+            )
+            out[TopicPartition(topic, p)] = int(high)
+        return out
+
+    def producer(self) -> KafkaProducer:
+        return KafkaProducer(
+            _KProducer(
+                self._conf(
+                    **{
+                        "enable.idempotence": True,
+                        "acks": "all",
+                        "linger.ms": 5,
+                        "compression.type": "lz4",
+                    }
+                )
+            )
+        )
+
+    def transactional_producer(self, transactional_id: str) -> KafkaTransactionalProducer:
+        producer = _KProducer(
+            self._conf(
+                **{
+                    "transactional.id": transactional_id,
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "linger.ms": 5,
+                    "compression.type": "lz4",
+                }
+            )
+        )
+        try:
+            producer.init_transactions(_ADMIN_TIMEOUT_S)
+        except KafkaException as exc:
+            raise _err(exc, "init transactions") from exc
+        return KafkaTransactionalProducer(producer)
+
+    def consumer(self, group: str, topics: Sequence[str] | Pattern[str]) -> KafkaConsumer:
+        conf = self._conf(
+            **{
+                "group.id": group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                # New destination topics must be picked up within seconds, not minutes.
+                "topic.metadata.refresh.interval.ms": 2000,
+                "partition.assignment.strategy": "cooperative-sticky",
+            }
+        )
+        subscription = [topics.pattern] if isinstance(topics, Pattern) else list(topics)
+        return KafkaConsumer(_KConsumer(conf), group, subscription=subscription)
+
+    def reader(self, topic: str) -> KafkaConsumer:
+        conf = self._conf(
+            **{
+                "group.id": f"auditstream-reader-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+        consumer = _KConsumer(conf)
+        consumer.assign([_KTP(topic, p, OFFSET_BEGINNING) for p in self._partition_ids(topic)])
+        return KafkaConsumer(consumer, "", subscription=None)
+
+    def close(self) -> None:
+        if self._meta_consumer is not None:
+            self._meta_consumer.close()
+            self._meta_consumer = None
+
+
+def _headers(msg: Any) -> tuple[tuple[str, bytes], ...]:
+    raw = msg.headers()
+    if not raw:
+        return ()
+    return tuple((k, v if v is not None else b"") for k, v in raw)
+
+
+class KafkaProducer:
+    def __init__(self, producer: _KProducer) -> None:
+        self._p = producer
+
+    def produce(self, record: OutgoingRecord, on_delivery: DeliveryCallback | None = None) -> None:
+        def report(err: KafkaError | None, _msg: Any) -> None:
+            if on_delivery is not None:
+                on_delivery(None if err is None else LogError(f"kafka: {err.str()}"), record)
+
+        while True:
+            try:
+                self._p.produce(
+                    record.topic,
+                    value=record.value,
+                    key=record.key,
+                    headers=list(record.headers),
+                    on_delivery=report,
+                )
+                break
+            except BufferError:
+                # Local queue full: serve delivery reports to make room, then try again.
+                self._p.poll(0.1)
+            except KafkaException as exc:
+                raise _err(exc, f"produce to {record.topic}") from exc
+        self._p.poll(0)
+
+    def flush(self, timeout: float = 30.0) -> int:
+        return int(self._p.flush(timeout))
+
+    def close(self) -> None:
+        self._p.flush(30.0)
+
+
+class KafkaTransactionalProducer:
+    def __init__(self, producer: _KProducer) -> None:
+        self._p = producer
+
+    def produce_and_commit(
+        self,
+        records: Sequence[OutgoingRecord],
+        consumer: Consumer,
+        offsets: Mapping[TopicPartition, int],
+    ) -> None:
+        if not isinstance(consumer, KafkaConsumer):
+            raise TypeError("a Kafka transaction needs a Kafka consumer")
+        try:
+            self._p.begin_transaction()
+            for r in records:
+                while True:
+                    try:
+                        self._p.produce(
+                            r.topic, value=r.value, key=r.key, headers=list(r.headers)
+                        )
+                        break
+                    except BufferError:
+                        self._p.poll(0.1)
+            self._p.send_offsets_to_transaction(
+                [_KTP(tp.topic, tp.partition, off) for tp, off in offsets.items()],
+                consumer.group_metadata(),
+                _ADMIN_TIMEOUT_S,
+            )
+            self._p.commit_transaction(_ADMIN_TIMEOUT_S)
+        except KafkaException as exc:
+            kerr = exc.args[0]
+            if kerr.fatal():
+                raise FencedError(f"kafka transaction fenced or fatal: {kerr.str()}") from exc
+            try:
+                self._p.abort_transaction(_ADMIN_TIMEOUT_S)
+            except KafkaException as abort_exc:
+                raise FencedError(f"kafka: abort failed: {abort_exc}") from abort_exc
+            raise TransactionAborted(f"kafka transaction aborted: {kerr.str()}") from exc
+
+    def close(self) -> None:
+        self._p.flush(30.0)
+
+
+class KafkaConsumer:
+    def __init__(self, consumer: _KConsumer, group: str, subscription: list[str] | None) -> None:
+        self._c = consumer
+        self.group = group
+        self._groupless = subscription is None
+        self._revoke_callbacks: list[Callable[[set[TopicPartition]], None]] = []
+        self._paused: set[TopicPartition] = set()
+        if subscription is not None:
+            self._c.subscribe(subscription, on_revoke=self._revoked, on_lost=self._revoked)
+
+    def _revoked(self, _consumer: Any, partitions: list[_KTP]) -> None:
+        gone = {TopicPartition(p.topic, p.partition) for p in partitions}
+        self._paused -= gone
+        for cb in self._revoke_callbacks:
+            cb(gone)
+
+    def group_metadata(self) -> Any:
+        return self._c.consumer_group_metadata()
+
+    def poll(self, max_records: int, timeout: float) -> list[Record]:
+        try:
+            msgs = self._c.consume(num_messages=max_records, timeout=timeout)
+        except KafkaException as exc:
+            raise _err(exc, "consume") from exc
+        out: list[Record] = []
+        for m in msgs:
+            err = m.error()
+            if err is not None:
+                if err.fatal():
+                    raise LogError(f"kafka consumer: {err.str()}")
+                log.warning("kafka consumer: %s", err.str())
+                continue
+            ts = m.timestamp()[1]
+            out.append(
+                Record(
+                    m.topic(), m.partition(), m.offset(), m.key(), m.value() or b"",
+                    _headers(m), ts,
+                )
+            )
+        return out
+
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        if self._groupless or not offsets:
+            return
+        try:
+            self._c.commit(
+                offsets=[_KTP(tp.topic, tp.partition, off) for tp, off in offsets.items()],
+                asynchronous=False,
+            )
+        except KafkaException as exc:
+            raise _err(exc, "commit offsets") from exc
+
+    def committed(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        tps = [_KTP(tp.topic, tp.partition) for tp in partitions]
+        if self._groupless or not tps:
+            return {}
+        try:
+            result = self._c.committed(tps, timeout=_ADMIN_TIMEOUT_S)
+        except KafkaException as exc:
+            raise _err(exc, "read committed offsets") from exc
+        return {TopicPartition(t.topic, t.partition): t.offset for t in result if t.offset >= 0}
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition(t.topic, t.partition) for t in self._c.assignment()}
+
+    def pause(self, partitions: Iterable[TopicPartition]) -> None:
+        tps = [_KTP(tp.topic, tp.partition) for tp in partitions]
+        if tps:
+            self._c.pause(tps)
+
+    def resume(self, partitions: Iterable[TopicPartition]) -> None:
+        tps = [_KTP(tp.topic, tp.partition) for tp in partitions]
+        if tps:
+            self._c.resume(tps)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        try:
+            self._c.seek(_KTP(tp.topic, tp.partition, offset))
+        except KafkaException as exc:
+            raise _err(exc, f"seek {tp.topic}[{tp.partition}] to {offset}") from exc
+
+    def on_revoke(self, callback: Callable[[set[TopicPartition]], None]) -> None:
+        self._revoke_callbacks.append(callback)
+
+    def close(self) -> None:
+        self._c.close()

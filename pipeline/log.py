@@ -1,0 +1,141 @@
+"""The log interface both backends implement: Kafka (production) and embedded (SQLite).
+
+Deliberately small: what the producers, the router and the sink workers need and no more.
+Offsets follow Kafka's convention: a committed offset is the *next* offset to read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from re import Pattern
+from typing import Protocol
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicPartition:
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record read from the log."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: Headers = ()
+    timestamp_ms: int = 0
+
+    @property
+    def tp(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
+
+    def header(self, name: str) -> bytes | None:
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    """A record to produce."""
+
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    headers: Headers = field(default=())
+
+
+DeliveryCallback = Callable[[Exception | None, OutgoingRecord], None]
+"""Called once per produced record: ``None`` when stored, else the reason it was not."""
+
+
+class Producer(Protocol):
+    def produce(self, record: OutgoingRecord, on_delivery: DeliveryCallback | None = None) -> None:
+        """Queue ``record``. Raises :class:`pipeline.errors.LogError` if it cannot be queued."""
+
+    def flush(self, timeout: float = 30.0) -> int:
+        """Wait for queued records; returns how many are still undelivered."""
+
+    def close(self) -> None: ...
+
+
+class TransactionalProducer(Protocol):
+    def produce_and_commit(
+        self,
+        records: Sequence[OutgoingRecord],
+        consumer: Consumer,
+        offsets: Mapping[TopicPartition, int],
+    ) -> None:
+        """Atomically store ``records`` and commit ``offsets`` for ``consumer``'s group.
+
+        Raises :class:`pipeline.errors.TransactionAborted` when nothing was stored (the caller
+        rewinds to its committed offsets) or :class:`pipeline.errors.FencedError`.
+        """
+
+    def close(self) -> None: ...
+
+
+class Consumer(Protocol):
+    group: str
+
+    def poll(self, max_records: int, timeout: float) -> list[Record]:
+        """Up to ``max_records`` records from unpaused assigned partitions, in offset order per
+        partition; waits at most ``timeout`` seconds for the first one."""
+
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Synchronously commit ``offsets`` (next offset to read) for this group."""
+
+    def committed(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """The group's committed offsets (partitions never committed are absent)."""
+
+    def assignment(self) -> set[TopicPartition]: ...
+
+    def pause(self, partitions: Iterable[TopicPartition]) -> None: ...
+
+    def resume(self, partitions: Iterable[TopicPartition]) -> None: ...
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Make the next poll of ``tp`` start at ``offset``."""
+
+    def on_revoke(self, callback: Callable[[set[TopicPartition]], None]) -> None:
+        """Register a callback run when partitions are taken away (rebalance)."""
+
+    def close(self) -> None: ...
+
+
+class Log(Protocol):
+    """A log backend: topics, producers, consumers."""
+
+    name: str
+
+    def create_topic(self, topic: str, partitions: int = 1, compacted: bool = False) -> None:
+        """Create ``topic`` if it does not exist (idempotent)."""
+
+    def delete_topic(self, topic: str) -> None: ...
+
+    def list_topics(self) -> set[str]: ...
+
+    def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
+        """The offset the next record of each partition will get."""
+
+    def producer(self) -> Producer: ...
+
+    def transactional_producer(self, transactional_id: str) -> TransactionalProducer: ...
+
+    def consumer(self, group: str, topics: Sequence[str] | Pattern[str]) -> Consumer:
+        """A consumer in ``group`` subscribed to ``topics`` (a list or a regex), starting at
+        the committed offsets, or at the earliest offset where none is committed."""
+
+    def reader(self, topic: str) -> Consumer:
+        """A group-less consumer reading every partition of ``topic`` from the beginning;
+        used to rebuild state from compacted topics. Its ``commit`` does nothing."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,71 @@
+"""Routing decisions for one activity record (pure): dead-letter, filter, or copies.
+
+The router reads only the key (account), the headers (category, activity) and the 10-byte
+single-object header (a known schema fingerprint); the body is forwarded untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from config.stream import AccountSettings
+from pipeline import topics
+from pipeline.dead_letters import dead_letter
+from pipeline.inclusion import Decision, decide
+from pipeline.log import OutgoingRecord, Record
+from schemas import catalog, codec
+from schemas.errors import CodecError
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """What to do with one record: ``out`` are the records to produce (destination copies or
+    one dead letter); ``decision`` says why; ``dead_letter_reason`` is set for dead letters."""
+
+    out: tuple[OutgoingRecord, ...]
+    decision: Decision | None = None
+    dead_letter_reason: str | None = None
+
+
+def route(record: Record, settings_of: Callable[[str], AccountSettings | None]) -> Routed:
+    """Route ``record``; ``settings_of`` looks up an account's settings."""
+
+    def dlq(reason: str, detail: str) -> Routed:
+        return Routed(
+            (dead_letter(record, stage="router", reason=reason, detail=detail),),
+            dead_letter_reason=reason,
+        )
+
+    if not record.key:
+        return dlq("missing_key", "record has no key; producers key events by account id")
+    category_b, activity_b = record.header("category"), record.header("activity")
+    if category_b is None or activity_b is None:
+        return dlq("missing_header", "record lacks the category/activity headers")
+    try:
+        category, activity = category_b.decode(), activity_b.decode()
+        account_id = record.key.decode()
+    except UnicodeDecodeError:
+        return dlq("malformed_header", "key or headers are not UTF-8")
+    if not catalog.is_known(category, activity):
+        return dlq("unknown_activity", f"{category}/{activity} is not in the activity catalog")
+    try:
+        codec.writer_of(record.value)
+    except CodecError as exc:
+        return dlq(exc.reason, str(exc))
+
+    settings = settings_of(account_id)
+    decision = decide(settings, category, activity)
+    if decision is not Decision.INCLUDED or settings is None:
+        return Routed((), decision=decision)
+    copies = tuple(
+        OutgoingRecord(
+            topic=topics.destination_topic(d.id),
+            value=record.value,
+            key=record.key,
+            headers=record.headers,
+        )
+        for d in settings.destinations
+        if d.enabled
+    )
+    return Routed(copies, decision=decision)

@@ -1,0 +1,40 @@
+"""Publishing account settings to the settings topic (and creating destination topics)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from config.stream import AccountSettings
+from config.wire import encode_settings
+from pipeline import topics
+from pipeline.errors import LogError
+from pipeline.log import Log, OutgoingRecord
+
+
+def publish_settings(log_backend: Log, accounts: Iterable[AccountSettings]) -> int:
+    """Write each account's settings (replacing the previous ones). Returns how many.
+
+    Destination topics are created first, so no routed event waits for one. Raises
+    :class:`LogError` if the log did not store every record.
+    """
+    log_backend.create_topic(topics.SETTINGS, compacted=True)
+    producer = log_backend.producer()
+    errors: list[Exception] = []
+    count = 0
+    for account in accounts:
+        for d in account.destinations:
+            log_backend.create_topic(topics.destination_topic(d.id))
+        producer.produce(
+            OutgoingRecord(
+                topic=topics.SETTINGS,
+                key=account.account_id.encode(),
+                value=encode_settings(account),
+            ),
+            lambda err, _r: errors.append(err) if err is not None else None,
+        )
+        count += 1
+    remaining = producer.flush(60.0)
+    producer.close()
+    if errors or remaining:
+        raise LogError(f"settings not stored: {errors[0] if errors else 'flush timed out'}")
+    return count

@@ -1,0 +1,1 @@
+"""Avro schemas, their codec and the activity catalog."""

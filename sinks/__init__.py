@@ -1,0 +1,1 @@
+"""Sink workers: batching, formats, retries and the destinations (local, webhook, object stores)."""

@@ -1,0 +1,53 @@
+"""The object-store template: batch → key → bytes → ``_put``. S3, GCS, Azure Blob and the local
+directory differ only in ``_put`` (and in how they map their errors)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import UTC, datetime
+
+from sinks.batch import Batch
+from sinks.formats import Format, format_for
+from sinks.object_key import object_key
+from sinks.retry import is_retryable
+
+
+class ObjectStoreSink(ABC):
+    """Writes each batch as one object whose key is deterministic (see ``sinks.object_key``)."""
+
+    type = "object_store"
+
+    def __init__(self, *, prefix: str, fmt: str, compression: str) -> None:
+        self.prefix = prefix
+        self.format: Format = format_for(fmt, compression)
+
+    def key_for(self, batch: Batch) -> str:
+        when = batch.first_recorded_at() or datetime.fromtimestamp(
+            batch.records[0].timestamp_ms / 1000, tz=UTC
+        )
+        return object_key(
+            prefix=self.prefix,
+            account_id=batch.account_id,
+            record_date=when,
+            partition=batch.partition,
+            first_offset=batch.first_offset,
+            extension=self.format.extension,
+        )
+
+    def write(self, batch: Batch) -> None:
+        """Serialize and store ``batch``; raises :class:`sinks.errors.DeliveryError`."""
+        data = self.format.serialize(batch.events)
+        self._put(self.key_for(batch), data)
+        self.last_written_bytes = len(data)
+
+    last_written_bytes = 0
+
+    @abstractmethod
+    def _put(self, key: str, data: bytes) -> None:
+        """Store ``data`` at ``key``, replacing any object there. Raises ``DeliveryError``."""
+
+    def is_retryable(self, exc: BaseException) -> bool:
+        return is_retryable(exc)
+
+    def close(self) -> None:
+        return None

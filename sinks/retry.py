@@ -1,0 +1,85 @@
+"""Retry policies, in one place: every remote call of a sink goes through :func:`call`.
+
+Decisions (``is_retryable``) are kept apart from mechanics (backoff): exponential backoff with
+full jitter, bounded attempts, and the destination's ``Retry-After`` honoured (capped).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from sinks.errors import DeliveryError, TransientError
+
+T = TypeVar("T")
+
+_RETRYABLE_HTTP = frozenset({408, 429})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """The default decision over the project's error tree: transient errors only."""
+    return isinstance(exc, DeliveryError) and exc.retryable
+
+
+def is_retryable_status(status: int) -> bool:
+    """HTTP statuses worth retrying: 5xx, 408 and 429. Other 4xx never are."""
+    return status >= 500 or status in _RETRYABLE_HTTP
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded attempts with full-jitter exponential backoff: the n-th wait is uniform in
+    ``[0, min(max_wait, base * 2**n))``; a ``Retry-After`` replaces it, capped at
+    ``max_retry_after``."""
+
+    attempts: int = 5
+    base: float = 0.2
+    max_wait: float = 10.0
+    max_retry_after: float = 60.0
+
+    def wait_seconds(self, attempt: int, exc: BaseException | None) -> float:
+        if isinstance(exc, TransientError) and exc.retry_after is not None:
+            return max(0.0, min(exc.retry_after, self.max_retry_after))
+        ceiling = min(self.max_wait, self.base * (2 ** max(0, attempt - 1)))
+        return random.uniform(0.0, ceiling)
+
+
+def call(
+    fn: Callable[[], T],
+    *,
+    policy: RetryPolicy,
+    retryable: Callable[[BaseException], bool] = is_retryable,
+    on_retry: Callable[[BaseException, float], None] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> T:
+    """Run ``fn`` until it succeeds, a non-retryable error is raised, or the attempts run out.
+
+    Raises the last exception ``fn`` raised (never tenacity's ``RetryError``).
+    """
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        return policy.wait_seconds(state.attempt_number, exc)
+
+    def before_sleep(state: RetryCallState) -> None:
+        if on_retry is not None and state.outcome is not None:
+            exc = state.outcome.exception()
+            if exc is not None:
+                on_retry(exc, state.next_action.sleep if state.next_action else 0.0)
+
+    kwargs: dict[str, object] = {}
+    if sleep is not None:
+        kwargs["sleep"] = sleep
+    retrying = Retrying(
+        stop=stop_after_attempt(policy.attempts),
+        wait=wait,
+        retry=retry_if_exception(retryable),
+        reraise=True,
+        before_sleep=before_sleep,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    return retrying(fn)

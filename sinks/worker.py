@@ -1,0 +1,284 @@
+"""The sink worker: destination topics → batches → destinations, offsets committed after.
+
+Per destination-topic partition, records are gathered into a batch until a count, byte or age
+limit; the batch is written through ``sinks.retry.call`` and only then is its offset committed.
+Writes of one partition are sequential, so after a crash only the last batch can be replayed,
+and it rewrites the same object key (or resends the same ``Idempotency-Key``).
+
+When a batch's retries run out, only its partition is paused and rewound to the batch's first
+offset; it is retried later with growing delay while every other destination keeps flowing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from config.destinations import Destination
+from pipeline import topics
+from pipeline.dead_letters import dead_letter
+from pipeline.errors import LogError
+from pipeline.log import Log, OutgoingRecord, Record, TopicPartition
+from pipeline.settings_view import SettingsView
+from schemas import codec
+from schemas.errors import CodecError
+from sinks import metrics, retry
+from sinks.base import Sink
+from sinks.batch import Batch
+from sinks.errors import DeliveryError, TransientError
+from sinks.factory import build_sink
+from sinks.health import DestinationHealth, State, pause_seconds
+
+log = logging.getLogger(__name__)
+
+SinkFactory = Callable[[Destination], Sink]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    poll_records: int = 2000
+    poll_timeout: float = 0.2
+    max_buffered_bytes: int = 256 * 1024 * 1024
+    retry_policy: retry.RetryPolicy = retry.RetryPolicy()
+    pause_base: float = 1.0
+    pause_cap: float = 300.0
+
+
+class SinkWorker:
+    """Consumes every destination topic (regex subscription) in the group ``auditstream-sinks``.
+
+    Run more workers to scale out on Kafka: partitions are balanced between them.
+    """
+
+    def __init__(
+        self,
+        log_backend: Log,
+        *,
+        options: WorkerOptions | None = None,
+        sink_factory: SinkFactory | None = None,
+        local_root: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.options = options or WorkerOptions()
+        self._log = log_backend
+        log_backend.create_topic(topics.DEAD_LETTERS)
+        self.settings = SettingsView(log_backend)
+        self.settings.catch_up()
+        self._consumer = log_backend.consumer(topics.SINK_GROUP, topics.DESTINATION_PATTERN)
+        self._consumer.on_revoke(self._revoked)
+        self._dlq = log_backend.producer()
+        self._dlq_errors: list[Exception] = []
+        self._factory: SinkFactory = sink_factory or (
+            lambda d: build_sink(d, local_root=local_root)
+        )
+        self._clock = clock
+        self._batches: dict[TopicPartition, Batch] = {}
+        self._sinks: dict[str, tuple[Destination, Sink]] = {}
+        self._paused: dict[TopicPartition, tuple[float, int]] = {}  # tp -> (resume at, offset)
+        self.health: dict[str, DestinationHealth] = {}
+        self._buffered = 0
+
+    # consuming ------------------------------------------------------------------------------
+
+    def step(self) -> int:
+        """Poll once, add records to batches, write batches that are due. Returns records read."""
+        self.settings.poll()
+        self._resume_due()
+        records = self._consumer.poll(self.options.poll_records, self.options.poll_timeout)
+        for record in records:
+            self._add(record)
+        self._flush_due()
+        return len(records)
+
+    def _add(self, record: Record) -> None:
+        tp = record.tp
+        if tp in self._paused:
+            return  # fetched before the pause; it will be read again after the rewind
+        dest_id = topics.destination_of(record.topic) or ""
+        found = self.settings.destination(dest_id)
+        if found is None or not found[1].enabled:
+            # Unknown (settings not seen yet) or disabled: keep its events in the topic.
+            self.health.setdefault(dest_id, DestinationHealth()).state = State.WAITING
+            self._pause(tp, record.offset, delay=self.options.pause_base * 5)
+            return
+        account_id, destination = found
+        batch = self._batches.get(tp)
+        if batch is None:
+            batch = Batch(dest_id, account_id, record.topic, record.partition)
+            batch.opened_at = self._clock()
+            self._batches[tp] = batch
+        try:
+            batch.events.append(codec.decode(record.value))
+        except CodecError as exc:
+            self._dead_letter(record, exc.reason, str(exc))
+        batch.records.append(record)
+        batch.size_bytes += len(record.value)
+        self._buffered += len(record.value)
+        limits = destination.batch
+        if len(batch.records) >= limits.max_events or batch.size_bytes >= limits.max_bytes:
+            self._flush(tp)
+
+    def _dead_letter(self, record: Record, reason: str, detail: str) -> None:
+        metrics.EVENTS_DEAD_LETTERED.labels(reason=reason).inc()
+        log.warning(
+            "dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, detail
+        )
+
+        def delivered(err: Exception | None, _r: OutgoingRecord) -> None:
+            if err is not None:
+                self._dlq_errors.append(err)
+
+        self._dlq.produce(
+            dead_letter(record, stage="sink", reason=reason, detail=detail), delivered
+        )
+
+    def _flush_due(self) -> None:
+        now = self._clock()
+        for tp, batch in list(self._batches.items()):
+            found = self.settings.destination(batch.destination_id)
+            max_age = found[1].batch.max_age_s if found else 0.0
+            if now - batch.opened_at >= max_age:
+                self._flush(tp)
+        while self._buffered > self.options.max_buffered_bytes and self._batches:
+            largest = max(self._batches, key=lambda t: self._batches[t].size_bytes)
+            self._flush(largest)
+
+    # writing --------------------------------------------------------------------------------
+
+    def _sink_for(self, dest_id: str) -> tuple[Destination, Sink] | None:
+        found = self.settings.destination(dest_id)
+        if found is None:
+            return None
+        destination = found[1]
+        cached = self._sinks.get(dest_id)
+        if cached is not None and cached[0] == destination:
+            return cached
+        if cached is not None:
+            cached[1].close()  # settings changed: rebuild the sink
+        entry = (destination, self._factory(destination))
+        self._sinks[dest_id] = entry
+        return entry
+
+    def _flush(self, tp: TopicPartition) -> None:
+        batch = self._batches.pop(tp)
+        self._buffered -= batch.size_bytes
+        health = self.health.setdefault(batch.destination_id, DestinationHealth())
+        entry = self._sink_for(batch.destination_id)
+        if entry is None:
+            health.state = State.WAITING
+            self._pause(tp, batch.first_offset, delay=self.options.pause_base * 5)
+            return
+        _destination, sink = entry
+        started = time.perf_counter()
+        if batch.events:
+            try:
+                retry.call(
+                    lambda: sink.write(batch),
+                    policy=self.options.retry_policy,
+                    retryable=sink.is_retryable,
+                    on_retry=lambda exc, _s: metrics.RETRIES.labels(
+                        sink_type=sink.type, cause=getattr(exc, "cause", "internal")
+                    ).inc(),
+                )
+            except DeliveryError as exc:
+                self._failed(tp, batch, sink, exc)
+                return
+            except Exception as exc:  # a bug or an unmapped vendor error: never lose the batch
+                log.exception("unexpected error writing %s", batch.destination_id)
+                self._failed(tp, batch, sink, TransientError(repr(exc), cause="internal"))
+                return
+        if not self._dead_letters_stored():
+            self._failed(
+                tp, batch, sink, TransientError("dead-letter topic write failed", cause="dlq")
+            )
+            return
+        try:
+            self._consumer.commit({tp: batch.last_offset + 1})
+        except LogError as exc:
+            # Written but not committed: the replay rewrites the same key (idempotent).
+            log.warning("commit after write failed for %s: %s", batch.destination_id, exc)
+            self._pause(tp, batch.first_offset, delay=self.options.pause_base)
+            return
+        elapsed = time.perf_counter() - started
+        metrics.BATCH_WRITE_SECONDS.labels(sink_type=sink.type).observe(elapsed)
+        metrics.BATCHES.labels(sink_type=sink.type, outcome="written").inc()
+        metrics.EVENTS_DELIVERED.labels(sink_type=sink.type).inc(len(batch.events))
+        metrics.BYTES_WRITTEN.labels(sink_type=sink.type).inc(
+            getattr(sink, "last_written_bytes", 0)
+        )
+        health.succeeded(time.time(), len(batch.events))
+
+    def _dead_letters_stored(self) -> bool:
+        remaining = self._dlq.flush(30.0)
+        failed = bool(self._dlq_errors) or remaining > 0
+        self._dlq_errors.clear()
+        return not failed
+
+    def _failed(self, tp: TopicPartition, batch: Batch, sink: Sink, exc: DeliveryError) -> None:
+        health = self.health.setdefault(batch.destination_id, DestinationHealth())
+        permanent = not sink.is_retryable(exc)
+        health.failed(permanent=permanent, message=str(exc), cause=exc.cause)
+        metrics.BATCHES.labels(sink_type=sink.type, outcome="failed").inc()
+        delay = pause_seconds(
+            health.consecutive_failures, base=self.options.pause_base, cap=self.options.pause_cap
+        )
+        if permanent:
+            delay = max(delay, min(self.options.pause_cap, self.options.pause_base * 10))
+        log.error(
+            "destination %s %s (%s); paused %.1fs: %s",
+            batch.destination_id, health.state.value, exc.cause, delay, exc,
+        )
+        self._pause(tp, batch.first_offset, delay=delay)
+
+    def _pause(self, tp: TopicPartition, offset: int, *, delay: float) -> None:
+        open_batch = self._batches.pop(tp, None)
+        if open_batch is not None:
+            self._buffered -= open_batch.size_bytes
+            offset = min(offset, open_batch.first_offset)
+        self._consumer.pause([tp])
+        self._consumer.seek(tp, offset)
+        self._paused[tp] = (self._clock() + delay, offset)
+
+    def _resume_due(self) -> None:
+        now = self._clock()
+        due = [tp for tp, (at, _off) in self._paused.items() if at <= now]
+        for tp in due:
+            _at, offset = self._paused.pop(tp)
+            self._consumer.seek(tp, offset)
+            self._consumer.resume([tp])
+        metrics.BUFFERED_BYTES.set(self._buffered)
+        counts = {s: 0 for s in State}
+        for h in self.health.values():
+            counts[h.state] += 1
+        for state, n in counts.items():
+            metrics.DESTINATIONS.labels(state=state.value).set(n)
+
+    def _revoked(self, partitions: set[TopicPartition]) -> None:
+        for tp in partitions:
+            batch = self._batches.pop(tp, None)
+            if batch is not None:
+                self._buffered -= batch.size_bytes
+            self._paused.pop(tp, None)
+
+    # lifecycle ------------------------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Write every open batch now, whatever its age."""
+        for tp in list(self._batches):
+            self._flush(tp)
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.step()
+        self.drain()
+
+    def close(self) -> None:
+        for _d, sink in self._sinks.values():
+            sink.close()
+        self._dlq.close()
+        self._consumer.close()
+        self.settings.close()

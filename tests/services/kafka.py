@@ -1,0 +1,132 @@
+"""A real single-node Apache Kafka broker (KRaft mode) for tests and benchmarks.
+
+The broker runs as a separate JVM process through ``deploy/local/kafka.sh``,
+which needs Java 17+ and, for the first fetch of the broker jars, Maven.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from types import TracebackType
+
+from .ports import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KAFKA_SH = REPO_ROOT / "deploy" / "local" / "kafka.sh"
+
+_FETCH_TIMEOUT_S = 900.0
+_START_TIMEOUT_S = 150.0
+_STOP_TIMEOUT_S = 60.0
+_START_ATTEMPTS = 3
+_LOG_TAIL_LINES = 40
+
+
+def _log_tail(log: Path, lines: int = _LOG_TAIL_LINES) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no log at {log})"
+
+
+class KafkaBroker:
+    """A running broker listening on 127.0.0.1 only.
+
+    Use ``KafkaBroker.start(workdir)`` (or ``with KafkaBroker.start(workdir) as broker:``)
+    and connect clients to ``broker.bootstrap``. The broker has one node, allows no
+    automatic topic creation, and supports idempotent and transactional producers.
+    """
+
+    def __init__(self, workdir: Path, bootstrap: str, port: int, controller_port: int) -> None:
+        """Wrap a broker already started in ``workdir``; use :meth:`start` instead."""
+        self.workdir = workdir
+        self.bootstrap = bootstrap
+        self.port = port
+        self.controller_port = controller_port
+        self._stopped = False
+
+    @property
+    def log_path(self) -> Path:
+        """The broker's log file."""
+        return self.workdir / "kafka.log"
+
+    @classmethod
+    def start(cls, workdir: Path) -> KafkaBroker:
+        """Fetch the broker jars if needed, start a broker in ``workdir``, wait until it is ready.
+
+        ``workdir`` holds the broker's data, configuration, PID file and log; it is
+        created if missing. Raises ``RuntimeError`` (with the script's output, which
+        includes the tail of the broker log) if the jars cannot be fetched or the broker does
+        not come up; no broker process is left running in that case.
+        """
+        workdir = workdir.resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+        fetch = subprocess.run(
+            [str(KAFKA_SH), "fetch"],
+            capture_output=True,
+            text=True,
+            timeout=_FETCH_TIMEOUT_S,
+            check=False,
+        )
+        if fetch.returncode != 0:
+            raise RuntimeError(f"fetching the Kafka broker jars failed:\n{fetch.stderr[-4000:]}")
+
+        error = ""
+        for _ in range(_START_ATTEMPTS):
+            port, controller_port = free_port(), free_port()
+            if port == controller_port:
+                continue
+            args = ["--port", str(port), "--controller-port", str(controller_port)]
+            try:
+                result = subprocess.run(
+                    [str(KAFKA_SH), "start", *args, "--data", str(workdir)],
+                    capture_output=True,
+                    text=True,
+                    timeout=_START_TIMEOUT_S,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                cls(workdir, "", port, controller_port).stop()
+                tail = _log_tail(workdir / "kafka.log")
+                raise RuntimeError(f"Kafka broker start timed out in {workdir}:\n{tail}") from None
+            if result.returncode == 0:
+                return cls(workdir, result.stdout.strip().splitlines()[-1], port, controller_port)
+            error = result.stderr.strip()  # kafka.sh includes the tail of the broker log
+            # Another process may have taken a port between free_port() and the bind.
+            if "Address already in use" not in error:
+                break
+        raise RuntimeError(f"Kafka broker did not start in {workdir}:\n{error}")
+
+    def stop(self) -> None:
+        """Stop the broker (TERM, then KILL after a timeout) and wait until it has exited.
+
+        Calling it again does nothing. Raises ``RuntimeError`` with the script's
+        output if the stop script fails.
+        """
+        if self._stopped:
+            return
+        result = subprocess.run(
+            [str(KAFKA_SH), "stop", "--data", str(self.workdir)],
+            capture_output=True,
+            text=True,
+            timeout=_STOP_TIMEOUT_S,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"stopping the Kafka broker in {self.workdir} failed:\n{result.stderr}"
+            )
+        self._stopped = True
+
+    def __enter__(self) -> KafkaBroker:
+        """Return the running broker."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the broker."""
+        self.stop()
