@@ -17,9 +17,8 @@ def dead_letter(record: Record, *, stage: str, reason: str, detail: str) -> Outg
     """The dead-letter record for ``record``. ``reason`` is a short stable code
     (``missing_header``, ``unknown_activity``, ``malformed``, ``unknown_schema``, ...);
     ``detail`` a human sentence."""
-    headers = tuple(
-        (k, v) for k, v in record.headers if not k.startswith("dlq.")
-    ) + (
+    headers = (
+        *((k, v) for k, v in record.headers if not k.startswith("dlq.")),
         (REASON, reason.encode()),
         (DETAIL, detail.encode()[:1000]),
         (STAGE, stage.encode()),

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from config.stream import AccountSettings
 
 
-class Decision(str, Enum):
+class Decision(StrEnum):
     """Why an event is or is not streamed. Values are metric label values."""
 
     INCLUDED = "included"

@@ -21,7 +21,7 @@ from confluent_kafka import (
 from confluent_kafka import Consumer as _KConsumer
 from confluent_kafka import Producer as _KProducer
 from confluent_kafka import TopicPartition as _KTP
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from pipeline.errors import FencedError, LogError, TransactionAborted
 from pipeline.log import Consumer, DeliveryCallback, OutgoingRecord, Record, TopicPartition
@@ -280,8 +280,13 @@ class KafkaConsumer:
             ts = m.timestamp()[1]
             out.append(
                 Record(
-                    m.topic(), m.partition(), m.offset(), m.key(), m.value() or b"",
-                    _headers(m), ts,
+                    str(m.topic()),
+                    int(m.partition() or 0),
+                    int(m.offset() or 0),
+                    m.key(),
+                    m.value() or b"",
+                    _headers(m),
+                    ts,
                 )
             )
         return out

@@ -18,9 +18,14 @@ Compression = Literal["gzip", "zstd", "none", "deflate", "snappy"]
 
 
 class Format(Protocol):
-    extension: str
-    content_type: str
-    content_encoding: str | None
+    @property
+    def extension(self) -> str: ...
+
+    @property
+    def content_type(self) -> str: ...
+
+    @property
+    def content_encoding(self) -> str | None: ...
 
     def serialize(self, events: Sequence[Mapping[str, Any]]) -> bytes: ...
 
@@ -59,7 +64,7 @@ class AvroContainerFormat:
     codec_name: Literal["deflate", "snappy", "zstandard", "null"] = "deflate"
     extension = ".avro"
     content_type = "application/avro"
-    content_encoding = None
+    content_encoding: str | None = None
 
     def serialize(self, events: Sequence[Mapping[str, Any]]) -> bytes:
         buf = io.BytesIO()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class State(str, Enum):
+class State(StrEnum):
     ACTIVE = "active"
     FAILING = "failing"  # retries ran out on a transient error; paused, retried with backoff
     ERROR = "error"  # the destination refused (no retry can fix it); paused until fixed
@@ -43,5 +43,5 @@ def pause_seconds(consecutive_failures: int, *, base: float, cap: float) -> floa
     ``base`` up to ``cap``, with jitter in [50%, 100%] so paused destinations do not retry in
     lockstep."""
     n = max(1, consecutive_failures)
-    delay = min(cap, base * (2 ** (n - 1)))
-    return delay * random.uniform(0.5, 1.0)
+    delay = min(cap, base * float(2 ** (n - 1)))
+    return float(delay * random.uniform(0.5, 1.0))

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.destinations import Destination
@@ -43,7 +43,7 @@ class WorkerOptions:
     poll_records: int = 2000
     poll_timeout: float = 0.2
     max_buffered_bytes: int = 256 * 1024 * 1024
-    retry_policy: retry.RetryPolicy = retry.RetryPolicy()
+    retry_policy: retry.RetryPolicy = field(default_factory=retry.RetryPolicy)
     pause_base: float = 1.0
     pause_cap: float = 300.0
 

@@ -1,0 +1,7 @@
+"""``python -m auditstream``."""
+
+import sys
+
+from auditstream.cli import main
+
+sys.exit(main())

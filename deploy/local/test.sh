@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need on a fresh machine (a virtualenv with the project and its
+# dev dependencies, the Kafka broker jars), then runs lint, type checks and the test suite.
+# Needs: Python 3.11+, Java 17+, Maven (first run only, to fetch the broker jars).
+# Extra arguments go to pytest, e.g. `deploy/local/test.sh -k embedded -x`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-python3}"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "python environment (.venv)"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[dev]'
+
+step "kafka broker jars"
+bash deploy/local/kafka.sh fetch
+
+step "ruff"
+.venv/bin/ruff check .
+
+step "mypy"
+.venv/bin/mypy
+
+step "pytest"
+.venv/bin/python -m pytest "$@"

@@ -1,0 +1,381 @@
+"""Webhook sink: one signed HTTP POST per batch (JSON array or NDJSON body).
+
+Delivery is at-least-once. Every attempt at a batch carries the same ``Idempotency-Key``
+(destination, partition, first offset) and a fresh HMAC-SHA256 signature over the timestamp
+and the body (see :mod:`sinks.signature`), so receivers can verify the sender and drop replays.
+
+The request building is pure; :meth:`WebhookSink.write` does the I/O and maps every outcome
+onto the project's error tree at this boundary (:func:`classify_response`,
+:func:`classify_exception`). Messages name the receiver by host only: URLs of some SIEM
+collectors carry a token in their path, and configured headers may carry credentials.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import ssl
+import time
+from collections.abc import Callable, Iterator, Mapping
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+
+import httpx
+
+import auditstream
+from config.destinations import WebhookDestination
+from config.errors import ConfigError
+from sinks.batch import Batch
+from sinks.errors import DeliveryError, PermanentError, TransientError
+from sinks.render import render_json_array, render_ndjson
+from sinks.retry import is_retryable, is_retryable_status
+from sinks.signature import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    idempotency_key,
+    sign,
+)
+
+DESTINATION_HEADER = "X-Auditstream-Destination"
+USER_AGENT = f"auditstream/{auditstream.__version__}"
+
+CONTENT_TYPES: Mapping[str, str] = {
+    "json_array": "application/json",
+    "ndjson": "application/x-ndjson",
+}
+
+RESERVED_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        "Content-Type",
+        "Content-Length",
+        "Content-Encoding",
+        "Transfer-Encoding",
+        "Host",
+        TIMESTAMP_HEADER,
+        SIGNATURE_HEADER,
+        IDEMPOTENCY_HEADER,
+        DESTINATION_HEADER,
+    )
+)
+"""Headers the sink sets itself; a destination's ``headers`` may not override them."""
+
+_DELTA_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
+
+_PERMANENT_HINTS: Mapping[int, str] = {
+    400: "the request was found malformed; check that the endpoint accepts the destination's "
+    "body format (json_array or ndjson)",
+    401: "check the receiver's credentials: the destination's signing secret and any "
+    "authorization header configured for it",
+    403: "check the receiver's credentials: the destination's signing secret and any "
+    "authorization header configured for it, and that they may post to this endpoint",
+    404: "check the destination URL",
+    405: "check that the destination URL is an endpoint that accepts POST",
+    410: "the endpoint no longer exists; check the destination URL",
+    411: "the receiver requires a Content-Length; check any proxy in between",
+    413: "the batch is larger than the receiver accepts; lower the destination's batch.max_bytes",
+    414: "the URL is too long for the receiver; check the destination URL",
+    415: "the receiver does not accept this content type; check the destination's body format",
+    422: "the receiver could not process the events; check the receiver's logs",
+}
+_DEFAULT_HINT = "check the receiver's logs and the destination settings"
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delta-seconds (a decimal fraction is
+    accepted too) or an HTTP-date (a date in the past gives 0). ``None`` when absent or
+    unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if _DELTA_SECONDS.match(value):
+        seconds = float(value)
+        return seconds if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000" means UTC without saying so
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, candidate in headers.items():
+        if key.lower() == lowered:
+            return candidate
+    return None
+
+
+def _status_text(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+def _location_host(location: str | None) -> str | None:
+    if not location:
+        return None
+    try:
+        host = httpx.URL(location).host
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return None
+    return host or None
+
+
+def classify_response(
+    status: int, headers: Mapping[str, str], now: float, *, target: str = "the receiver"
+) -> DeliveryError | None:
+    """Map a receiver's answer to ``None`` (delivered) or the error to raise.
+
+    2xx is success; 408, 429 and 5xx are transient (with the ``Retry-After`` the receiver
+    asked for, in seconds from ``now``); 3xx is permanent (redirects are not followed, a
+    signed request is not replayed elsewhere); any other status is permanent with a hint of
+    what to check. ``target`` names the receiver in messages (a host, never a full URL).
+    """
+    if 200 <= status < 300:
+        return None
+    answered = f"{target} answered {_status_text(status)}"
+    cause = f"http_{status}"
+    if 300 <= status < 400:
+        host = _location_host(_header(headers, "Location"))
+        where = f" to host {host}" if host else ""
+        return PermanentError(
+            f"{answered}, a redirect{where}; redirects are not followed: set the destination "
+            "URL to the final endpoint",
+            cause="redirect",
+        )
+    if is_retryable_status(status):
+        retry_after = parse_retry_after(_header(headers, "Retry-After"), now)
+        asked = f", asking to retry after {retry_after:g} s" if retry_after is not None else ""
+        return TransientError(
+            f"{answered}{asked} (temporary: overloaded or unavailable)",
+            cause=cause,
+            retry_after=retry_after,
+        )
+    if 400 <= status < 500:
+        hint = _PERMANENT_HINTS.get(status, _DEFAULT_HINT)
+        return PermanentError(f"{answered}: {hint}", cause=cause)
+    return PermanentError(f"{answered}, an unexpected status: {_DEFAULT_HINT}", cause=cause)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it was raised from or while handling, once each."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind ``exc``, unless it is the peer closing the connection mid-handshake
+    (which a retry may well get past)."""
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLError) and not isinstance(
+            cause, ssl.SSLEOFError | ssl.SSLZeroReturnError
+        ):
+            return cause
+    return None
+
+
+def _tls_reason(exc: ssl.SSLError) -> str:
+    """OpenSSL's short reason, e.g. ``self-signed certificate`` or ``WRONG_VERSION_NUMBER``."""
+    for attribute in ("verify_message", "reason"):
+        value = getattr(exc, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    return str(exc.strerror) if exc.strerror else type(exc).__name__
+
+
+def _os_reason(exc: BaseException) -> str:
+    """The operating system's words for a connection failure, e.g. ``Connection refused``."""
+    for cause in _causes(exc):
+        if isinstance(cause, OSError) and cause.strerror:
+            return str(cause.strerror)
+    return type(exc).__name__
+
+
+def classify_exception(exc: httpx.HTTPError, *, target: str = "the receiver") -> DeliveryError:
+    """Map an httpx exception to the error to raise.
+
+    Timeouts, refused or failed connections and other transport failures are transient, except
+    TLS failures (certificate verification, protocol mismatch) and URLs httpx cannot use, which
+    no retry fixes.
+    """
+    if isinstance(exc, httpx.TimeoutException):
+        return TransientError(
+            f"{target} did not answer in time ({type(exc).__name__}); if this persists, check "
+            "the receiver's health or raise the destination's timeout_s",
+            cause="timeout",
+        )
+    if isinstance(exc, httpx.ConnectError):
+        tls = _tls_failure(exc)
+        if tls is not None:
+            if isinstance(tls, ssl.SSLCertVerificationError):
+                detail = f"certificate verification failed ({_tls_reason(tls)})"
+                fix = (
+                    "check the receiver's certificate, or set the destination's ca_file to "
+                    "the CA that signed it"
+                )
+            else:
+                detail = f"TLS handshake failed ({_tls_reason(tls)})"
+                fix = "check that the destination URL's scheme and port serve HTTPS"
+            return PermanentError(f"{target}: {detail}: {fix}", cause="tls_failure")
+        return TransientError(
+            f"could not connect to {target} ({_os_reason(exc)}); if this persists, check that "
+            "the receiver is up and reachable from the sink workers",
+            cause="unreachable",
+        )
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return PermanentError(
+            f"{target} cannot be reached with this URL ({type(exc).__name__}): check the "
+            "destination URL",
+            cause="invalid_url",
+        )
+    if isinstance(exc, httpx.HTTPStatusError):
+        error = classify_response(
+            exc.response.status_code, exc.response.headers, time.time(), target=target
+        )
+        if error is not None:
+            return error
+    return TransientError(
+        f"the exchange with {target} broke off ({type(exc).__name__}); if this persists, check "
+        "the receiver and any proxy in between",
+        cause="transport",
+    )
+
+
+def _build_client(destination: WebhookDestination) -> httpx.Client:
+    verify: ssl.SSLContext | bool
+    if destination.ca_file:
+        try:
+            verify = ssl.create_default_context(cafile=destination.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"destination {destination.id}: ca_file {destination.ca_file!r} cannot be "
+                f"loaded ({exc.strerror or type(exc).__name__}): point it to a PEM file of "
+                "CA certificates"
+            ) from exc
+    else:
+        verify = destination.verify_tls
+    return httpx.Client(
+        verify=verify,
+        timeout=httpx.Timeout(destination.timeout_s),
+        follow_redirects=False,
+        http1=True,
+        http2=False,
+        trust_env=False,
+    )
+
+
+class WebhookSink:
+    """Delivers a destination's batches as signed POSTs to its URL.
+
+    ``client`` is used as given (and left open by :meth:`close`); without one the sink builds
+    its own with the destination's TLS settings and timeout. ``clock`` gives the signing time.
+    """
+
+    type: str = "webhook"
+
+    def __init__(
+        self,
+        destination: WebhookDestination,
+        client: httpx.Client | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._target = _describe_target(destination)
+        reserved = sorted(name for name in destination.headers if name.lower() in RESERVED_HEADERS)
+        if reserved:
+            raise ConfigError(
+                f"destination {destination.id}: headers {', '.join(reserved)} are set by the "
+                "webhook sink itself; remove them from the destination's headers"
+            )
+        self._destination = destination
+        self._secret = destination.secret.get_secret_value().encode("utf-8")
+        self._clock = clock
+        self._owns_client = client is None
+        self._client = client if client is not None else _build_client(destination)
+        self._content_type = CONTENT_TYPES[destination.body]
+
+    def __repr__(self) -> str:
+        return (
+            f"WebhookSink(id={self._destination.id!r}, target={self._target!r}, "
+            f"body={self._destination.body!r})"
+        )
+
+    def render(self, batch: Batch) -> bytes:
+        """The request body for ``batch`` in the destination's body format."""
+        if self._destination.body == "ndjson":
+            return render_ndjson(batch.events)
+        return render_json_array(batch.events)
+
+    def build_headers(self, batch: Batch, body: bytes, timestamp: int) -> dict[str, str]:
+        """The request headers for ``body`` signed at ``timestamp``."""
+        headers = {"User-Agent": USER_AGENT}
+        headers.update(self._destination.headers)
+        headers.update(
+            {
+                "Content-Type": self._content_type,
+                TIMESTAMP_HEADER: str(timestamp),
+                SIGNATURE_HEADER: sign(self._secret, timestamp, body),
+                IDEMPOTENCY_HEADER: idempotency_key(
+                    self._destination.id, batch.partition, batch.first_offset
+                ),
+                DESTINATION_HEADER: self._destination.id,
+            }
+        )
+        return headers
+
+    def write(self, batch: Batch) -> None:
+        """POST ``batch`` once. A batch without events (all its records were dead-lettered)
+        sends nothing and counts as delivered."""
+        if not batch.events:
+            return
+        body = self.render(batch)
+        timestamp = int(self._clock())
+        headers = self.build_headers(batch, body, timestamp)
+        try:
+            response = self._client.post(self._destination.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise classify_exception(exc, target=self._target) from exc
+        except httpx.InvalidURL as exc:
+            raise PermanentError(
+                f"destination {self._destination.id}: the URL is not valid: check it",
+                cause="invalid_url",
+            ) from exc
+        error = classify_response(
+            response.status_code, response.headers, self._clock(), target=self._target
+        )
+        if error is not None:
+            raise error
+
+    def is_retryable(self, exc: BaseException) -> bool:
+        return is_retryable(exc)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+
+def _describe_target(destination: WebhookDestination) -> str:
+    """``receiver <host>`` (with the port when one is given), nothing else of the URL.
+    Raises :class:`ConfigError` when the URL has no host."""
+    problem = f"destination {destination.id}: the url is not a valid http(s) URL with a host"
+    try:
+        parsed = httpx.URL(destination.url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise ConfigError(f"{problem}: check it") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigError(f"{problem}: check it")
+    port = f":{parsed.port}" if parsed.port is not None else ""
+    return f"receiver {parsed.host}{port}"

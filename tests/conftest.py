@@ -1,0 +1,25 @@
+"""Shared fixtures: a real Kafka broker per test that asks for one, and the embedded log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.embedded_log import EmbeddedLog
+from tests.services.kafka import KafkaBroker
+
+
+@pytest.fixture
+def kafka_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
+    """A fresh single-node broker on 127.0.0.1 (about 3 s to start): tests share no topics."""
+    with KafkaBroker.start(tmp_path / "kafka") as broker:
+        yield broker
+
+
+@pytest.fixture
+def embedded_log(tmp_path: Path) -> Iterator[EmbeddedLog]:
+    log = EmbeddedLog(tmp_path / "log.sqlite")
+    yield log
+    log.close()

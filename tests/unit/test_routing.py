@@ -1,0 +1,85 @@
+"""Routing one record (pure): copies, filtering, dead letters."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from config.stream import AccountSettings
+from pipeline import topics
+from pipeline.inclusion import Decision
+from pipeline.log import Record
+from pipeline.routing import route
+from schemas import codec
+from tests.factories import make_event
+
+SETTINGS = {
+    "acme": AccountSettings.model_validate(
+        {
+            "account_id": "acme",
+            "include_categories": ["account"],
+            "destinations": [
+                {"id": "a1", "type": "local", "path": "a"},
+                {"id": "a2", "type": "local", "path": "b"},
+                {"id": "a3", "type": "local", "path": "c", "enabled": False},
+            ],
+        }
+    )
+}
+VALID = codec.encode(make_event())
+
+
+def rec(value: bytes = VALID, key: bytes | None = b"acme",
+        headers: tuple[tuple[str, bytes], ...] | None = None) -> Record:
+    if headers is None:
+        headers = (("category", b"account"), ("activity", b"user_login"))
+    return Record(topics.ACTIVITY, 0, 42, key, value, headers)
+
+
+def test_included_event_is_copied_unchanged_to_each_enabled_destination() -> None:
+    result = route(rec(), SETTINGS.get)
+    assert result.decision is Decision.INCLUDED
+    assert [o.topic for o in result.out] == ["auditstream.dest.a1", "auditstream.dest.a2"]
+    assert all(o.value == VALID and o.key == b"acme" for o in result.out)
+
+
+def test_filtered_event_produces_nothing() -> None:
+    headers = (("category", b"recipe"), ("activity", b"recipe_started"))
+    result = route(rec(headers=headers), SETTINGS.get)
+    assert result.out == ()
+    assert result.decision is Decision.CATEGORY_NOT_INCLUDED
+
+
+def test_unknown_account_is_filtered_not_dead_lettered() -> None:
+    result = route(rec(key=b"other"), SETTINGS.get)
+    assert result.out == ()
+    assert result.decision is Decision.NO_SETTINGS
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        (rec(key=None), "missing_key"),
+        (rec(headers=()), "missing_header"),
+        (rec(headers=(("category", b"account"),)), "missing_header"),
+        (rec(headers=(("category", b"account"), ("activity", b"\xff"))), "malformed_header"),
+        (rec(headers=(("category", b"account"), ("activity", b"recipe_started"))),
+         "unknown_activity"),
+        (rec(headers=(("category", b"nope"), ("activity", b"user_login"))), "unknown_activity"),
+        (rec(value=b"garbage, not avro"), "malformed"),
+        (rec(value=b""), "malformed"),
+        (rec(value=b"\xc3\x01" + struct.pack("<Q", 99) + b"body"), "unknown_schema"),
+    ],
+)
+def test_unroutable_records_are_dead_lettered_with_reason(record: Record, reason: str) -> None:
+    result = route(record, SETTINGS.get)
+    assert result.dead_letter_reason == reason
+    (dlq,) = result.out
+    assert dlq.topic == topics.DEAD_LETTERS
+    assert dlq.value == record.value
+    headers = dict(dlq.headers)
+    assert headers["dlq.reason"] == reason.encode()
+    assert headers["dlq.source.offset"] == b"42"
+    assert headers["dlq.stage"] == b"router"
+    assert headers["dlq.detail"]
