@@ -58,4 +58,54 @@ class WebhookDestination(_DestinationBase):
     ca_file: str | None = None
 
 
-Destination = Annotated[LocalDestination | WebhookDestination, Field(discriminator="type")]
+class S3Destination(_ObjectStoreBase):
+    """Amazon S3 or an S3-compatible store. Credentials: static keys, else the default chain
+    (env, profile, instance role); ``role_arn`` assumes a role, refreshed before it expires."""
+
+    type: Literal["s3"] = "s3"
+    bucket: str = Field(min_length=3, max_length=63)
+    region: str | None = None
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint (path-style)")
+    force_path_style: bool = False
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    role_arn: str | None = None
+    external_id: SecretStr | None = None
+    sse: Literal["none", "AES256", "aws:kms"] = "none"
+    kms_key_id: str | None = None
+    multipart_threshold_bytes: int = Field(16 * 1024 * 1024, ge=5 * 1024 * 1024)
+
+
+class GcsDestination(_ObjectStoreBase):
+    """Google Cloud Storage. Credentials: a service-account JSON, else application default
+    credentials; ``anonymous`` only for an emulator ``endpoint``."""
+
+    type: Literal["gcs"] = "gcs"
+    bucket: str = Field(min_length=3, max_length=222)
+    project: str | None = None
+    endpoint: str | None = Field(None, description="emulator or private endpoint URL")
+    service_account_json: SecretStr | None = None
+    anonymous: bool = False
+    kms_key_name: str | None = None
+    resumable_threshold_bytes: int = Field(8 * 1024 * 1024, ge=256 * 1024)
+
+
+class AzureBlobDestination(_ObjectStoreBase):
+    """Azure Blob Storage. Credentials: a connection string, an account key, or a SAS token."""
+
+    type: Literal["azure_blob"] = "azure_blob"
+    container: str = Field(min_length=3, max_length=63)
+    connection_string: SecretStr | None = None
+    account_url: str | None = Field(None, description="https://<account>.blob.core.windows.net")
+    account_name: str | None = None
+    account_key: SecretStr | None = None
+    sas_token: SecretStr | None = None
+    encryption_scope: str | None = None
+    block_size_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024)
+
+
+Destination = Annotated[
+    LocalDestination | WebhookDestination | S3Destination | GcsDestination | AzureBlobDestination,
+    Field(discriminator="type"),
+]
