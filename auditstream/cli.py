@@ -92,12 +92,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     from auditstream.backends import open_log
     from pipeline import topics
+    from pipeline.topic_setup import ensure_core_topics
     from producers.sdk import ActivityProducer
     from producers.simulator import Simulator, SimulatorConfig
 
     settings = _runtime(args)
     log = open_log(settings)
-    log.create_topic(topics.ACTIVITY, partitions=settings.activity_partitions)
+    ensure_core_topics(log, settings.activity_partitions)
     accounts = [f"account-{i + 1:03d}" for i in range(args.accounts)]
     if args.account_ids:
         accounts = args.account_ids.split(",")

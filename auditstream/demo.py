@@ -140,19 +140,21 @@ def run_demo(
 
 def _report(console: Console, settings: SettingsFile, result: DemoResult) -> None:
     table = Table(title=f"auditstream demo: {result.produced} events simulated")
-    for col in ("account", "destination", "expected", "delivered", "objects", "where"):
-        table.add_column(col)
+    for col in ("account", "destination", "expected", "delivered", "objects"):
+        table.add_column(col, no_wrap=True)
     for a in settings.accounts:
         for d in a.destinations:
             table.add_row(
-                a.account_id + ("" if a.streaming_enabled else " (streaming off)"),
+                a.account_id + ("" if a.streaming_enabled else " (off)"),
                 d.id,
                 str(result.expected.get(d.id, 0)),
                 str(result.delivered.get(d.id, 0)),
                 str(result.files.get(d.id, 0)),
-                str(result.paths.get(d.id, "")),
             )
     console.print(table)
+    console.print("Objects written to:")
+    for dest_id, path in result.paths.items():
+        console.print(f"  {dest_id:<18} {path}", soft_wrap=True)
     if result.ok:
         console.print("[green]every included event was delivered exactly once[/green]")
     else:

@@ -114,9 +114,11 @@ class EmbeddedLog:
         return {r[0] for r in self.connection().execute("SELECT name FROM topics")}
 
     def partitions(self, topic: str) -> int:
-        row = self.connection().execute(
-            "SELECT partitions FROM topics WHERE name = ?", (topic,)
-        ).fetchone()
+        row = (
+            self.connection()
+            .execute("SELECT partitions FROM topics WHERE name = ?", (topic,))
+            .fetchone()
+        )
         if row is None:
             raise LogError(f"topic {topic!r} does not exist")
         return int(row[0])

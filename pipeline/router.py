@@ -19,6 +19,7 @@ from pipeline.errors import TransactionAborted
 from pipeline.log import Log, OutgoingRecord, TopicPartition
 from pipeline.routing import route
 from pipeline.settings_view import SettingsView
+from pipeline.topic_setup import ensure_core_topics
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,7 @@ class Router:
         activity_partitions: int = 1,
     ) -> None:
         self._log = log_backend
-        for name, compacted in ((topics.ACTIVITY, False), (topics.DEAD_LETTERS, False)):
-            log_backend.create_topic(
-                name, partitions=activity_partitions if name == topics.ACTIVITY else 1,
-                compacted=compacted,
-            )
+        ensure_core_topics(log_backend, activity_partitions)
         self.settings = SettingsView(log_backend, on_change=self._settings_changed)
         self.settings.catch_up()
         self._consumer = log_backend.consumer(topics.ROUTER_GROUP, [topics.ACTIVITY])
@@ -76,7 +73,10 @@ class Router:
                 dead[result.dead_letter_reason] = dead.get(result.dead_letter_reason, 0) + 1
                 log.warning(
                     "dead-lettered %s[%d]@%d: %s",
-                    record.topic, record.partition, record.offset, result.dead_letter_reason,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    result.dead_letter_reason,
                 )
             elif result.out:
                 routed += len(result.out)

@@ -9,6 +9,7 @@ from config.wire import encode_settings
 from pipeline import topics
 from pipeline.errors import LogError
 from pipeline.log import Log, OutgoingRecord
+from pipeline.topic_setup import ensure_core_topics
 
 
 def publish_settings(log_backend: Log, accounts: Iterable[AccountSettings]) -> int:
@@ -17,7 +18,7 @@ def publish_settings(log_backend: Log, accounts: Iterable[AccountSettings]) -> i
     Destination topics are created first, so no routed event waits for one. Raises
     :class:`LogError` if the log did not store every record.
     """
-    log_backend.create_topic(topics.SETTINGS, compacted=True)
+    ensure_core_topics(log_backend)
     producer = log_backend.producer()
     errors: list[Exception] = []
     count = 0

@@ -42,7 +42,7 @@ class SchemaVersion:
 
 def _load(version: int, text: str) -> SchemaVersion:
     raw = json.loads(text)
-    parsed = parse_schema(raw, _write_hint=False)
+    parsed = parse_schema(raw)
     canonical = to_parsing_canonical_form(parsed)
     fp = int(fingerprint(canonical, "CRC-64-AVRO"), 16)
     return SchemaVersion(version=version, fingerprint=fp, parsed=parsed)
@@ -133,7 +133,8 @@ def decode(data: bytes, reader: SchemaVersion | None = None) -> dict[str, Any]:
     buf = io.BytesIO(data)
     buf.seek(HEADER_SIZE)
     try:
-        record = schemaless_reader(buf, writer.parsed, r.parsed)
+        # Same writer and reader: skip schema resolution (the common, hot case).
+        record = schemaless_reader(buf, writer.parsed, None if writer is r else r.parsed)
     except (EOFError, ValueError, IndexError, KeyError, UnicodeDecodeError, TypeError) as exc:
         raise MalformedMessage(f"corrupt or truncated Avro body: {exc!r}") from exc
     if buf.tell() != len(data):

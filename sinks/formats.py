@@ -88,7 +88,12 @@ def format_for(fmt: str, compression: str) -> Format:
             raise ValueError(f"ndjson supports gzip, zstd or none compression, not {compression}")
         return NdjsonFormat(compression)  # type: ignore[arg-type]
     if fmt == "avro":
-        mapping = {"deflate": "deflate", "snappy": "snappy", "zstd": "zstandard", "none": "null",
-                   "gzip": "deflate"}
+        mapping = {
+            "deflate": "deflate",
+            "snappy": "snappy",
+            "zstd": "zstandard",
+            "none": "null",
+            "gzip": "deflate",
+        }
         return AvroContainerFormat(mapping[compression])  # type: ignore[arg-type]
     raise ValueError(f"unknown format {fmt!r}: use ndjson or avro")

@@ -24,6 +24,7 @@ from pipeline.dead_letters import dead_letter
 from pipeline.errors import LogError
 from pipeline.log import Log, OutgoingRecord, Record, TopicPartition
 from pipeline.settings_view import SettingsView
+from pipeline.topic_setup import ensure_core_topics
 from schemas import codec
 from schemas.errors import CodecError
 from sinks import metrics, retry
@@ -65,7 +66,7 @@ class SinkWorker:
     ) -> None:
         self.options = options or WorkerOptions()
         self._log = log_backend
-        log_backend.create_topic(topics.DEAD_LETTERS)
+        ensure_core_topics(log_backend)
         self.settings = SettingsView(log_backend)
         self.settings.catch_up()
         self._consumer = log_backend.consumer(topics.SINK_GROUP, topics.DESTINATION_PATTERN)
@@ -230,7 +231,11 @@ class SinkWorker:
             delay = max(delay, min(self.options.pause_cap, self.options.pause_base * 10))
         log.error(
             "destination %s %s (%s); paused %.1fs: %s",
-            batch.destination_id, health.state.value, exc.cause, delay, exc,
+            batch.destination_id,
+            health.state.value,
+            exc.cause,
+            delay,
+            exc,
         )
         self._pause(tp, batch.first_offset, delay=delay)
 

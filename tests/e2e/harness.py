@@ -26,23 +26,65 @@ def five_accounts(webhook_url: str) -> list[AccountSettings]:
     webhook), one includes only some categories, one excludes activities."""
     fast = {"max_events": 500, "max_age_s": 0.5}
     raw: list[dict[str, Any]] = [
-        {"account_id": "acct-all", "destinations": [
-            {"id": "all-local", "type": "local", "path": "all-local", "batch": fast}]},
-        {"account_id": "acct-off", "streaming_enabled": False, "destinations": [
-            {"id": "off-local", "type": "local", "path": "off-local", "batch": fast}]},
-        {"account_id": "acct-two", "destinations": [
-            {"id": "two-local", "type": "local", "path": "two-local", "compression": "zstd",
-             "batch": fast},
-            {"id": "two-hook", "type": "webhook", "url": webhook_url, "secret": SECRET,
-             "batch": {"max_events": 200, "max_age_s": 0.5}}]},
-        {"account_id": "acct-cats", "include_categories": ["account", "team", "recipe"],
-         "destinations": [
-            {"id": "cats-local", "type": "local", "path": "cats-local", "format": "avro",
-             "compression": "deflate", "batch": fast}]},
-        {"account_id": "acct-excl", "exclude_activities": ["user_login", "recipe_started"],
-         "destinations": [
-            {"id": "excl-local", "type": "local", "path": "excl-local", "compression": "none",
-             "batch": fast}]},
+        {
+            "account_id": "acct-all",
+            "destinations": [
+                {"id": "all-local", "type": "local", "path": "all-local", "batch": fast}
+            ],
+        },
+        {
+            "account_id": "acct-off",
+            "streaming_enabled": False,
+            "destinations": [
+                {"id": "off-local", "type": "local", "path": "off-local", "batch": fast}
+            ],
+        },
+        {
+            "account_id": "acct-two",
+            "destinations": [
+                {
+                    "id": "two-local",
+                    "type": "local",
+                    "path": "two-local",
+                    "compression": "zstd",
+                    "batch": fast,
+                },
+                {
+                    "id": "two-hook",
+                    "type": "webhook",
+                    "url": webhook_url,
+                    "secret": SECRET,
+                    "batch": {"max_events": 200, "max_age_s": 0.5},
+                },
+            ],
+        },
+        {
+            "account_id": "acct-cats",
+            "include_categories": ["account", "team", "recipe"],
+            "destinations": [
+                {
+                    "id": "cats-local",
+                    "type": "local",
+                    "path": "cats-local",
+                    "format": "avro",
+                    "compression": "deflate",
+                    "batch": fast,
+                }
+            ],
+        },
+        {
+            "account_id": "acct-excl",
+            "exclude_activities": ["user_login", "recipe_started"],
+            "destinations": [
+                {
+                    "id": "excl-local",
+                    "type": "local",
+                    "path": "excl-local",
+                    "compression": "none",
+                    "batch": fast,
+                }
+            ],
+        },
     ]
     return [AccountSettings.model_validate(a) for a in raw]
 
@@ -83,8 +125,12 @@ def local_event_ids(root: Path) -> list[str]:
     return ids
 
 
-def wait_until(done: Callable[[], bool], timeout: float, step: Callable[[], None] | None = None,
-               interval: float = 0.5) -> bool:
+def wait_until(
+    done: Callable[[], bool],
+    timeout: float,
+    step: Callable[[], None] | None = None,
+    interval: float = 0.5,
+) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if step is not None:

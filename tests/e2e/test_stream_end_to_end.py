@@ -35,8 +35,9 @@ def _produce(log: Log, count: int, seed: int = 11) -> list[dict[str, Any]]:
     return events
 
 
-def _delivered(out: Path, receiver: WebhookReceiver, accounts: list[AccountSettings]
-               ) -> dict[str, list[str]]:
+def _delivered(
+    out: Path, receiver: WebhookReceiver, accounts: list[AccountSettings]
+) -> dict[str, list[str]]:
     got: dict[str, list[str]] = {}
     for a in accounts:
         for d in a.destinations:
@@ -97,8 +98,7 @@ def test_end_to_end_embedded(tmp_path: Path) -> None:
 
 
 @pytest.mark.kafka
-def test_end_to_end_kafka_with_sink_worker_crash(tmp_path: Path, kafka_broker: KafkaBroker
-                                                  ) -> None:
+def test_end_to_end_kafka_with_sink_worker_crash(tmp_path: Path, kafka_broker: KafkaBroker) -> None:
     """Router and sink worker as separate processes on a real broker; the sink worker is
     killed with SIGKILL in the middle of the run and restarted: still exact and complete."""
     out = tmp_path / "out"

@@ -76,8 +76,13 @@ CASES = [
         "user_logout",
         Decision.ACTIVITY_EXCLUDED,
     ),
-    ("no destinations", settings(destinations=[]), "account", "user_login",
-     Decision.NO_DESTINATIONS),
+    (
+        "no destinations",
+        settings(destinations=[]),
+        "account",
+        "user_login",
+        Decision.NO_DESTINATIONS,
+    ),
     (
         "only disabled destinations",
         settings(destinations=[{"id": "d1", "type": "local", "path": "x", "enabled": False}]),

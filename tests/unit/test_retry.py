@@ -25,8 +25,20 @@ def test_is_retryable(exc: BaseException, expected: bool) -> None:
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [(200, False), (400, False), (401, False), (403, False), (404, False), (408, True),
-     (413, False), (429, True), (500, True), (502, True), (503, True), (504, True)],
+    [
+        (200, False),
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (408, True),
+        (413, False),
+        (429, True),
+        (500, True),
+        (502, True),
+        (503, True),
+        (504, True),
+    ],
 )
 def test_is_retryable_status(status: int, expected: bool) -> None:
     assert retry.is_retryable_status(status) is expected

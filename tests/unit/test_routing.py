@@ -30,8 +30,11 @@ SETTINGS = {
 VALID = codec.encode(make_event())
 
 
-def rec(value: bytes = VALID, key: bytes | None = b"acme",
-        headers: tuple[tuple[str, bytes], ...] | None = None) -> Record:
+def rec(
+    value: bytes = VALID,
+    key: bytes | None = b"acme",
+    headers: tuple[tuple[str, bytes], ...] | None = None,
+) -> Record:
     if headers is None:
         headers = (("category", b"account"), ("activity", b"user_login"))
     return Record(topics.ACTIVITY, 0, 42, key, value, headers)
@@ -64,8 +67,10 @@ def test_unknown_account_is_filtered_not_dead_lettered() -> None:
         (rec(headers=()), "missing_header"),
         (rec(headers=(("category", b"account"),)), "missing_header"),
         (rec(headers=(("category", b"account"), ("activity", b"\xff"))), "malformed_header"),
-        (rec(headers=(("category", b"account"), ("activity", b"recipe_started"))),
-         "unknown_activity"),
+        (
+            rec(headers=(("category", b"account"), ("activity", b"recipe_started"))),
+            "unknown_activity",
+        ),
         (rec(headers=(("category", b"nope"), ("activity", b"user_login"))), "unknown_activity"),
         (rec(value=b"garbage, not avro"), "malformed"),
         (rec(value=b""), "malformed"),
