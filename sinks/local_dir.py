@@ -24,7 +24,11 @@ class LocalDirectorySink(ObjectStoreSink):
         path = Path(destination.path)
         self.root = path if path.is_absolute() or root is None else root / path
 
-    def _put(self, key: str, data: bytes) -> None:
+    def _put(
+        self, key: str, data: bytes, *, content_type: str, content_encoding: str | None
+    ) -> None:
+        # A file has no Content-Type or Content-Encoding: its extension says both.
+        del content_type, content_encoding
         target = self.root / key
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -40,8 +44,30 @@ class LocalDirectorySink(ObjectStoreSink):
                 Path(tmp).unlink(missing_ok=True)
                 raise
         except OSError as exc:
-            message = f"cannot write {target}: {exc.strerror}"
-            if exc.errno in _TRANSIENT:
-                raise TransientError(message, cause="io_error") from exc
-            cause = "access_denied" if exc.errno in (errno.EACCES, errno.EPERM) else "io_error"
-            raise PermanentError(message + " (check the destination path)", cause=cause) from exc
+            raise _os_error(exc, f"cannot write {target}") from exc
+
+    def _get(self, key: str) -> bytes:
+        """The bytes stored at ``key`` (used by the destination check)."""
+        target = self.root / key
+        try:
+            return target.read_bytes()
+        except FileNotFoundError as exc:
+            raise PermanentError(f"{target} does not exist", cause="object_missing") from exc
+        except OSError as exc:
+            raise _os_error(exc, f"cannot read {target}") from exc
+
+    def _delete(self, key: str) -> None:
+        """Remove the file at ``key`` (used by the destination check); a missing file is fine."""
+        target = self.root / key
+        try:
+            target.unlink(missing_ok=True)
+        except OSError as exc:
+            raise _os_error(exc, f"cannot delete {target}") from exc
+
+
+def _os_error(exc: OSError, message: str) -> TransientError | PermanentError:
+    message = f"{message}: {exc.strerror}"
+    if exc.errno in _TRANSIENT:
+        return TransientError(message, cause="io_error")
+    cause = "access_denied" if exc.errno in (errno.EACCES, errno.EPERM) else "io_error"
+    return PermanentError(message + " (check the destination path)", cause=cause)

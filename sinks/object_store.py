@@ -1,5 +1,6 @@
 """The object-store template: batch → key → bytes → ``_put``. S3, GCS, Azure Blob and the local
-directory differ only in ``_put`` (and in how they map their errors)."""
+directory differ only in ``_put`` (and in how they map their errors). The format gives each
+object its ``Content-Type`` and ``Content-Encoding``."""
 
 from __future__ import annotations
 
@@ -37,14 +38,22 @@ class ObjectStoreSink(ABC):
     def write(self, batch: Batch) -> None:
         """Serialize and store ``batch``; raises :class:`sinks.errors.DeliveryError`."""
         data = self.format.serialize(batch.events)
-        self._put(self.key_for(batch), data)
+        self._put(
+            self.key_for(batch),
+            data,
+            content_type=self.format.content_type,
+            content_encoding=self.format.content_encoding,
+        )
         self.last_written_bytes = len(data)
 
     last_written_bytes = 0
 
     @abstractmethod
-    def _put(self, key: str, data: bytes) -> None:
-        """Store ``data`` at ``key``, replacing any object there. Raises ``DeliveryError``."""
+    def _put(
+        self, key: str, data: bytes, *, content_type: str, content_encoding: str | None
+    ) -> None:
+        """Store ``data`` at ``key`` with the given ``Content-Type`` and ``Content-Encoding``
+        (``None``: no encoding), replacing any object there. Raises ``DeliveryError``."""
 
     def is_retryable(self, exc: BaseException) -> bool:
         return is_retryable(exc)

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.embedded_log import EmbeddedLog
+from pipeline.kafka_log import KafkaLog
+from pipeline.log import Log
 from tests.services.kafka import KafkaBroker
 
 
@@ -23,3 +25,17 @@ def embedded_log(tmp_path: Path) -> Iterator[EmbeddedLog]:
     log = EmbeddedLog(tmp_path / "log.sqlite")
     yield log
     log.close()
+
+
+@pytest.fixture(params=["embedded", "kafka"])
+def any_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Log]:
+    """The test runs once on each backend: the embedded log and a real Kafka broker."""
+    if request.param == "embedded":
+        log: Log = EmbeddedLog(tmp_path / "log.sqlite")
+        yield log
+        log.close()
+        return
+    with KafkaBroker.start(tmp_path / "kafka") as broker:
+        log = KafkaLog(broker.bootstrap)
+        yield log
+        log.close()
