@@ -36,9 +36,17 @@ def test_garbage_and_unknown_schema_are_dead_lettered_and_the_rest_delivered(
     log = any_log
     out = tmp_path / "out"
     settings = AccountSettings.model_validate(
-        {"account_id": "acme", "destinations": [
-            {"id": "acme-files", "type": "local", "path": "acme",
-             "batch": {"max_events": 50, "max_age_s": 0.2}}]}
+        {
+            "account_id": "acme",
+            "destinations": [
+                {
+                    "id": "acme-files",
+                    "type": "local",
+                    "path": "acme",
+                    "batch": {"max_events": 50, "max_age_s": 0.2},
+                }
+            ],
+        }
     )
     publish_settings(log, [settings])
     router = Router(log)
@@ -49,8 +57,12 @@ def test_garbage_and_unknown_schema_are_dead_lettered_and_the_rest_delivered(
     bad = [
         # (value, headers, reason, stage)
         (b"this is not an event", HEADERS, "malformed", "router"),
-        (b"\xc3\x01" + struct.pack("<Q", 0xDEADBEEF) + b"body", HEADERS, "unknown_schema",
-         "router"),
+        (
+            b"\xc3\x01" + struct.pack("<Q", 0xDEADBEEF) + b"body",
+            HEADERS,
+            "unknown_schema",
+            "router",
+        ),
         (codec.encode(make_event(account_id="acme")), (), "missing_header", "router"),
         # A known fingerprint with a corrupt body passes the router (it does not decode) and is
         # caught by the sink, which must decode to render JSON.
@@ -91,8 +103,10 @@ def test_garbage_and_unknown_schema_are_dead_lettered_and_the_rest_delivered(
     assert seen == sorted(2 * [(reason, stage) for _v, _h, reason, stage in bad])
     for r in dead:
         assert r.header("dlq.detail")
-        assert r.header("dlq.source.topic") in (topics.ACTIVITY.encode(),
-                                                b"auditstream.dest.acme-files")
+        assert r.header("dlq.source.topic") in (
+            topics.ACTIVITY.encode(),
+            b"auditstream.dest.acme-files",
+        )
     # The original bytes are kept, so a fixed consumer can replay them.
     assert {r.value for r in dead} == {v for v, _h, _r, _s in bad}
 

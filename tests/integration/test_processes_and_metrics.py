@@ -39,7 +39,10 @@ def _metric(text: str, name: str) -> float:
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "auditstream", *args],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -60,11 +63,22 @@ def test_processes_serve_metrics(tmp_path: Path) -> None:
 
     rport, wport = free_port(), free_port()
     backend = ["--backend", "embedded", "--db", str(db)]
-    with ProjectProcess(["router", *backend, "--metrics-port", str(rport)],
-                        tmp_path / "router.log") as router, \
-         ProjectProcess(["sink-worker", *backend, "--metrics-port", str(wport),
-                         "--local-root", str(tmp_path / "out")],
-                        tmp_path / "worker.log") as worker:
+    with (
+        ProjectProcess(
+            ["router", *backend, "--metrics-port", str(rport)], tmp_path / "router.log"
+        ) as router,
+        ProjectProcess(
+            [
+                "sink-worker",
+                *backend,
+                "--metrics-port",
+                str(wport),
+                "--local-root",
+                str(tmp_path / "out"),
+            ],
+            tmp_path / "worker.log",
+        ) as worker,
+    ):
         deadline = time.monotonic() + 90
         while set(local_event_ids(tmp_path / "out" / "acme")) != want:
             assert time.monotonic() < deadline, worker.output()[-2000:]

@@ -172,7 +172,7 @@ class GcsServer:
         """A ``google.cloud.storage.Client`` for this server, with anonymous credentials."""
         return storage.Client(
             project=project,
-            credentials=AnonymousCredentials(),
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
             client_options={"api_endpoint": self.endpoint},
         )
 
