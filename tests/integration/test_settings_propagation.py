@@ -55,9 +55,11 @@ def test_inclusion_change_takes_effect_within_five_seconds(any_log: Log, tmp_pat
 
     publish_settings(log, [_settings(include_categories=["team", "account"])])
     changed_at = time.monotonic()
-    while router.settings.account("acme") is None or router.settings.account(
-        "acme"
-    ).include_categories != ["team", "account"]:
+    def seen() -> bool:
+        current = router.settings.account("acme")
+        return current is not None and current.include_categories == ["team", "account"]
+
+    while not seen():
         router.step()
         assert time.monotonic() - changed_at < 5.0, "settings change not seen within 5 s"
 
