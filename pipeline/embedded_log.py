@@ -176,6 +176,28 @@ class EmbeddedLog:
     def consumer(self, group: str, topics: Sequence[str] | Pattern[str]) -> EmbeddedConsumer:
         return EmbeddedConsumer(self, group, topics)
 
+    def committed_offsets(self, group: str, topic: str) -> dict[TopicPartition, int]:
+        rows = self.connection().execute(
+            "SELECT part, next_off FROM group_offsets WHERE grp = ? AND topic = ?", (group, topic)
+        )
+        return {TopicPartition(topic, int(p)): int(o) for p, o in rows}
+
+    def timestamp_at(self, tp: TopicPartition, offset: int) -> int | None:
+        row = self.connection().execute(
+            "SELECT ts FROM records WHERE topic = ? AND part = ? AND off >= ? ORDER BY off LIMIT 1",
+            (tp.topic, tp.partition, offset),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def offset_for_time(self, tp: TopicPartition, timestamp_ms: int) -> int:
+        row = self.connection().execute(
+            "SELECT MIN(off) FROM records WHERE topic = ? AND part = ? AND ts >= ?",
+            (tp.topic, tp.partition, timestamp_ms),
+        ).fetchone()
+        if row is None or row[0] is None:
+            return self.end_offsets(tp.topic).get(tp, 0)
+        return int(row[0])
+
     def reader(self, topic: str) -> EmbeddedConsumer:
         return EmbeddedConsumer(self, None, [topic])
 
@@ -263,6 +285,11 @@ class EmbeddedTransactionalProducer:
             if records:
                 self._log.append(conn, records, self._partitions)
             _commit_offsets(conn, consumer.group, offsets)
+
+    def produce_atomically(self, records: Sequence[OutgoingRecord]) -> None:
+        conn = self._log.connection()
+        with _write(conn):
+            self._log.append(conn, records, self._partitions)
 
     def close(self) -> None:
         return None

@@ -147,6 +147,46 @@ class KafkaLog:
         subscription = [topics.pattern] if isinstance(topics, Pattern) else list(topics)
         return KafkaConsumer(_KConsumer(conf), group, subscription=subscription)
 
+    def _utility_consumer(self, group: str = "auditstream-metadata") -> _KConsumer:
+        return _KConsumer(self._conf(**{"group.id": group, "enable.auto.commit": False}))
+
+    def committed_offsets(self, group: str, topic: str) -> dict[TopicPartition, int]:
+        # A consumer that never subscribes does not join the group: it only fetches offsets.
+        consumer = self._utility_consumer(group)
+        try:
+            tps = [_KTP(topic, p) for p in self._partition_ids(topic)]
+            result = consumer.committed(tps, timeout=_ADMIN_TIMEOUT_S)
+        except KafkaException as exc:
+            raise _err(exc, f"committed offsets of {group}") from exc
+        finally:
+            consumer.close()
+        return {TopicPartition(t.topic, t.partition): t.offset for t in result if t.offset >= 0}
+
+    def timestamp_at(self, tp: TopicPartition, offset: int) -> int | None:
+        consumer = self._utility_consumer(f"auditstream-peek-{uuid.uuid4()}")
+        try:
+            consumer.assign([_KTP(tp.topic, tp.partition, offset)])
+            for msg in consumer.consume(num_messages=1, timeout=5.0):
+                if msg.error() is None:
+                    return int(msg.timestamp()[1])
+            return None
+        finally:
+            consumer.close()
+
+    def offset_for_time(self, tp: TopicPartition, timestamp_ms: int) -> int:
+        consumer = self._utility_consumer()
+        try:
+            (found,) = consumer.offsets_for_times(
+                [_KTP(tp.topic, tp.partition, timestamp_ms)], timeout=_ADMIN_TIMEOUT_S
+            )
+        except KafkaException as exc:
+            raise _err(exc, "offsets for times") from exc
+        finally:
+            consumer.close()
+        if found.offset < 0:
+            return self.end_offsets(tp.topic)[tp]
+        return int(found.offset)
+
     def reader(self, topic: str) -> KafkaConsumer:
         conf = self._conf(
             **{
@@ -241,6 +281,22 @@ class KafkaTransactionalProducer:
             except KafkaException as abort_exc:
                 raise FencedError(f"kafka: abort failed: {abort_exc}") from abort_exc
             raise TransactionAborted(f"kafka transaction aborted: {kerr.str()}") from exc
+
+    def produce_atomically(self, records: Sequence[OutgoingRecord]) -> None:
+        try:
+            self._p.begin_transaction()
+            for r in records:
+                self._p.produce(r.topic, value=r.value, key=r.key, headers=list(r.headers))
+            self._p.commit_transaction(_ADMIN_TIMEOUT_S)
+        except (KafkaException, BufferError) as exc:
+            kerr = exc.args[0] if isinstance(exc, KafkaException) else None
+            if kerr is not None and kerr.fatal():
+                raise FencedError(f"kafka transaction fenced or fatal: {kerr.str()}") from exc
+            try:
+                self._p.abort_transaction(_ADMIN_TIMEOUT_S)
+            except KafkaException as abort_exc:
+                raise FencedError(f"kafka: abort failed: {abort_exc}") from abort_exc
+            raise TransactionAborted(f"kafka transaction aborted: {exc}") from exc
 
     def close(self) -> None:
         self._p.flush(30.0)

@@ -80,6 +80,12 @@ class TransactionalProducer(Protocol):
         rewinds to its committed offsets) or :class:`pipeline.errors.FencedError`.
         """
 
+    def produce_atomically(self, records: Sequence[OutgoingRecord]) -> None:
+        """Store all of ``records`` or none (e.g. a settings change and its audit event).
+
+        Raises :class:`pipeline.errors.TransactionAborted` when nothing was stored.
+        """
+
     def close(self) -> None: ...
 
 
@@ -133,6 +139,16 @@ class Log(Protocol):
     def consumer(self, group: str, topics: Sequence[str] | Pattern[str]) -> Consumer:
         """A consumer in ``group`` subscribed to ``topics`` (a list or a regex), starting at
         the committed offsets, or at the earliest offset where none is committed."""
+
+    def committed_offsets(self, group: str, topic: str) -> dict[TopicPartition, int]:
+        """``group``'s committed offsets on ``topic``, read without joining the group."""
+
+    def timestamp_at(self, tp: TopicPartition, offset: int) -> int | None:
+        """The timestamp (ms) of the record at ``offset`` (or the next one), None if none."""
+
+    def offset_for_time(self, tp: TopicPartition, timestamp_ms: int) -> int:
+        """The first offset whose record timestamp is at or after ``timestamp_ms`` (the end
+        offset if there is none)."""
 
     def reader(self, topic: str) -> Consumer:
         """A group-less consumer reading every partition of ``topic`` from the beginning;
