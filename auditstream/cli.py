@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from auditstream.errors import AuditstreamError
+from config.secrets import box_from_environment
 from config.runtime import RuntimeSettings
 
 DESCRIPTION = """\
@@ -143,6 +144,7 @@ def cmd_router(args: argparse.Namespace) -> int:
         log,
         transactional_id=args.transactional_id,
         activity_partitions=settings.activity_partitions,
+        box=box_from_environment(),
     )
     stop = _stop_event()
     logging.getLogger("auditstream").info("router running on %s", settings.backend)
@@ -161,7 +163,7 @@ def cmd_sink_worker(args: argparse.Namespace) -> int:
     settings = _runtime(args)
     _serve_metrics(settings)
     log = open_log(settings)
-    worker = SinkWorker(log, local_root=args.local_root)
+    worker = SinkWorker(log, local_root=args.local_root, box=box_from_environment())
     stop = _stop_event()
     logging.getLogger("auditstream").info("sink worker running on %s", settings.backend)
     try:
@@ -179,7 +181,7 @@ def cmd_settings_apply(args: argparse.Namespace) -> int:
 
     settings_file = load_settings_file(args.file)
     log = open_log(_runtime(args))
-    n = publish_settings(log, settings_file.accounts)
+    n = publish_settings(log, settings_file.accounts, box_from_environment())
     dests = sum(len(a.destinations) for a in settings_file.accounts)
     print(f"applied settings for {n} accounts ({dests} destinations) from {args.file}")
     log.close()
@@ -191,7 +193,7 @@ def cmd_settings_show(args: argparse.Namespace) -> int:
     from pipeline.settings_view import SettingsView
 
     log = open_log(_runtime(args))
-    view = SettingsView(log)
+    view = SettingsView(log, box=box_from_environment())
     view.catch_up()
     out = [
         json.loads(a.model_dump_json())  # secrets stay masked

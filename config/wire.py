@@ -1,6 +1,7 @@
 """Account settings as stored in the compacted settings topic (JSON, key = account id).
 
-A record with an empty value is a tombstone: the account's settings were removed.
+A record with an empty value is a tombstone: the account's settings were removed. Secret fields
+are sealed (``config.secrets``) when a key is configured.
 """
 
 from __future__ import annotations
@@ -12,29 +13,54 @@ from pydantic import SecretStr, ValidationError
 
 from config.errors import ConfigError
 from config.loading import format_validation_error
+from config.secrets import SecretBox, is_sealed
 from config.stream import AccountSettings
 
 
-def _reveal(value: Any) -> Any:
+def _reveal(value: Any, box: SecretBox | None) -> Any:
     if isinstance(value, SecretStr):
-        return value.get_secret_value()
+        plain = value.get_secret_value()
+        return box.seal(plain) if box is not None and not is_sealed(plain) else plain
     if isinstance(value, dict):
-        return {k: _reveal(v) for k, v in value.items()}
+        return {k: _reveal(v, box) for k, v in value.items()}
     if isinstance(value, list):
-        return [_reveal(v) for v in value]
+        return [_reveal(v, box) for v in value]
     return value
 
 
-def encode_settings(settings: AccountSettings) -> bytes:
-    """The settings topic value for ``settings`` (secrets included: the topic is internal)."""
-    return orjson.dumps(_reveal(settings.model_dump(mode="python")))
+def _open(value: Any, box: SecretBox | None) -> Any:
+    if isinstance(value, str) and is_sealed(value):
+        if box is None:
+            raise ConfigError(
+                "settings hold encrypted secrets but no key is configured: set "
+                "AUDITSTREAM_SECRET_KEYS or AUDITSTREAM_SECRET_KEYS_FILE"
+            )
+        return box.open(value)
+    if isinstance(value, dict):
+        return {k: _open(v, box) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_open(v, box) for v in value]
+    return value
 
 
-def decode_settings(value: bytes) -> AccountSettings:
-    """Parse a settings topic value. Raises :class:`ConfigError` if it is not valid."""
+def settings_to_json(settings: AccountSettings, box: SecretBox | None = None) -> dict[str, Any]:
+    """Settings as JSON-ready data with secrets revealed, or sealed when ``box`` is given."""
+    return _reveal(settings.model_dump(mode="python"), box)  # type: ignore[no-any-return]
+
+
+def encode_settings(settings: AccountSettings, box: SecretBox | None = None) -> bytes:
+    """The settings topic value for ``settings``."""
+    return orjson.dumps(settings_to_json(settings, box))
+
+
+def decode_settings(value: bytes, box: SecretBox | None = None) -> AccountSettings:
+    """Parse a settings topic value. Raises :class:`ConfigError` if it is not valid or a sealed
+    secret cannot be opened."""
     try:
-        return AccountSettings.model_validate(orjson.loads(value))
-    except (orjson.JSONDecodeError, ValidationError) as exc:
-        if isinstance(exc, ValidationError):
-            raise ConfigError(format_validation_error(exc, "settings record")) from exc
+        raw = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
         raise ConfigError(f"settings record is not JSON: {exc}") from exc
+    try:
+        return AccountSettings.model_validate(_open(raw, box))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "settings record")) from exc

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 
+from config.secrets import SecretBox
 from config.stream import AccountSettings
 from pipeline import metrics, topics
 from pipeline.errors import TransactionAborted
@@ -35,10 +36,11 @@ class Router:
         batch_size: int = 1000,
         poll_timeout: float = 0.2,
         activity_partitions: int = 1,
+        box: SecretBox | None = None,
     ) -> None:
         self._log = log_backend
         ensure_core_topics(log_backend, activity_partitions)
-        self.settings = SettingsView(log_backend, on_change=self._settings_changed)
+        self.settings = SettingsView(log_backend, on_change=self._settings_changed, box=box)
         self.settings.catch_up()
         self._consumer = log_backend.consumer(topics.ROUTER_GROUP, [topics.ACTIVITY])
         self._producer = log_backend.transactional_producer(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from config.destinations import Destination
 from config.errors import ConfigError
+from config.secrets import SecretBox
 from config.stream import AccountSettings
 from config.wire import decode_settings
 from pipeline import topics
@@ -22,7 +23,13 @@ ChangeCallback = Callable[[str, AccountSettings | None], None]
 class SettingsView:
     """Accounts' settings by account id, and destinations by destination id."""
 
-    def __init__(self, log_backend: Log, on_change: ChangeCallback | None = None) -> None:
+    def __init__(
+        self,
+        log_backend: Log,
+        on_change: ChangeCallback | None = None,
+        box: SecretBox | None = None,
+    ) -> None:
+        self._box = box
         log_backend.create_topic(topics.SETTINGS, compacted=True)
         self._log = log_backend
         self._reader: Consumer = log_backend.reader(topics.SETTINGS)
@@ -64,7 +71,7 @@ class SettingsView:
         settings: AccountSettings | None = None
         if value:
             try:
-                settings = decode_settings(value)
+                settings = decode_settings(value, self._box)
             except ConfigError as exc:
                 # Keep the last good settings: a bad record must not stop the stream.
                 log.error("settings for account %s ignored: %s", account_id, exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from config.secrets import SecretBox
 from config.stream import AccountSettings
 from config.wire import encode_settings
 from pipeline import topics
@@ -12,7 +13,9 @@ from pipeline.log import Log, OutgoingRecord
 from pipeline.topic_setup import ensure_core_topics
 
 
-def publish_settings(log_backend: Log, accounts: Iterable[AccountSettings]) -> int:
+def publish_settings(
+    log_backend: Log, accounts: Iterable[AccountSettings], box: SecretBox | None = None
+) -> int:
     """Write each account's settings (replacing the previous ones). Returns how many.
 
     Destination topics are created first, so no routed event waits for one. Raises
@@ -29,7 +32,7 @@ def publish_settings(log_backend: Log, accounts: Iterable[AccountSettings]) -> i
             OutgoingRecord(
                 topic=topics.SETTINGS,
                 key=account.account_id.encode(),
-                value=encode_settings(account),
+                value=encode_settings(account, box),
             ),
             lambda err, _r: errors.append(err) if err is not None else None,
         )

@@ -5,7 +5,9 @@ from pipeline.log import Log
 
 
 def ensure_core_topics(log_backend: Log, activity_partitions: int = 1) -> None:
-    """Create the activity, settings (compacted) and dead-letter topics if missing."""
+    """Create the activity, dead-letter and the compacted settings, status and token topics
+    if missing."""
     log_backend.create_topic(topics.ACTIVITY, partitions=activity_partitions)
-    log_backend.create_topic(topics.SETTINGS, compacted=True)
     log_backend.create_topic(topics.DEAD_LETTERS)
+    for name in (topics.SETTINGS, topics.STATUS, topics.TOKENS):
+        log_backend.create_topic(name, compacted=True)

@@ -5,6 +5,8 @@ import re
 ACTIVITY = "auditstream.activity"
 SETTINGS = "auditstream.settings"
 DEAD_LETTERS = "auditstream.dlq"
+STATUS = "auditstream.status"
+TOKENS = "auditstream.tokens"
 DESTINATION_PREFIX = "auditstream.dest."
 DESTINATION_PATTERN = re.compile(r"^auditstream\.dest\..+$")
 

@@ -12,6 +12,8 @@ offset; it is retried later with growing delay while every other destination kee
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.destinations import Destination
+from config.secrets import SecretBox
 from pipeline import topics
 from pipeline.dead_letters import dead_letter
 from pipeline.errors import LogError
@@ -33,6 +36,7 @@ from sinks.batch import Batch
 from sinks.errors import DeliveryError, TransientError
 from sinks.factory import build_sink
 from sinks.health import DestinationHealth, State, pause_seconds
+from sinks.status import StatusPublisher
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +67,12 @@ class SinkWorker:
         sink_factory: SinkFactory | None = None,
         local_root: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
+        box: SecretBox | None = None,
     ) -> None:
         self.options = options or WorkerOptions()
         self._log = log_backend
         ensure_core_topics(log_backend)
-        self.settings = SettingsView(log_backend)
+        self.settings = SettingsView(log_backend, box=box)
         self.settings.catch_up()
         self._consumer = log_backend.consumer(topics.SINK_GROUP, topics.DESTINATION_PATTERN)
         self._consumer.on_revoke(self._revoked)
@@ -82,6 +87,8 @@ class SinkWorker:
         self._paused: dict[TopicPartition, tuple[float, int]] = {}  # tp -> (resume at, offset)
         self.health: dict[str, DestinationHealth] = {}
         self._buffered = 0
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        self._status = StatusPublisher(log_backend, self.worker_id)
 
     # consuming ------------------------------------------------------------------------------
 
@@ -257,8 +264,9 @@ class SinkWorker:
             self._consumer.resume([tp])
         metrics.BUFFERED_BYTES.set(self._buffered)
         counts = {s: 0 for s in State}
-        for h in self.health.values():
+        for dest_id, h in self.health.items():
             counts[h.state] += 1
+            self._status.maybe_publish(dest_id, h)
         for state, n in counts.items():
             metrics.DESTINATIONS.labels(state=state.value).set(n)
 
@@ -285,5 +293,8 @@ class SinkWorker:
         for _d, sink in self._sinks.values():
             sink.close()
         self._dlq.close()
+        for dest_id, h in self.health.items():
+            self._status.maybe_publish(dest_id, h)
+        self._status.close()
         self._consumer.close()
         self.settings.close()

@@ -1,0 +1,80 @@
+"""Encryption at rest of destination secrets (credentials, webhook signing secrets).
+
+Secrets are sealed with Fernet (AES-128-CBC + HMAC-SHA256) before they are written to the
+settings topic. Several keys may be configured: the first seals, all of them open, so keys are
+rotated by putting a new key first, re-sealing (``auditstream settings reseal``) and then
+removing the old one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from config.errors import ConfigError
+
+PREFIX = "enc:v1:"
+ENV_KEYS = "AUDITSTREAM_SECRET_KEYS"
+ENV_KEYS_FILE = "AUDITSTREAM_SECRET_KEYS_FILE"
+
+
+class SecretBox:
+    """Seals and opens secret strings. Raises :class:`ConfigError` for a bad key or a value
+    that no configured key opens (the message never includes the value)."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        if not keys:
+            raise ConfigError("no secret key configured")
+        try:
+            self._fernet = MultiFernet([Fernet(k.strip().encode()) for k in keys])
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(
+                "invalid secret key: each key must be 32 url-safe base64-encoded bytes "
+                "(make one with `auditstream keys generate`)"
+            ) from exc
+
+    @staticmethod
+    def generate_key() -> str:
+        return Fernet.generate_key().decode()
+
+    def seal(self, plaintext: str) -> str:
+        return PREFIX + self._fernet.encrypt(plaintext.encode()).decode()
+
+    def open(self, sealed: str) -> str:
+        if not is_sealed(sealed):
+            raise ConfigError("value is not a sealed secret")
+        try:
+            return self._fernet.decrypt(sealed[len(PREFIX) :].encode()).decode()
+        except InvalidToken as exc:
+            raise ConfigError(
+                "a stored secret cannot be opened with the configured keys: add the key it was "
+                f"sealed with to {ENV_KEYS} or {ENV_KEYS_FILE}"
+            ) from exc
+
+    def reseal(self, sealed: str) -> str:
+        """Re-encrypt with the first (current) key."""
+        return PREFIX + self._fernet.rotate(sealed[len(PREFIX) :].encode()).decode()
+
+
+def is_sealed(value: str) -> bool:
+    return value.startswith(PREFIX)
+
+
+def box_from_environment(environ: dict[str, str] | None = None) -> SecretBox | None:
+    """The box configured by ``AUDITSTREAM_SECRET_KEYS`` (comma-separated, current first) or
+    ``AUDITSTREAM_SECRET_KEYS_FILE`` (one key per line); None when neither is set."""
+    env = os.environ if environ is None else environ
+    if env.get(ENV_KEYS_FILE):
+        path = Path(env[ENV_KEYS_FILE])
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {ENV_KEYS_FILE}={path}: {exc.strerror}") from exc
+        keys = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+        return SecretBox(keys)
+    if env.get(ENV_KEYS):
+        return SecretBox([k for k in env[ENV_KEYS].split(",") if k.strip()])
+    return None
