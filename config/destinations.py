@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -19,11 +20,26 @@ class BatchLimits(BaseModel):
     max_age_s: float = Field(5.0, gt=0, le=3600)
 
 
+class Replay(BaseModel):
+    """A request to deliver again every event recorded since ``from_time`` (within retention).
+    ``id`` makes each request distinct: a worker applies a given id once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=100)
+    from_time: datetime
+
+
 class _DestinationBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=DESTINATION_ID, description="Unique id; names the destination topic.")
     enabled: bool = True
+    paused: bool = Field(False, description="Deliveries held; events wait in the topic.")
+    deleting: bool = Field(
+        False, description="No new events are routed; removed once its topic is drained."
+    )
+    replay: Replay | None = None
     batch: BatchLimits = Field(default_factory=BatchLimits)  # type: ignore[arg-type]
 
 

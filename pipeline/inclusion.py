@@ -31,6 +31,6 @@ def decide(settings: AccountSettings | None, category: str, activity: str) -> De
         return Decision.ACTIVITY_NOT_INCLUDED
     if activity in settings.exclude_activities:
         return Decision.ACTIVITY_EXCLUDED
-    if not any(d.enabled for d in settings.destinations):
+    if not any(d.enabled and not d.deleting for d in settings.destinations):
         return Decision.NO_DESTINATIONS
     return Decision.INCLUDED

@@ -66,6 +66,6 @@ def route(record: Record, settings_of: Callable[[str], AccountSettings | None]) 
             headers=record.headers,
         )
         for d in settings.destinations
-        if d.enabled
+        if d.enabled and not d.deleting
     )
     return Routed(copies, decision=decision)

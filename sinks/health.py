@@ -12,6 +12,8 @@ class State(StrEnum):
     FAILING = "failing"  # retries ran out on a transient error; paused, retried with backoff
     ERROR = "error"  # the destination refused (no retry can fix it); paused until fixed
     WAITING = "waiting"  # no settings for this destination topic (yet); paused
+    PAUSED = "paused"  # paused by its owner; events wait in the topic
+    DISABLED = "disabled"  # switched off by its owner; events wait in the topic
 
 
 @dataclass(slots=True)
@@ -23,6 +25,7 @@ class DestinationHealth:
     last_success_at: float | None = None
     delivered_events: int = 0
     written_batches: int = 0
+    applied_replay_id: str | None = None
 
     def succeeded(self, now: float, events: int) -> None:
         self.state = State.ACTIVE

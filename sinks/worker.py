@@ -36,7 +36,7 @@ from sinks.batch import Batch
 from sinks.errors import DeliveryError, TransientError
 from sinks.factory import build_sink
 from sinks.health import DestinationHealth, State, pause_seconds
-from sinks.status import StatusPublisher
+from sinks.status import StatusPublisher, decode_status
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class SinkWorker:
         self._buffered = 0
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self._status = StatusPublisher(log_backend, self.worker_id)
+        self._restore_replays()
 
     # consuming ------------------------------------------------------------------------------
 
@@ -108,12 +109,15 @@ class SinkWorker:
             return  # fetched before the pause; it will be read again after the rewind
         dest_id = topics.destination_of(record.topic) or ""
         found = self.settings.destination(dest_id)
-        if found is None or not found[1].enabled:
-            # Unknown (settings not seen yet) or disabled: keep its events in the topic.
-            self.health.setdefault(dest_id, DestinationHealth()).state = State.WAITING
-            self._pause(tp, record.offset, delay=self.options.pause_base * 5)
+        held = self._held_state(found[1] if found else None)
+        if held is not None or found is None:
+            # Unknown (settings not seen yet), disabled or paused: events wait in the topic.
+            self.health.setdefault(dest_id, DestinationHealth()).state = held or State.WAITING
+            self._pause(tp, record.offset, delay=self.options.pause_base * 2)
             return
         account_id, destination = found
+        if destination.replay is not None and self._replay(tp, dest_id, destination):
+            return
         batch = self._batches.get(tp)
         if batch is None:
             batch = Batch(dest_id, account_id, record.topic, record.partition)
@@ -129,6 +133,57 @@ class SinkWorker:
         limits = destination.batch
         if len(batch.records) >= limits.max_events or batch.size_bytes >= limits.max_bytes:
             self._flush(tp)
+
+    def _restore_replays(self) -> None:
+        """Learn which replay requests were applied before (from the status topic), so a
+        restarted worker does not replay them again."""
+        ends = self._log.end_offsets(topics.STATUS)
+        reader = self._log.reader(topics.STATUS)
+        positions = dict.fromkeys(ends, 0)
+        deadline = time.monotonic() + 30
+        while any(positions[tp] < end for tp, end in ends.items()):
+            records = reader.poll(1000, 0.5)
+            if not records and time.monotonic() > deadline:
+                break
+            for r in records:
+                positions[r.tp] = r.offset + 1
+                if r.key and r.value:
+                    applied = decode_status(r.value).get("applied_replay_id")
+                    if applied:
+                        dest = r.key.decode()
+                        self.health.setdefault(dest, DestinationHealth()).applied_replay_id = (
+                            applied
+                        )
+        reader.close()
+
+    @staticmethod
+    def _held_state(destination: Destination | None) -> State | None:
+        if destination is None:
+            return State.WAITING
+        if not destination.enabled:
+            return State.DISABLED
+        if destination.paused:
+            return State.PAUSED
+        return None
+
+    def _replay(self, tp: TopicPartition, dest_id: str, destination: Destination) -> bool:
+        """Apply a new replay request: rewind ``tp`` to the first offset recorded at or after
+        ``from_time``. Returns True if it rewound (the current record is dropped)."""
+        replay = destination.replay
+        health = self.health.setdefault(dest_id, DestinationHealth())
+        if replay is None or health.applied_replay_id == replay.id:
+            return False
+        health.applied_replay_id = replay.id
+        offset = self._log.offset_for_time(tp, int(replay.from_time.timestamp() * 1000))
+        log.info("destination %s: replay %s from offset %d", dest_id, replay.id, offset)
+        open_batch = self._batches.pop(tp, None)
+        if open_batch is not None:
+            self._buffered -= open_batch.size_bytes
+        self._consumer.commit({tp: offset})
+        self._consumer.seek(tp, offset)
+        self._status.maybe_publish(dest_id, health)
+        self._status.flush()
+        return True
 
     def _dead_letter(self, record: Record, reason: str, detail: str) -> None:
         metrics.EVENTS_DEAD_LETTERED.labels(reason=reason).inc()

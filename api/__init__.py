@@ -1,0 +1,1 @@
+"""The stream settings API: destinations, data inclusion, status, tokens."""
