@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from types import TracebackType
 
+from .local_process import StopOnExit, log_tail
 from .ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -19,17 +19,9 @@ _FETCH_TIMEOUT_S = 900.0
 _START_TIMEOUT_S = 150.0
 _STOP_TIMEOUT_S = 60.0
 _START_ATTEMPTS = 3
-_LOG_TAIL_LINES = 40
 
 
-def _log_tail(log: Path, lines: int = _LOG_TAIL_LINES) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return f"(no log at {log})"
-
-
-class KafkaBroker:
+class KafkaBroker(StopOnExit):
     """A running broker listening on 127.0.0.1 only.
 
     Use ``KafkaBroker.start(workdir)`` (or ``with KafkaBroker.start(workdir) as broker:``)
@@ -87,7 +79,7 @@ class KafkaBroker:
                 )
             except subprocess.TimeoutExpired:
                 cls(workdir, "", port, controller_port).stop()
-                tail = _log_tail(workdir / "kafka.log")
+                tail = log_tail(workdir / "kafka.log")
                 raise RuntimeError(f"Kafka broker start timed out in {workdir}:\n{tail}") from None
             if result.returncode == 0:
                 return cls(workdir, result.stdout.strip().splitlines()[-1], port, controller_port)
@@ -117,16 +109,3 @@ class KafkaBroker:
                 f"stopping the Kafka broker in {self.workdir} failed:\n{result.stderr}"
             )
         self._stopped = True
-
-    def __enter__(self) -> KafkaBroker:
-        """Return the running broker."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the broker."""
-        self.stop()

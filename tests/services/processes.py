@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
+from .local_process import terminate
+
 
 class ProjectProcess:
     """``python -m auditstream <args>``, output to ``log_path``; stopped by its own PID."""
@@ -38,13 +40,7 @@ class ProjectProcess:
         self.proc.wait(30)
 
     def stop(self, timeout: float = 30.0) -> int:
-        if self.alive():
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        terminate(self.proc, timeout)
         self._log.close()
         return int(self.proc.returncode)
 

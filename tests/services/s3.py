@@ -17,27 +17,19 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import boto3
 from botocore.config import Config
 
-from .ports import free_port
+from .local_process import HOST, LocalServer, http_status, log_tail
 
-HOST = "127.0.0.1"
 REGION = "us-east-1"
 DUMMY_KEY = "testing"
 INSTALL_HINT = "run deploy/local/emulators.sh install"
 
-_START_TIMEOUT_S = 60.0
-_STOP_TIMEOUT_S = 10.0
-_START_ATTEMPTS = 3
-_LOG_TAIL_LINES = 40
 # With a fixed seed, moto generates the same IAM access key after every restart.
 _AUTH_SEED = 20240601
 _AUTH_USER = "auditstream-tests"
@@ -45,25 +37,6 @@ _ALLOW_S3 = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
 }
-
-
-def _log_tail(log: Path, lines: int = _LOG_TAIL_LINES) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return f"(no log at {log})"
-
-
-def _http_status(port: int, path: str) -> int | None:
-    """The HTTP status of ``GET path`` on 127.0.0.1:``port``, or ``None`` if nothing answers."""
-    connection = http.client.HTTPConnection(HOST, port, timeout=2)
-    try:
-        connection.request("GET", path)
-        return connection.getresponse().status
-    except (OSError, http.client.HTTPException):
-        return None
-    finally:
-        connection.close()
 
 
 def _post(port: int, path: str, body: bytes) -> None:
@@ -87,44 +60,28 @@ def moto_server_command() -> list[str]:
     return [sys.executable, "-m", "moto.server"]
 
 
-class _PortInUse(Exception):
-    pass
-
-
-class S3Server:
+class S3Server(LocalServer):
     """A running ``moto_server`` listening on 127.0.0.1 only.
 
     Use ``S3Server.start(workdir)`` (or ``with S3Server.start(workdir) as s3:``), then
     ``s3.client()`` or any S3 client pointed at ``s3.endpoint_url`` with path-style
-    addressing. Buckets and objects live in the server's memory only.
+    addressing. Buckets and objects live in the server's memory only: they are gone after
+    :meth:`restart` (which comes back on the same port; with ``enforce_auth`` the same IAM
+    access key is set up again).
     """
+
+    name = "moto_server"
+    log_name = "moto.log"
+    install_hint = INSTALL_HINT
 
     def __init__(self, workdir: Path, port: int, *, enforce_auth: bool) -> None:
         """Describe a server in ``workdir`` on ``port``; use :meth:`start` to run one."""
-        self.workdir = workdir
-        self.port = port
+        super().__init__(workdir, port)
         self.endpoint_url = f"http://{HOST}:{port}"
         self.region = REGION
         self.enforce_auth = enforce_auth
         self.access_key_id = DUMMY_KEY
         self.secret_access_key = DUMMY_KEY
-        self.startup_seconds = 0.0
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def log_path(self) -> Path:
-        """The server's log file (stdout and stderr, appended to across restarts)."""
-        return self.workdir / "moto.log"
-
-    @property
-    def pid(self) -> int | None:
-        """The server's PID while it runs."""
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        """Whether the server process is alive."""
-        return self._proc is not None and self._proc.poll() is None
 
     @classmethod
     def start(cls, workdir: Path, *, enforce_auth: bool = False) -> Self:
@@ -136,51 +93,7 @@ class S3Server:
         ``RuntimeError`` with the tail of the log if the server does not come up; no server
         process is left running in that case.
         """
-        workdir = workdir.resolve()
-        workdir.mkdir(parents=True, exist_ok=True)
-        error = ""
-        for _ in range(_START_ATTEMPTS):
-            server = cls(workdir, free_port(), enforce_auth=enforce_auth)
-            try:
-                server._launch()
-            except _PortInUse as exc:
-                # Another process took the port between free_port() and the bind.
-                error = str(exc)
-                continue
-            return server
-        raise RuntimeError(f"moto_server did not start in {workdir}:\n{error}")
-
-    def restart(self) -> None:
-        """Stop the server if it runs, then start it again on the same port.
-
-        moto keeps no data across a restart: buckets and objects are gone. With
-        ``enforce_auth`` the same IAM access key is set up again. To simulate an outage,
-        call :meth:`stop`, wait, then :meth:`restart`. Raises ``RuntimeError`` if the
-        server does not come back (for example because another process took the port).
-        """
-        self.stop()
-        try:
-            self._launch()
-        except _PortInUse as exc:
-            raise RuntimeError(
-                f"moto_server could not bind port {self.port} again:\n{exc}"
-            ) from None
-
-    def stop(self, timeout: float = _STOP_TIMEOUT_S) -> None:
-        """Stop the server (TERM, then KILL after ``timeout`` seconds) and wait for it to exit.
-
-        Signals only this server's own PID. Calling it again does nothing.
-        """
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(_STOP_TIMEOUT_S)
+        return cls._start_on_free_port(workdir, enforce_auth=enforce_auth)
 
     def client(
         self,
@@ -207,61 +120,27 @@ class S3Server:
             config=Config(**options),
         )
 
-    def _launch(self) -> None:
-        command = [*moto_server_command(), "--host", HOST, "--port", str(self.port)]
+    def _command(self) -> list[str]:
+        return [*moto_server_command(), "--host", HOST, "--port", str(self.port)]
+
+    def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         # Authentication is switched on explicitly, after the IAM user exists.
         env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
-        started = time.monotonic()
-        with self.log_path.open("ab") as log:
-            log.write(f"--- {' '.join(command)}\n".encode())
-            log.flush()
-            try:
-                self._proc = subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=self.workdir,
-                    env=env,
-                )
-            except OSError as exc:
-                raise RuntimeError(f"cannot run moto_server ({exc}); {INSTALL_HINT}") from exc
-        self._wait_ready(started)
-        if self.enforce_auth:
-            try:
-                self._enable_auth()
-            except Exception as exc:
-                self.stop()
-                raise RuntimeError(
-                    f"enabling authentication on moto_server failed: {exc}\n"
-                    f"{_log_tail(self.log_path)}"
-                ) from exc
-        self.startup_seconds = time.monotonic() - started
+        return env
 
-    def _wait_ready(self, started: float) -> None:
-        proc = self._proc
-        assert proc is not None
-        while True:
-            code = proc.poll()
-            if code is not None:
-                self._proc = None
-                tail = _log_tail(self.log_path)
-                if "address already in use" in tail.lower():
-                    raise _PortInUse(tail)
-                raise RuntimeError(
-                    f"moto_server exited with code {code} during start-up "
-                    f"(log {self.log_path}; if it is not installed, {INSTALL_HINT}):\n{tail}"
-                )
-            if _http_status(self.port, "/moto-api/") is not None and proc.poll() is None:
-                return
-            if time.monotonic() - started > _START_TIMEOUT_S:
-                self.stop()
-                raise RuntimeError(
-                    f"moto_server not ready on {self.endpoint_url} after {_START_TIMEOUT_S:.0f} s "
-                    f"(log {self.log_path}):\n{_log_tail(self.log_path)}"
-                )
-            time.sleep(0.1)
+    def _ready(self) -> bool:
+        return http_status(self.port, "/moto-api/") is not None
+
+    def _prepare(self) -> None:
+        if not self.enforce_auth:
+            return
+        try:
+            self._enable_auth()
+        except Exception as exc:
+            raise RuntimeError(
+                f"enabling authentication on moto_server failed: {exc}\n{log_tail(self.log_path)}"
+            ) from exc
 
     def _enable_auth(self) -> None:
         _post(self.port, f"/moto-api/seed?a={_AUTH_SEED}", b"")
@@ -285,16 +164,3 @@ class S3Server:
         self.access_key_id = str(key["AccessKeyId"])
         self.secret_access_key = str(key["SecretAccessKey"])
         _post(self.port, "/moto-api/reset-auth", b"0")
-
-    def __enter__(self) -> Self:
-        """Return the running server."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the server."""
-        self.stop()

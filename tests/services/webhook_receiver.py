@@ -23,10 +23,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any
 
 from sinks.signature import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+
+from .local_process import StopOnExit
 
 HOST = "127.0.0.1"
 _MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -118,7 +120,7 @@ def _parse_events(content_type: str, body: bytes) -> list[dict[str, Any]]:
     return events
 
 
-class WebhookReceiver:
+class WebhookReceiver(StopOnExit):
     """A webhook endpoint for tests, served from a background thread.
 
     ``with WebhookReceiver(secret) as receiver:`` starts it; POST to ``receiver.url``. All
@@ -173,15 +175,8 @@ class WebhookReceiver:
             thread.join(timeout=5.0)
 
     def __enter__(self) -> WebhookReceiver:
+        """Start serving; leaving the ``with`` block stops it."""
         return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def port(self) -> int:
