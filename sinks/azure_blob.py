@@ -1,0 +1,435 @@
+"""Azure Blob Storage: one block blob per batch through ``azure-storage-blob``.
+
+Objects up to ``block_size_bytes`` go in one Put Blob; larger ones are staged as blocks of
+that size and committed with one Put Block List, so a reader never sees a partial blob. The
+client's retries are off (``retry_total=0``): ``sinks.retry`` owns retries. Every vendor
+exception is mapped onto the project's error tree at this boundary
+(:func:`classify_azure_error`).
+
+Credentials: a connection string, or ``account_url`` with an account key or a SAS token.
+Messages and ``repr`` name the container and the account URL's host, never a key, a SAS
+token or a connection string, and never quote the service's own error text (it can carry the
+string the service signed).
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from azure.core.credentials import AzureSasCredential
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    IncompleteReadError,
+    ServiceRequestError,
+    ServiceRequestTimeoutError,
+    ServiceResponseError,
+    ServiceResponseTimeoutError,
+)
+from azure.storage.blob import BlobServiceClient, ContentSettings
+
+from config.destinations import AzureBlobDestination
+from config.errors import ConfigError
+from sinks.errors import DeliveryError, PermanentError, TransientError
+from sinks.object_store import ObjectStoreSink
+from sinks.retry import is_retryable_status
+from sinks.webhook import parse_retry_after
+
+CONNECT_TIMEOUT_S = 10
+READ_TIMEOUT_S = 60
+
+# -- error mapping (pure) -------------------------------------------------------------------------
+
+_CREDENTIAL_CODES = frozenset(
+    {"AuthenticationFailed", "InvalidAuthenticationInfo", "NoAuthenticationInformation"}
+)
+_ACCESS_CODES = frozenset(
+    {
+        "AuthorizationFailure",
+        "AuthorizationPermissionMismatch",
+        "AuthorizationResourceTypeMismatch",
+        "AuthorizationServiceMismatch",
+        "AuthorizationProtocolMismatch",
+        "AuthorizationSourceIPMismatch",
+        "InsufficientAccountPermissions",
+        "AccountIsDisabled",
+        "KeyBasedAuthenticationNotPermitted",
+    }
+)
+_CONTAINER_MISSING_CODES = frozenset({"ContainerNotFound", "ContainerBeingDeleted"})
+_BLOB_MISSING_CODES = frozenset({"BlobNotFound"})
+_THROTTLED_CODES = frozenset({"ServerBusy"})
+_TIMEOUT_CODES = frozenset({"OperationTimedOut"})
+_UNAVAILABLE_CODES = frozenset({"InternalError"})
+
+_FIX_CREDENTIALS = (
+    "check the destination's connection_string, account_key or sas_token (and that the SAS "
+    "token has not expired)"
+)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions behind it (raised from, or wrapped as ``inner_exception``)."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = [
+            current.__cause__,
+            current.__context__,
+            getattr(current, "inner_exception", None),
+            getattr(current, "reason", None),
+            *current.args,
+        ]
+        pending.extend(w for w in wrapped if isinstance(w, BaseException))
+
+
+def _tls_failure(exc: BaseException) -> tuple[str, bool] | None:
+    """OpenSSL's short reason when a TLS failure is behind ``exc``, and whether it is only
+    the peer hanging up mid-handshake (which a retry may well get past)."""
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+            return "the connection was closed during the TLS handshake", True
+        if isinstance(cause, ssl.SSLError):
+            for attribute in ("verify_message", "reason"):
+                value = getattr(cause, attribute, None)
+                if isinstance(value, str) and value:
+                    return value, False
+            return type(cause).__name__, False
+        if type(cause).__name__ == "SSLError":  # requests' and urllib3's, without importing them
+            return "TLS handshake failed", False
+    return None
+
+
+def _headers(exc: BaseException) -> Mapping[str, str]:
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    return headers if isinstance(headers, Mapping) else {}
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    return next((v for k, v in headers.items() if str(k).lower() == lowered), None)
+
+
+def error_code(exc: BaseException) -> str:
+    """The storage error code (``ContainerNotFound``, ...) of ``exc``, or ``""``."""
+    code = getattr(exc, "error_code", None)
+    value = getattr(code, "value", code)  # azure-storage-blob gives a StorageErrorCode enum
+    if isinstance(value, str) and value:
+        return value
+    return _header(_headers(exc), "x-ms-error-code") or ""
+
+
+def _failed_to_authenticate(exc: BaseException) -> bool:
+    """Whether the service says it could not authenticate the request. Azure answers a wrong
+    key or SAS signature with ``AuthenticationFailed``; Azurite answers it with
+    ``AuthorizationFailure`` and this same sentence (Azure's ``AuthorizationFailure`` says
+    "not authorized to perform this operation" instead)."""
+    return "failed to authenticate" in str(getattr(exc, "message", "") or "").lower()
+
+
+def _answered(code: str, status: int | None) -> str:
+    parts = [p for p in (code, f"HTTP {status}" if status is not None else "") if p]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _classify_response(
+    exc: HttpResponseError, *, target: str, operation: str, now: float
+) -> DeliveryError:
+    code = error_code(exc)
+    status = exc.status_code
+    answered = _answered(code, status)
+    transient = (
+        "throttled"
+        if code in _THROTTLED_CODES or status == 429
+        else "timeout"
+        if code in _TIMEOUT_CODES or status == 408
+        else "unavailable"
+        if code in _UNAVAILABLE_CODES or (status is not None and is_retryable_status(status))
+        else None
+    )
+    if transient is not None and code not in _CREDENTIAL_CODES | _ACCESS_CODES:
+        retry_after = parse_retry_after(_header(_headers(exc), "Retry-After"), now)
+        asked = f", asking to retry after {retry_after:g} s" if retry_after is not None else ""
+        what = {
+            "throttled": "asked to slow down",
+            "timeout": "timed out",
+            "unavailable": "is temporarily unavailable",
+        }[transient]
+        return TransientError(
+            f"{target} {what}{answered}{asked}; if this persists, check the account's health",
+            cause=transient,
+            retry_after=retry_after,
+        )
+    if (
+        code in _CREDENTIAL_CODES
+        or status == 401
+        or isinstance(exc, ClientAuthenticationError)
+        or (code in _ACCESS_CODES and _failed_to_authenticate(exc))
+    ):
+        return PermanentError(
+            f"{target} rejected the credentials{answered}: {_FIX_CREDENTIALS}",
+            cause="bad_credentials",
+        )
+    if code in _ACCESS_CODES or status == 403:
+        permission = {"read": "read", "delete": "delete"}.get(operation, "create and write")
+        return PermanentError(
+            f"{target} denied access{answered}: give the credentials permission to {permission} "
+            "blobs in the container (a SAS token needs the matching permissions; check the "
+            "account's network rules too)",
+            cause="access_denied",
+        )
+    if code in _CONTAINER_MISSING_CODES or (
+        status == 404 and operation == "write" and code not in _BLOB_MISSING_CODES
+    ):
+        return PermanentError(
+            f"{target} does not exist{answered}: create it, or fix the destination's container "
+            "(and account)",
+            cause="bucket_missing",
+        )
+    if code in _BLOB_MISSING_CODES or status == 404:
+        return PermanentError(f"{target}: no such blob{answered}", cause="object_missing")
+    return PermanentError(
+        f"{target} rejected the request{answered}: check the destination settings (container, "
+        "encryption_scope, account_url)",
+        cause="rejected",
+    )
+
+
+def classify_azure_error(
+    exc: BaseException,
+    *,
+    target: str = "the Azure container",
+    operation: str = "write",
+    now: float | None = None,
+) -> DeliveryError:
+    """Map an azure-core / azure-storage-blob exception to the error to raise.
+
+    ``target`` names the container in messages; ``operation`` is ``write``, ``read`` or
+    ``delete`` (a 404 on a write means the container is missing); ``now`` anchors an
+    HTTP-date ``Retry-After`` (default: the current time). ServerBusy, 429, 5xx, timeouts
+    and connection failures are transient; everything the service refused is permanent.
+    """
+    now = time.time() if now is None else now
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        tls = _tls_failure(exc)
+        if tls is not None and not tls[1]:
+            return PermanentError(
+                f"{target}: TLS failed ({tls[0]}): check that the account URL serves HTTPS with "
+                "a certificate the sink workers trust",
+                cause="tls_failure",
+            )
+        if isinstance(exc, ServiceRequestTimeoutError):
+            return TransientError(
+                f"connecting to {target} timed out; if this persists, check that the account "
+                "is reachable from the sink workers",
+                cause="timeout",
+            )
+        if isinstance(exc, ServiceResponseTimeoutError):
+            return TransientError(
+                f"{target} did not answer in time; if this persists, check the account's health",
+                cause="timeout",
+            )
+        what = (
+            "could not connect to"
+            if isinstance(exc, ServiceRequestError)
+            else ("the connection broke off with")
+        )
+        return TransientError(
+            f"{what} {target} ({type(exc).__name__}); if this persists, check that the account "
+            "URL is reachable from the sink workers",
+            cause="unreachable",
+        )
+    if isinstance(exc, IncompleteReadError):
+        return TransientError(
+            f"the answer of {target} was cut short ({type(exc).__name__})", cause="unreachable"
+        )
+    if isinstance(exc, ClientAuthenticationError) and exc.status_code is None:
+        # Raised before sending: the account key cannot sign (it is not base64).
+        return PermanentError(
+            f"the credentials for {target} cannot sign requests ({type(exc).__name__}): "
+            f"{_FIX_CREDENTIALS}",
+            cause="bad_credentials",
+        )
+    if isinstance(exc, HttpResponseError) and exc.status_code is None and not error_code(exc):
+        return TransientError(
+            f"the answer of {target} could not be read ({type(exc).__name__})", cause="transport"
+        )
+    if isinstance(exc, HttpResponseError):
+        return _classify_response(exc, target=target, operation=operation, now=now)
+    if isinstance(exc, AzureError):
+        return TransientError(
+            f"the exchange with {target} failed ({type(exc).__name__})", cause="transport"
+        )
+    return TransientError(
+        f"unexpected error talking to {target} ({type(exc).__name__})", cause="unexpected"
+    )
+
+
+# -- the sink --------------------------------------------------------------------------------------
+
+
+def _host(url: str | None) -> str | None:
+    """``host[:port]`` of ``url``, nothing else (no user info, path or SAS query)."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return f"{host}:{port}" if port is not None else host
+
+
+def account_name_of(account_url: str) -> str | None:
+    """The account in ``https://<account>.blob.core.windows.net`` or, for an emulator,
+    ``http://127.0.0.1:10000/<account>``."""
+    parts = urlsplit(account_url)
+    host = parts.hostname or ""
+    if ".blob." in host:
+        return host.split(".", 1)[0] or None
+    first = parts.path.strip("/").split("/", 1)[0]
+    return first or None
+
+
+class AzureBlobSink(ObjectStoreSink):
+    """Writes each batch as one block blob of the destination's container."""
+
+    type = "azure_blob"
+
+    def __init__(self, destination: AzureBlobDestination) -> None:
+        super().__init__(
+            prefix=destination.prefix, fmt=destination.format, compression=destination.compression
+        )
+        self._destination = destination
+        self.container_name = destination.container
+        self.block_size = destination.block_size_bytes
+        problem = f"destination {destination.id}"
+        options: dict[str, Any] = {
+            "retry_total": 0,
+            "max_single_put_size": destination.block_size_bytes,
+            "max_block_size": destination.block_size_bytes,
+            "connection_timeout": CONNECT_TIMEOUT_S,
+            "read_timeout": READ_TIMEOUT_S,
+        }
+        given = [
+            name
+            for name in ("connection_string", "account_key", "sas_token")
+            if getattr(destination, name) is not None
+        ]
+        if len(given) != 1:
+            raise ConfigError(
+                f"{problem}: set exactly one of connection_string, account_key (with "
+                f"account_url) or sas_token (with account_url); set: {', '.join(given) or 'none'}"
+            )
+        service: BlobServiceClient
+        if destination.connection_string is not None:
+            try:
+                service = BlobServiceClient.from_connection_string(
+                    destination.connection_string.get_secret_value(), **options
+                )
+            except (ValueError, KeyError, TypeError):
+                raise ConfigError(
+                    f"{problem}: connection_string is not a valid storage connection string: "
+                    "copy it again from the storage account's access keys"
+                ) from None
+        else:
+            url = destination.account_url
+            if url is None or _host(url) is None or urlsplit(url).query:
+                raise ConfigError(
+                    f"{problem}: account_url must be the account's blob endpoint without a "
+                    "query, e.g. https://<account>.blob.core.windows.net (a SAS token goes in "
+                    "sas_token)"
+                )
+            credential: Any
+            if destination.account_key is not None:
+                name = destination.account_name or account_name_of(url)
+                if not name:
+                    raise ConfigError(f"{problem}: set account_name (it is not in account_url)")
+                credential = {
+                    "account_name": name,
+                    "account_key": destination.account_key.get_secret_value(),
+                }
+            else:
+                assert destination.sas_token is not None
+                credential = AzureSasCredential(
+                    destination.sas_token.get_secret_value().lstrip("?")
+                )
+            try:
+                service = BlobServiceClient(url, credential=credential, **options)
+            except (ValueError, TypeError):
+                raise ConfigError(f"{problem}: account_url is not usable: check it") from None
+        self.service = service
+        self.container = service.get_container_client(destination.container)
+        self._host = _host(service.url)
+        self._target = f"Azure container {destination.container!r}" + (
+            f" at {self._host}" if self._host else ""
+        )
+
+    def __repr__(self) -> str:
+        d = self._destination
+        if d.connection_string is not None:
+            auth_kind = "connection_string"
+        elif d.account_key is not None:
+            auth_kind = "account_key"
+        else:
+            auth_kind = "sas_token"
+        return (
+            f"AzureBlobSink(id={d.id!r}, container={d.container!r}, account={self._host!r}, "
+            f"prefix={d.prefix!r}, credentials={auth_kind!r})"
+        )
+
+    def _error(self, exc: BaseException, operation: str) -> DeliveryError:
+        return classify_azure_error(exc, target=self._target, operation=operation)
+
+    def _put(
+        self, key: str, data: bytes, *, content_type: str, content_encoding: str | None
+    ) -> None:
+        try:
+            self.container.upload_blob(
+                key,
+                data,
+                length=len(data),
+                overwrite=True,
+                content_settings=ContentSettings(
+                    content_type=content_type, content_encoding=content_encoding
+                ),
+                encryption_scope=self._destination.encryption_scope,
+                max_concurrency=1,
+            )
+        except AzureError as exc:
+            raise self._error(exc, "write") from exc
+
+    def _get(self, key: str) -> bytes:
+        """The bytes stored at ``key`` (used by the destination check)."""
+        try:
+            # As stored: without decompress=False the SDK would undo a Content-Encoding: gzip.
+            download = self.container.download_blob(key, max_concurrency=1, decompress=False)
+            return bytes(download.readall())
+        except AzureError as exc:
+            raise self._error(exc, "read") from exc
+
+    def _delete(self, key: str) -> None:
+        """Delete the blob at ``key`` (used by the destination check)."""
+        try:
+            self.container.delete_blob(key)
+        except AzureError as exc:
+            raise self._error(exc, "delete") from exc
+
+    def close(self) -> None:
+        self.service.close()

@@ -1,0 +1,595 @@
+"""Amazon S3 (and S3-compatible stores): one object per batch through boto3.
+
+The request building is pure (:func:`put_extra_args`); :class:`S3Sink` does the I/O and maps
+every vendor exception onto the project's error tree at this boundary
+(:func:`classify_s3_error`). botocore's own retries are off: ``sinks.retry`` owns retries.
+
+Credentials: the destination's static keys if given, else botocore's default chain (env,
+profile, container or instance role). With ``role_arn`` those credentials only call STS
+``AssumeRole``; the assumed-role credentials are refreshed by botocore before they expire
+(:func:`assumed_role_credentials`). Messages and ``repr`` name the bucket and the endpoint's
+host, never a key, token or external id, and never quote the store's own error text.
+"""
+
+from __future__ import annotations
+
+import io
+import ssl
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import botocore.session
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.credentials import (
+    CredentialProvider,
+    CredentialResolver,
+    DeferredRefreshableCredentials,
+)
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    CredentialRetrievalError,
+    HTTPClientError,
+    NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import SSLError as BotoSSLError
+
+import auditstream
+from config.destinations import S3Destination
+from config.errors import ConfigError
+from sinks.errors import DeliveryError, PermanentError, TransientError
+from sinks.object_store import ObjectStoreSink
+from sinks.retry import is_retryable_status
+from sinks.webhook import parse_retry_after
+
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 60.0
+ASSUME_ROLE_SECONDS = 3600
+ASSUMED_ROLE_METHOD = "auditstream-assume-role"
+
+# -- error mapping (pure) -------------------------------------------------------------------------
+
+_THROTTLED_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "KMS.ThrottlingException",
+    }
+)
+_UNAVAILABLE_CODES = frozenset(
+    {"ServiceUnavailable", "InternalError", "InternalFailure", "IDPCommunicationError"}
+)
+_TIMEOUT_CODES = frozenset({"RequestTimeout", "RequestTimeoutException"})
+_CREDENTIAL_CODES = frozenset(
+    {
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidToken",
+        "InvalidClientTokenId",
+        "TokenRefreshRequired",
+        "UnrecognizedClientException",
+        "AuthFailure",
+    }
+)
+_ACCESS_CODES = frozenset({"AccessDenied", "AccessDeniedException", "AllAccessDisabled"})
+_REGION_CODES = frozenset(
+    {"PermanentRedirect", "AuthorizationHeaderMalformed", "IncorrectEndpoint"}
+)
+_BUCKET_MISSING_CODES = frozenset({"NoSuchBucket"})
+_OBJECT_MISSING_CODES = frozenset({"NoSuchKey"})
+
+_FIX_CREDENTIALS = (
+    "check the destination's access_key_id, secret_access_key and session_token (or the "
+    "default credential chain of the sink workers)"
+)
+_FIX_ACCESS = (
+    "grant the sink's credentials s3:PutObject on the bucket's prefix (and kms:GenerateDataKey "
+    "on the key when sse is aws:kms)"
+)
+_FIX_ROLE_ACCESS = (
+    "check that the role's trust policy lets the sink's base credentials assume it, and that "
+    "the destination's external_id matches the one the trust policy requires"
+)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions behind it (raised from, wrapped by botocore or urllib3)."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        kwargs = getattr(current, "kwargs", None)
+        wrapped = [
+            current.__cause__,
+            current.__context__,
+            getattr(current, "reason", None),
+            kwargs.get("error") if isinstance(kwargs, dict) else None,
+            *current.args,
+        ]
+        pending.extend(w for w in wrapped if isinstance(w, BaseException))
+
+
+def _tls_reason(exc: BaseException) -> tuple[str, bool]:
+    """OpenSSL's short reason for a TLS failure, and whether it is only the peer hanging up
+    mid-handshake (which a retry may well get past)."""
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+            return "the connection was closed during the TLS handshake", True
+        if isinstance(cause, ssl.SSLError):
+            for attribute in ("verify_message", "reason"):
+                value = getattr(cause, attribute, None)
+                if isinstance(value, str) and value:
+                    return value, False
+            return type(cause).__name__, False
+    return "TLS handshake failed", False
+
+
+def _error_fields(exc: ClientError) -> tuple[str, int | None, Mapping[str, Any], Mapping[str, str]]:
+    """The error code, HTTP status, the ``Error`` element and the response headers."""
+    response: Mapping[str, Any] = exc.response if isinstance(exc.response, Mapping) else {}
+    error = response.get("Error") or {}
+    metadata = response.get("ResponseMetadata") or {}
+    status = metadata.get("HTTPStatusCode")
+    headers = metadata.get("HTTPHeaders") or {}
+    code = str(error.get("Code") or "")
+    return code, status if isinstance(status, int) else None, error, headers
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def _answered(code: str, status: int | None) -> str:
+    parts = [p for p in (code, f"HTTP {status}" if status is not None else "") if p]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+_PERMANENT_CODES = (
+    _CREDENTIAL_CODES
+    | _ACCESS_CODES
+    | _REGION_CODES
+    | _BUCKET_MISSING_CODES
+    | _OBJECT_MISSING_CODES
+    | {"RequestTimeTooSkewed", "InvalidBucketName"}
+)
+
+
+def _transient_kind(code: str, status: int | None) -> str | None:
+    """``throttled``, ``timeout`` or ``unavailable`` when the answer is worth a retry."""
+    if code in _THROTTLED_CODES:
+        return "throttled"
+    if code in _TIMEOUT_CODES:
+        return "timeout"
+    if code in _UNAVAILABLE_CODES or code == "NoSuchUpload":
+        return "unavailable"
+    if code in _PERMANENT_CODES or status is None or not is_retryable_status(status):
+        return None
+    return {429: "throttled", 408: "timeout"}.get(status, "unavailable")
+
+
+_TRANSIENT_WHAT = {
+    "throttled": "asked to slow down",
+    "timeout": "timed out waiting for the request",
+    "unavailable": "is temporarily unavailable",
+}
+
+
+def _classify_client_error(
+    exc: ClientError, *, target: str, operation: str, region: str | None, now: float
+) -> DeliveryError:
+    code, status, error, headers = _error_fields(exc)
+    answered = _answered(code, status)
+    assuming = getattr(exc, "operation_name", None) == "AssumeRole"
+    who = "STS (assuming the destination's role_arn)" if assuming else target
+
+    kind = _transient_kind(code, status)
+    if kind is not None:
+        retry_after = parse_retry_after(_header(headers, "Retry-After"), now)
+        asked = f", asking to retry after {retry_after:g} s" if retry_after is not None else ""
+        return TransientError(
+            f"{who} {_TRANSIENT_WHAT[kind]}{answered}{asked}; if this persists, check the "
+            "service's health",
+            cause=kind,
+            retry_after=retry_after,
+        )
+    if code in _CREDENTIAL_CODES or status == 401:
+        return PermanentError(
+            f"{who} rejected the credentials{answered}: {_FIX_CREDENTIALS}",
+            cause="bad_credentials",
+        )
+    if code in _REGION_CODES or status == 301:
+        found = error.get("Region") or _header(headers, "x-amz-bucket-region")
+        where = f" in region {found}" if found else " in another region"
+        configured = f" (configured: {region})" if region else ""
+        fix = (
+            f"set the destination's region to {found}" if found else "set the destination's region"
+        )
+        return PermanentError(
+            f"{target} is{where}{configured}{answered}: {fix}, and check endpoint_url",
+            cause="region_mismatch",
+        )
+    if code == "RequestTimeTooSkewed":
+        return PermanentError(
+            f"{who} rejected the request's time{answered}: the sink worker's clock is off; "
+            "synchronise it (NTP)",
+            cause="clock_skew",
+        )
+    if code.startswith("KMS.") or code == "KMSAccessDenied":
+        return PermanentError(
+            f"{target} could not use the KMS key{answered}: check the destination's kms_key_id "
+            "and that the sink's credentials may use that key",
+            cause="kms_key",
+        )
+    if code in _ACCESS_CODES or status == 403:
+        if assuming:
+            fix = _FIX_ROLE_ACCESS
+        elif operation == "read":
+            fix = "grant the sink's credentials s3:GetObject on the bucket's prefix"
+        elif operation == "delete":
+            fix = "grant the sink's credentials s3:DeleteObject on the bucket's prefix"
+        else:
+            fix = _FIX_ACCESS
+        return PermanentError(f"{who} denied access{answered}: {fix}", cause="access_denied")
+    missing_on_write = status == 404 and operation == "write" and code not in _OBJECT_MISSING_CODES
+    if code in _BUCKET_MISSING_CODES or missing_on_write:
+        return PermanentError(
+            f"{target} does not exist{answered}: create it, or fix the destination's bucket "
+            "(and endpoint_url)",
+            cause="bucket_missing",
+        )
+    if code in _OBJECT_MISSING_CODES or status == 404:
+        return PermanentError(f"{target}: no such object{answered}", cause="object_missing")
+    if code == "InvalidBucketName":
+        return PermanentError(
+            f"{target} is not a valid bucket name{answered}: fix the destination's bucket",
+            cause="invalid_bucket",
+        )
+    return PermanentError(
+        f"{who} rejected the request{answered}: check the destination settings (bucket, sse, "
+        "kms_key_id, endpoint_url)",
+        cause="rejected",
+    )
+
+
+def classify_s3_error(
+    exc: BaseException,
+    *,
+    target: str = "the S3 bucket",
+    operation: str = "write",
+    region: str | None = None,
+    now: float | None = None,
+) -> DeliveryError:
+    """Map a boto3/botocore exception to the project's error to raise.
+
+    ``target`` names the bucket in messages (e.g. ``S3 bucket 'logs' at host:port``);
+    ``operation`` is ``write``, ``read`` or ``delete`` (a 404 on a write means the bucket is
+    missing, on a read the object); ``region`` is the configured one, named in a region
+    mismatch; ``now`` anchors an HTTP-date ``Retry-After`` (default: the current time).
+    Throttling, 5xx and timeouts are transient; everything the store refused is permanent.
+    """
+    if isinstance(exc, ClientError):
+        return _classify_client_error(
+            exc,
+            target=target,
+            operation=operation,
+            region=region,
+            now=time.time() if now is None else now,
+        )
+    if isinstance(exc, BotoSSLError):
+        reason, hung_up = _tls_reason(exc)
+        if hung_up:
+            return TransientError(
+                f"could not connect to {target}: {reason}; if this persists, check the "
+                "endpoint and any proxy in between",
+                cause="unreachable",
+            )
+        return PermanentError(
+            f"{target}: TLS failed ({reason}): check that endpoint_url serves HTTPS with a "
+            "certificate the sink workers trust",
+            cause="tls_failure",
+        )
+    if isinstance(exc, ConnectTimeoutError):
+        return TransientError(
+            f"connecting to {target} timed out; if this persists, check that the endpoint is "
+            "reachable from the sink workers",
+            cause="timeout",
+        )
+    if isinstance(exc, ReadTimeoutError):
+        return TransientError(
+            f"{target} did not answer in time; if this persists, check the service's health",
+            cause="timeout",
+        )
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
+        return TransientError(
+            f"could not connect to {target} ({type(exc).__name__}); if this persists, check "
+            "that the endpoint (endpoint_url, region) is reachable from the sink workers",
+            cause="unreachable",
+        )
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError | CredentialRetrievalError):
+        return PermanentError(
+            f"no usable credentials for {target} ({type(exc).__name__}): set the destination's "
+            "access_key_id and secret_access_key, or give the sink workers default credentials",
+            cause="bad_credentials",
+        )
+    if isinstance(exc, NoRegionError):
+        return PermanentError(
+            f"no region for {target}: set the destination's region", cause="region_mismatch"
+        )
+    if isinstance(exc, ParamValidationError):
+        return PermanentError(
+            f"the request to {target} was invalid ({type(exc).__name__}): check the "
+            "destination settings",
+            cause="invalid_request",
+        )
+    if isinstance(exc, BotoCoreError):
+        return TransientError(
+            f"the exchange with {target} failed ({type(exc).__name__})", cause="transport"
+        )
+    return TransientError(
+        f"unexpected error talking to {target} ({type(exc).__name__})", cause="unexpected"
+    )
+
+
+def put_extra_args(
+    *,
+    content_type: str,
+    content_encoding: str | None,
+    sse: str,
+    kms_key_id: str | None,
+) -> dict[str, str]:
+    """The object parameters of a ``PutObject`` (and of each multipart upload)."""
+    extra = {"ContentType": content_type}
+    if content_encoding is not None:
+        extra["ContentEncoding"] = content_encoding
+    if sse != "none":
+        extra["ServerSideEncryption"] = sse
+        if sse == "aws:kms" and kms_key_id:
+            extra["SSEKMSKeyId"] = kms_key_id
+    return extra
+
+
+# -- credentials -------------------------------------------------------------------------------
+
+
+def _iso(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def assumed_role_credentials(
+    sts: Any,
+    *,
+    role_arn: str,
+    session_name: str,
+    external_id: str | None = None,
+    duration_s: int = ASSUME_ROLE_SECONDS,
+    time_fetcher: Callable[[], datetime] | None = None,
+) -> DeferredRefreshableCredentials:
+    """Credentials of ``role_arn``, fetched with ``sts.assume_role`` on first use and again
+    before they expire (botocore refreshes them ahead of the expiry, under a lock)."""
+
+    def refresh() -> dict[str, str]:
+        params: dict[str, Any] = {
+            "RoleArn": role_arn,
+            "RoleSessionName": session_name,
+            "DurationSeconds": duration_s,
+        }
+        if external_id:
+            params["ExternalId"] = external_id
+        credentials = sts.assume_role(**params)["Credentials"]
+        return {
+            "access_key": credentials["AccessKeyId"],
+            "secret_key": credentials["SecretAccessKey"],
+            "token": credentials["SessionToken"],
+            "expiry_time": _iso(credentials["Expiration"]),
+        }
+
+    if time_fetcher is None:
+        return DeferredRefreshableCredentials(refresh, ASSUMED_ROLE_METHOD)
+    return DeferredRefreshableCredentials(refresh, ASSUMED_ROLE_METHOD, time_fetcher=time_fetcher)
+
+
+class _FixedCredentialProvider(CredentialProvider):  # type: ignore[misc]
+    """Hands botocore one credentials object (the assumed role's)."""
+
+    METHOD = ASSUMED_ROLE_METHOD
+    CANONICAL_NAME = "AuditstreamAssumeRole"
+
+    def __init__(self, credentials: DeferredRefreshableCredentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> DeferredRefreshableCredentials:
+        return self._credentials
+
+
+def _client_config(*, region: str | None, path_style: bool) -> Config:
+    return Config(
+        region_name=region,
+        # total_max_attempts counts the first attempt; the older max_attempts counts retries
+        # only, so max_attempts=1 would still retry once.
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        s3={"addressing_style": "path"} if path_style else None,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+        user_agent_extra=f"auditstream/{auditstream.__version__}",
+    )
+
+
+def _secret(value: Any) -> str | None:
+    return None if value is None else str(value.get_secret_value())
+
+
+def _host(url: str | None) -> str | None:
+    """``host[:port]`` of ``url``, nothing else (no user info, path or query)."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return f"{host}:{port}" if port is not None else host
+
+
+class S3Sink(ObjectStoreSink):
+    """Writes each batch as one object of the destination's bucket.
+
+    Objects up to ``multipart_threshold_bytes`` go in one ``PutObject``; larger ones as a
+    multipart upload in parts of that size. ``sts_client`` replaces the STS client used to
+    assume ``role_arn`` (tests pass a fake one).
+    """
+
+    type = "s3"
+
+    def __init__(self, destination: S3Destination, *, sts_client: Any | None = None) -> None:
+        super().__init__(
+            prefix=destination.prefix, fmt=destination.format, compression=destination.compression
+        )
+        self._destination = destination
+        self.bucket = destination.bucket
+        host = _host(destination.endpoint_url)
+        if destination.endpoint_url is not None and host is None:
+            raise ConfigError(
+                f"destination {destination.id}: endpoint_url is not a URL with a host: check it"
+            )
+        self._target = f"S3 bucket {destination.bucket!r}" + (f" at {host}" if host else "")
+        self._host = host
+        if destination.kms_key_id and destination.sse != "aws:kms":
+            raise ConfigError(
+                f"destination {destination.id}: kms_key_id is set but sse is "
+                f"{destination.sse!r}: set sse to aws:kms, or remove kms_key_id"
+            )
+        access_key = _secret(destination.access_key_id)
+        secret_key = _secret(destination.secret_access_key)
+        if (access_key is None) != (secret_key is None):
+            raise ConfigError(
+                f"destination {destination.id}: set both access_key_id and secret_access_key, "
+                "or neither (to use the default credential chain)"
+            )
+        if destination.session_token is not None and access_key is None:
+            raise ConfigError(
+                f"destination {destination.id}: session_token needs access_key_id and "
+                "secret_access_key"
+            )
+        if destination.external_id is not None and destination.role_arn is None:
+            raise ConfigError(
+                f"destination {destination.id}: external_id is only used with role_arn"
+            )
+        threshold = destination.multipart_threshold_bytes
+        self.multipart_threshold = threshold
+        self._transfer = TransferConfig(
+            multipart_threshold=threshold,
+            multipart_chunksize=threshold,
+            preferred_transfer_client="classic",
+        )
+        path_style = destination.force_path_style or destination.endpoint_url is not None
+        base = boto3.session.Session(
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            aws_session_token=_secret(destination.session_token),
+            region_name=destination.region,
+        )
+        session = base
+        if destination.role_arn is not None:
+            sts = sts_client
+            if sts is None:
+                sts = base.client(
+                    "sts", config=_client_config(region=destination.region, path_style=False)
+                )
+            credentials = assumed_role_credentials(
+                sts,
+                role_arn=destination.role_arn,
+                session_name=f"auditstream-{destination.id}"[:64],
+                external_id=_secret(destination.external_id),
+            )
+            core = botocore.session.Session()
+            core.register_component(
+                "credential_provider", CredentialResolver([_FixedCredentialProvider(credentials)])
+            )
+            session = boto3.session.Session(botocore_session=core, region_name=destination.region)
+        self.client: Any = session.client(
+            "s3",
+            endpoint_url=destination.endpoint_url,
+            config=_client_config(region=destination.region, path_style=path_style),
+        )
+
+    def __repr__(self) -> str:
+        d = self._destination
+        return (
+            f"S3Sink(id={d.id!r}, bucket={d.bucket!r}, endpoint={self._host!r}, "
+            f"region={d.region!r}, prefix={d.prefix!r}, role={d.role_arn is not None})"
+        )
+
+    def _error(self, exc: BaseException, operation: str) -> DeliveryError:
+        return classify_s3_error(
+            exc, target=self._target, operation=operation, region=self._destination.region
+        )
+
+    def _put(
+        self, key: str, data: bytes, *, content_type: str, content_encoding: str | None
+    ) -> None:
+        extra = put_extra_args(
+            content_type=content_type,
+            content_encoding=content_encoding,
+            sse=self._destination.sse,
+            kms_key_id=self._destination.kms_key_id,
+        )
+        try:
+            if len(data) <= self.multipart_threshold:
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **extra)
+            else:
+                self.client.upload_fileobj(
+                    io.BytesIO(data), self.bucket, key, ExtraArgs=extra, Config=self._transfer
+                )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, "write") from exc
+
+    def _get(self, key: str) -> bytes:
+        """The bytes stored at ``key`` (used by the destination check)."""
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            try:
+                return bytes(body.read())
+            finally:
+                body.close()
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, "read") from exc
+
+    def _delete(self, key: str) -> None:
+        """Delete the object at ``key`` (used by the destination check)."""
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, "delete") from exc
+
+    def close(self) -> None:
+        self.client.close()
