@@ -23,3 +23,9 @@ class RuntimeSettings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = Field(None, ge=0, le=65535)
     activity_partitions: int = Field(1, ge=1, le=1024)
+    fault_exit_after_writes: int | None = Field(
+        None,
+        ge=1,
+        description="Fault injection for crash tests: the sink worker exits (code 86) right "
+        "after its N-th stored batch, before committing its offset. Never set in production.",
+    )

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.destinations import Destination
+from config.errors import ConfigError
 from config.secrets import SecretBox
 from pipeline import topics
 from pipeline.dead_letters import dead_letter
@@ -51,6 +52,8 @@ class WorkerOptions:
     retry_policy: retry.RetryPolicy = field(default_factory=retry.RetryPolicy)
     pause_base: float = 1.0
     pause_cap: float = 300.0
+    # Fault injection for crash tests (see config.runtime): exit after the N-th write.
+    exit_after_writes: int | None = None
 
 
 class SinkWorker:
@@ -87,6 +90,7 @@ class SinkWorker:
         self._paused: dict[TopicPartition, tuple[float, int]] = {}  # tp -> (resume at, offset)
         self.health: dict[str, DestinationHealth] = {}
         self._buffered = 0
+        self._writes = 0
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self._status = StatusPublisher(log_backend, self.worker_id)
         self._restore_replays()
@@ -230,7 +234,15 @@ class SinkWorker:
         batch = self._batches.pop(tp)
         self._buffered -= batch.size_bytes
         health = self.health.setdefault(batch.destination_id, DestinationHealth())
-        entry = self._sink_for(batch.destination_id)
+        try:
+            entry = self._sink_for(batch.destination_id)
+        except (ConfigError, ValueError) as exc:
+            # A setting no sink can work with: the destination is in error until it is fixed;
+            # its events wait in its topic and every other destination keeps flowing.
+            health.failed(permanent=True, message=str(exc), cause="invalid_config")
+            log.error("destination %s has invalid settings: %s", batch.destination_id, exc)
+            self._pause(tp, batch.first_offset, delay=self.options.pause_cap / 10)
+            return
         if entry is None:
             health.state = State.WAITING
             self._pause(tp, batch.first_offset, delay=self.options.pause_base * 5)
@@ -254,6 +266,10 @@ class SinkWorker:
                 log.exception("unexpected error writing %s", batch.destination_id)
                 self._failed(tp, batch, sink, TransientError(repr(exc), cause="internal"))
                 return
+        self._writes += 1
+        if self.options.exit_after_writes and self._writes >= self.options.exit_after_writes:
+            log.warning("fault injection: exiting after write %d, before commit", self._writes)
+            os._exit(86)
         if not self._dead_letters_stored():
             self._failed(
                 tp, batch, sink, TransientError("dead-letter topic write failed", cause="dlq")

@@ -102,16 +102,20 @@ def expected_ids(
     return out
 
 
-def read_object(path: Path) -> list[dict[str, Any]]:
-    """The events in one object written by a local-directory sink."""
-    data = path.read_bytes()
-    if path.name.endswith(".avro"):
+def decode_object(name: str, data: bytes) -> list[dict[str, Any]]:
+    """The events in one object, by its name's extension (.avro, .ndjson[.gz|.zst])."""
+    if name.endswith(".avro"):
         return list(avro_reader(io.BytesIO(data)))  # type: ignore[arg-type]
-    if path.name.endswith(".gz"):
+    if name.endswith(".gz"):
         data = gzip.decompress(data)
-    elif path.name.endswith(".zst"):
+    elif name.endswith(".zst"):
         data = zstandard.ZstdDecompressor().decompressobj().decompress(data)
     return [orjson.loads(line) for line in data.splitlines() if line]
+
+
+def read_object(path: Path) -> list[dict[str, Any]]:
+    """The events in one object written by a local-directory sink."""
+    return decode_object(path.name, path.read_bytes())
 
 
 def local_event_ids(root: Path) -> list[str]:
