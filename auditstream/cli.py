@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from auditstream.errors import AuditstreamError
-from config.secrets import box_from_environment
 from config.runtime import RuntimeSettings
+from config.secrets import box_from_environment
 
 DESCRIPTION = """\
 auditstream: every user action in an account, as an Avro event in a log, filtered by the
@@ -158,12 +158,17 @@ def cmd_router(args: argparse.Namespace) -> int:
 
 def cmd_sink_worker(args: argparse.Namespace) -> int:
     from auditstream.backends import open_log
-    from sinks.worker import SinkWorker
+    from sinks.worker import SinkWorker, WorkerOptions
 
     settings = _runtime(args)
     _serve_metrics(settings)
     log = open_log(settings)
-    worker = SinkWorker(log, local_root=args.local_root, box=box_from_environment())
+    worker = SinkWorker(
+        log,
+        local_root=args.local_root,
+        box=box_from_environment(),
+        options=WorkerOptions(exit_after_writes=settings.fault_exit_after_writes),
+    )
     stop = _stop_event()
     logging.getLogger("auditstream").info("sink worker running on %s", settings.backend)
     try:
