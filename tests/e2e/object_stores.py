@@ -33,9 +33,17 @@ class S3Store:
         self.server.client().create_bucket(Bucket=BUCKET)
 
     def destination(self, dest_id: str, **extra: Any) -> dict[str, Any]:
-        return {"id": dest_id, "type": "s3", "bucket": BUCKET, "region": "us-east-1",
-                "endpoint_url": self.server.endpoint_url, "force_path_style": True,
-                "access_key_id": "testing", "secret_access_key": "testing", **extra}
+        return {
+            "id": dest_id,
+            "type": "s3",
+            "bucket": BUCKET,
+            "region": "us-east-1",
+            "endpoint_url": self.server.endpoint_url,
+            "force_path_style": True,
+            "access_key_id": "testing",
+            "secret_access_key": "testing",
+            **extra,
+        }
 
     def objects(self) -> dict[str, bytes]:
         client = self.server.client()
@@ -61,15 +69,19 @@ class GcsStore:
         self.server.client().create_bucket(BUCKET)
 
     def destination(self, dest_id: str, **extra: Any) -> dict[str, Any]:
-        return {"id": dest_id, "type": "gcs", "bucket": BUCKET, "project": "test",
-                "endpoint": self.server.endpoint, "anonymous": True, **extra}
+        return {
+            "id": dest_id,
+            "type": "gcs",
+            "bucket": BUCKET,
+            "project": "test",
+            "endpoint": self.server.endpoint,
+            "anonymous": True,
+            **extra,
+        }
 
     def objects(self) -> dict[str, bytes]:
         client = self.server.client()
-        return {
-            b.name: b.download_as_bytes(raw_download=True)
-            for b in client.list_blobs(BUCKET)
-        }
+        return {b.name: b.download_as_bytes(raw_download=True) for b in client.list_blobs(BUCKET)}
 
     def stop(self) -> None:
         self.server.stop()
@@ -86,8 +98,13 @@ class AzureStore:
         self.server.client().create_container(BUCKET)
 
     def destination(self, dest_id: str, **extra: Any) -> dict[str, Any]:
-        return {"id": dest_id, "type": "azure_blob", "container": BUCKET,
-                "connection_string": self.server.connection_string, **extra}
+        return {
+            "id": dest_id,
+            "type": "azure_blob",
+            "container": BUCKET,
+            "connection_string": self.server.connection_string,
+            **extra,
+        }
 
     def objects(self) -> dict[str, bytes]:
         container = self.server.client().get_container_client(BUCKET)
@@ -105,6 +122,8 @@ class AzureStore:
 
 def start_store(kind: str, workdir: Path) -> Store:
     stores: dict[str, type[S3Store] | type[GcsStore] | type[AzureStore]] = {
-        "s3": S3Store, "gcs": GcsStore, "azure_blob": AzureStore,
+        "s3": S3Store,
+        "gcs": GcsStore,
+        "azure_blob": AzureStore,
     }
     return stores[kind](workdir)

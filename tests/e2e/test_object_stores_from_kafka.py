@@ -41,11 +41,19 @@ def _settings(store: Store) -> list[AccountSettings]:
         {"format": "ndjson", "compression": "zstd"},
     ]
     return [
-        AccountSettings.model_validate({
-            "account_id": acct,
-            "destinations": [store.destination(f"{acct}-{store.kind.replace('_', '-')}",
-                                               prefix=f"p-{acct}", batch=batch, **fmt)],
-        })
+        AccountSettings.model_validate(
+            {
+                "account_id": acct,
+                "destinations": [
+                    store.destination(
+                        f"{acct}-{store.kind.replace('_', '-')}",
+                        prefix=f"p-{acct}",
+                        batch=batch,
+                        **fmt,
+                    )
+                ],
+            }
+        )
         for acct, fmt in zip(ACCOUNTS, formats, strict=True)
     ]
 
@@ -74,8 +82,9 @@ def _stored(store: Store) -> tuple[dict[str, list[str]], list[str]]:
     return per_account, keys
 
 
-def _assert_exact(store: Store, events: list[dict[str, Any]],
-                  accounts: list[AccountSettings]) -> list[str]:
+def _assert_exact(
+    store: Store, events: list[dict[str, Any]], accounts: list[AccountSettings]
+) -> list[str]:
     expected = expected_ids(events, accounts)
     got, keys = _stored(store)
     for a in accounts:
@@ -98,8 +107,9 @@ def _run_until_stored(router: Router, worker: SinkWorker, total: int, timeout: f
 
 
 @pytest.mark.parametrize("kind", ["s3", "gcs", "azure_blob"])
-def test_ten_thousand_events_land_exactly_once(kind: str, tmp_path: Path,
-                                               kafka_broker: KafkaBroker) -> None:
+def test_ten_thousand_events_land_exactly_once(
+    kind: str, tmp_path: Path, kafka_broker: KafkaBroker
+) -> None:
     store = start_store(kind, tmp_path / kind)
     log = KafkaLog(kafka_broker.bootstrap)
     try:
@@ -119,8 +129,9 @@ def test_ten_thousand_events_land_exactly_once(kind: str, tmp_path: Path,
         log.close()
 
 
-def test_crash_between_put_and_commit_stores_nothing_twice(tmp_path: Path,
-                                                           kafka_broker: KafkaBroker) -> None:
+def test_crash_between_put_and_commit_stores_nothing_twice(
+    tmp_path: Path, kafka_broker: KafkaBroker
+) -> None:
     """The worker process dies right after its third object is stored, before the offset
     commit; the restarted worker rewrites that object under the same key."""
     store = start_store("s3", tmp_path / "s3")
@@ -132,7 +143,8 @@ def test_crash_between_put_and_commit_stores_nothing_twice(tmp_path: Path,
         events = _produce(log, 6_000, seed=8)
         with ProjectProcess(["router", *backend], tmp_path / "router.log"):
             crashing = ProjectProcess(
-                ["sink-worker", *backend], tmp_path / "worker-1.log",
+                ["sink-worker", *backend],
+                tmp_path / "worker-1.log",
                 env={"AUDITSTREAM_FAULT_EXIT_AFTER_WRITES": "3"},
             )
             assert crashing.proc.wait(120) == 86, crashing.output()[-3000:]
@@ -163,15 +175,24 @@ def test_outage_of_one_store_pauses_it_and_the_other_keeps_delivering(
     try:
         batch = {"max_events": 200, "max_age_s": 0.3}
         accounts = [
-            AccountSettings.model_validate({"account_id": "acct-a", "destinations": [
-                azure.destination("a-azure", prefix="p-a", batch=batch)]}),
-            AccountSettings.model_validate({"account_id": "acct-b", "destinations": [
-                s3.destination("b-s3", prefix="p-b", batch=batch)]}),
+            AccountSettings.model_validate(
+                {
+                    "account_id": "acct-a",
+                    "destinations": [azure.destination("a-azure", prefix="p-a", batch=batch)],
+                }
+            ),
+            AccountSettings.model_validate(
+                {
+                    "account_id": "acct-b",
+                    "destinations": [s3.destination("b-s3", prefix="p-b", batch=batch)],
+                }
+            ),
         ]
         publish_settings(log, accounts)
         options = WorkerOptions(
             retry_policy=RetryPolicy(attempts=2, base=0.05, max_wait=0.2),
-            pause_base=0.5, pause_cap=2.0,
+            pause_base=0.5,
+            pause_cap=2.0,
         )
         router, worker = Router(log), SinkWorker(log, options=options)
         sim = Simulator(SimulatorConfig(accounts=["acct-a", "acct-b"], seed=13))
