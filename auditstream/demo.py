@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from urllib.parse import urlsplit
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
@@ -13,6 +14,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from config.destinations import (
+    AzureBlobDestination,
+    Destination,
+    GcsDestination,
+    LocalDestination,
+    S3Destination,
+)
 from config.loading import load_settings_file
 from config.stream import SettingsFile
 from pipeline import topics
@@ -32,8 +40,8 @@ class DemoResult:
     produced: int
     expected: dict[str, int]
     delivered: dict[str, int]
-    paths: dict[str, Path]
-    files: dict[str, int] = field(default_factory=dict)
+    paths: dict[str, str]
+    objects: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -124,18 +132,29 @@ def run_demo(
     )
     for a in settings.accounts:
         for d in a.destinations:
-            path = getattr(d, "path", None)
-            if path is not None:
-                root = Path(path) if Path(path).is_absolute() else out / path
-                result.paths[d.id] = root
-                result.files[d.id] = (
-                    sum(1 for p in root.rglob("*") if p.is_file()) if root.exists() else 0
-                )
+            result.paths[d.id] = where(d, out)
+            result.objects[d.id] = (
+                worker.health[d.id].written_batches if d.id in worker.health else 0
+            )
     worker.close()
     router.close()
     log.close()
     _report(console, settings, result)
     return result
+
+
+def where(d: Destination, out: Path) -> str:
+    """Where a destination's objects or requests go, for people (no secrets)."""
+    if isinstance(d, LocalDestination):
+        return str(Path(d.path) if Path(d.path).is_absolute() else out / d.path)
+    if isinstance(d, S3Destination):
+        return f"s3://{d.bucket}/{d.prefix}" + (f" at {d.endpoint_url}" if d.endpoint_url else "")
+    if isinstance(d, GcsDestination):
+        return f"gs://{d.bucket}/{d.prefix}" + (f" at {d.endpoint}" if d.endpoint else "")
+    if isinstance(d, AzureBlobDestination):
+        return f"azure container {d.container}/{d.prefix}"
+    host = urlsplit(d.url).netloc
+    return f"POST https://{host}/..." if d.url.startswith("https") else f"POST http://{host}/..."
 
 
 def _report(console: Console, settings: SettingsFile, result: DemoResult) -> None:
@@ -149,10 +168,10 @@ def _report(console: Console, settings: SettingsFile, result: DemoResult) -> Non
                 d.id,
                 str(result.expected.get(d.id, 0)),
                 str(result.delivered.get(d.id, 0)),
-                str(result.files.get(d.id, 0)),
+                str(result.objects.get(d.id, 0)),
             )
     console.print(table)
-    console.print("Objects written to:")
+    console.print("Delivered to:")
     for dest_id, path in result.paths.items():
         console.print(f"  {dest_id:<18} {path}", soft_wrap=True)
     if result.ok:
