@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import shutil
 import time
-from urllib.parse import urlsplit
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
