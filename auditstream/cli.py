@@ -9,12 +9,18 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auditstream.errors import AuditstreamError
+from config.errors import ConfigError
 from config.runtime import RuntimeSettings
 from config.secrets import box_from_environment
+
+if TYPE_CHECKING:
+    from config.destinations import Destination
+    from sinks.base import Sink
 
 DESCRIPTION = """\
 auditstream: every user action in an account, as an Avro event in a log, filtered by the
@@ -145,6 +151,7 @@ def cmd_router(args: argparse.Namespace) -> int:
         transactional_id=args.transactional_id,
         activity_partitions=settings.activity_partitions,
         box=box_from_environment(),
+        batch_size=args.batch_size,
     )
     stop = _stop_event()
     logging.getLogger("auditstream").info("router running on %s", settings.backend)
@@ -154,6 +161,29 @@ def cmd_router(args: argparse.Namespace) -> int:
         router.close()
         log.close()
     return 0
+
+
+def _sink_factory(args: argparse.Namespace) -> Callable[[Destination], Sink] | None:
+    """With --address-check, webhooks resolve their host before each POST and refuse private,
+    loopback, link-local and metadata addresses (except --allow-network ones)."""
+    if not args.address_check:
+        return None
+    from api.url_safety import AddressPolicy, parse_networks
+    from config.destinations import WebhookDestination
+    from sinks.factory import build_sink
+    from sinks.webhook import WebhookSink
+
+    try:
+        policy = AddressPolicy(allowed_networks=parse_networks(args.allow_network or []))
+    except ValueError as exc:
+        raise ConfigError(f"--allow-network: {exc}") from None
+
+    def factory(destination: Destination) -> Sink:
+        if isinstance(destination, WebhookDestination):
+            return WebhookSink(destination, address_policy=policy)
+        return build_sink(destination, local_root=args.local_root)
+
+    return factory
 
 
 def cmd_sink_worker(args: argparse.Namespace) -> int:
@@ -168,6 +198,7 @@ def cmd_sink_worker(args: argparse.Namespace) -> int:
         local_root=args.local_root,
         box=box_from_environment(),
         options=WorkerOptions(exit_after_writes=settings.fault_exit_after_writes),
+        sink_factory=_sink_factory(args),
     )
     stop = _stop_event()
     logging.getLogger("auditstream").info("sink worker running on %s", settings.backend)
@@ -248,6 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("router", help="run the router (activity topic → destination topics)")
     p.add_argument("--transactional-id", help="Kafka transactional id (default: unique)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=2000,
+        help="records per transaction (default 2000): larger amortises the commit, "
+        "smaller lowers latency",
+    )
     p.add_argument("--metrics-port", type=int, help="serve /metrics on this port")
     _backend_args(p)
     p.set_defaults(func=cmd_router)
@@ -256,6 +294,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=int, help="serve /metrics on this port")
     p.add_argument(
         "--local-root", type=Path, help="folder relative local destination paths start from"
+    )
+    p.add_argument(
+        "--address-check",
+        action="store_true",
+        help="resolve webhook hosts before each POST; refuse private, loopback, link-local and "
+        "cloud metadata addresses",
+    )
+    p.add_argument(
+        "--allow-network",
+        action="append",
+        metavar="CIDR",
+        help="with --address-check: a network webhooks may reach anyway (repeatable)",
     )
     _backend_args(p)
     p.set_defaults(func=cmd_sink_worker)
@@ -269,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = ss.add_parser("show", help="print the current settings (secrets masked)")
     _backend_args(s)
     s.set_defaults(func=cmd_settings_show)
+
+    from api.cli_commands import add_commands
+
+    add_commands(sub, ss, _backend_args, _runtime)
     return parser
 
 

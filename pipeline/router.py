@@ -33,7 +33,7 @@ class Router:
         log_backend: Log,
         *,
         transactional_id: str | None = None,
-        batch_size: int = 1000,
+        batch_size: int = 2000,
         poll_timeout: float = 0.2,
         activity_partitions: int = 1,
         box: SecretBox | None = None,

@@ -20,6 +20,10 @@ from producers.validation import validate_event
 from schemas import codec
 
 
+_DELIVERED = EVENTS_PRODUCED.labels(outcome="delivered")
+_FAILED = EVENTS_PRODUCED.labels(outcome="failed")
+
+
 def to_record(event: Mapping[str, Any], topic: str = topics.ACTIVITY) -> OutgoingRecord:
     """Validate and encode ``event``. Raises :class:`producers.errors.ValidationError`."""
     validate_event(event)
@@ -54,10 +58,10 @@ class ActivityProducer:
         with self._lock:
             if err is None:
                 self.delivered += 1
-                EVENTS_PRODUCED.labels(outcome="delivered").inc()
+                _DELIVERED.inc()
             else:
                 self._failed += 1
-                EVENTS_PRODUCED.labels(outcome="failed").inc()
+                _FAILED.inc()
                 if self._first_error is None:
                     self._first_error = err
 

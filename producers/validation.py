@@ -41,8 +41,13 @@ def validate_event(event: Mapping[str, Any]) -> None:
         ts = event.get(name)
         if not isinstance(ts, datetime) or ts.tzinfo is None:
             raise ValidationError(name, "must be a timezone-aware datetime")
+    record = dict(event)
+    # The boolean check is cheap; building fastavro's error messages is not (it formats one
+    # for every union branch it tries), so ask for them only when the event is invalid.
+    if _avro_validate(record, codec.current().parsed, raise_errors=False):
+        return
     try:
-        _avro_validate(dict(event), codec.current().parsed, raise_errors=True)
+        _avro_validate(record, codec.current().parsed, raise_errors=True)
     except _AvroValidationError as exc:
         detail = str(exc.errors[0]) if exc.errors else str(exc)
         field = detail.split(" is not a ", 1)[0].strip()
