@@ -23,6 +23,7 @@ from http import HTTPStatus
 import httpx
 
 import auditstream
+from api.url_safety import AddressPolicy, HostUnresolvable, UrlRefused
 from config.destinations import WebhookDestination
 from config.errors import ConfigError
 from sinks.batch import Batch
@@ -292,8 +293,10 @@ class WebhookSink:
         destination: WebhookDestination,
         client: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
+        address_policy: AddressPolicy | None = None,
     ) -> None:
         self._target = _describe_target(destination)
+        self._address_policy = address_policy
         reserved = sorted(name for name in destination.headers if name.lower() in RESERVED_HEADERS)
         if reserved:
             raise ConfigError(
@@ -341,6 +344,7 @@ class WebhookSink:
         sends nothing and counts as delivered."""
         if not batch.events:
             return
+        self.check_address()
         body = self.render(batch)
         timestamp = int(self._clock())
         headers = self.build_headers(batch, body, timestamp)
@@ -358,6 +362,28 @@ class WebhookSink:
         )
         if error is not None:
             raise error
+
+    def check_address(self) -> None:
+        """With an address policy, resolve the URL's host now and refuse it if any of its
+        addresses is not allowed (a name may resolve elsewhere than when it was configured).
+        Raises :class:`PermanentError` (cause ``address_refused``) or, when the name does not
+        resolve, :class:`TransientError` (cause ``unreachable``)."""
+        if self._address_policy is None:
+            return
+        parsed = httpx.URL(self._destination.url)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            self._address_policy.check_host(parsed.host, port)
+        except HostUnresolvable as exc:
+            raise TransientError(
+                f"{self._target}: the host does not resolve; if this persists, check the "
+                "destination URL and DNS",
+                cause="unreachable",
+            ) from exc
+        except UrlRefused as exc:
+            raise PermanentError(
+                f"{self._target} refused before sending: {exc}", cause="address_refused"
+            ) from exc
 
     def is_retryable(self, exc: BaseException) -> bool:
         return is_retryable(exc)

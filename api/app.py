@@ -1,0 +1,506 @@
+"""The HTTP API (FastAPI): ``create_app(service, options)``.
+
+Every ``/v1`` request passes :class:`_Guard` before any route runs, in this order: a body larger
+than ``ApiOptions.max_body_bytes`` → 413; no or a wrong bearer token → 401; another account's
+path → 404 (as for an account that does not exist); a role that may not do this → 403. Only then
+is the body read and validated, so a refused request learns nothing from validation errors.
+
+Validation errors are 422 with ``detail: [{loc, msg, type}]``: the input is never echoed back
+(it may be a secret). Secrets are never returned: they read ``********`` when set.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import auditstream
+from api import access
+from api.audit import RequestInfo
+from api.errors import ApiProblem, Invalid, Unauthenticated
+from api.metrics import AUTH_FAILURES, REQUEST_SECONDS, REQUESTS
+from api.models import (
+    MASK,
+    SOURCES,
+    CheckOut,
+    DestinationCreate,
+    DestinationList,
+    DestinationOut,
+    DestinationPatch,
+    ErrorMessage,
+    MeOut,
+    ReplayIn,
+    StatusOut,
+    StreamSettingsIn,
+    StreamSettingsOut,
+    ValidationErrors,
+    secret_fields,
+)
+from api.options import ApiOptions
+from api.service import Caller, SettingsService
+from api.tokens import Principal
+from config.destinations import Destination
+
+log = logging.getLogger(__name__)
+
+_ACCOUNT_PATH = re.compile(r"^/v1/accounts/(?P<account>[^/]+)(?:/|$)")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+_TYPE_TAGS = frozenset(SOURCES)
+REQUEST_ID_HEADER = "X-Request-ID"
+
+_bearer = HTTPBearer(auto_error=False, description="An API token: `ast_<id>_<secret>`.")
+
+ServiceGetter = Callable[[], SettingsService]
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class _Guard:
+    """Request id, metrics, size limit, authentication and access control for ``/v1``."""
+
+    def __init__(self, app: ASGIApp, get_service: ServiceGetter, options: ApiOptions) -> None:
+        self.app = app
+        self._service = get_service
+        self._limit = options.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        given = headers.get("x-request-id", "")
+        request_id = given if _REQUEST_ID.match(given) else str(uuid.uuid4())
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status_seen = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status_seen
+            if message["type"] == "http.response.start":
+                status_seen = int(message["status"])
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (REQUEST_ID_HEADER.lower().encode(), request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            refusal, receive = await self._admit(scope, receive, headers, state)
+            if refusal is not None:
+                await refusal(scope, receive, send_with_id)
+                return
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or (
+                "guard" if scope["path"].startswith("/v1/") else "unmatched"
+            )
+            REQUESTS.labels(method=scope["method"], route=template, status=str(status_seen)).inc()
+            REQUEST_SECONDS.labels(method=scope["method"], route=template).observe(
+                time.perf_counter() - started
+            )
+
+    async def _admit(
+        self, scope: Scope, receive: Receive, headers: dict[str, str], state: dict[str, Any]
+    ) -> tuple[JSONResponse | None, Receive]:
+        path: str = scope["path"]
+        if not path.startswith("/v1/"):
+            return None, receive
+        too_large = _json(413, {"detail": f"request body larger than {self._limit} bytes"})
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self._limit):
+            return too_large, receive
+
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            AUTH_FAILURES.labels(reason="missing").inc()
+            return _json(
+                401,
+                {"detail": "authentication required: send Authorization: Bearer <token>"},
+                {"WWW-Authenticate": "Bearer"},
+            ), receive
+        try:
+            principal = await anyio.to_thread.run_sync(self._service().authenticate, token)
+        except ApiProblem as exc:
+            return _json(exc.status, {"detail": str(exc)}), receive
+        if principal is None:
+            AUTH_FAILURES.labels(reason="invalid").inc()
+            return _json(401, {"detail": "invalid token"}, {"WWW-Authenticate": "Bearer"}), receive
+        match = _ACCOUNT_PATH.match(path)
+        if match is not None:
+            decision = access.decide(
+                principal, match.group("account"), write=access.is_write(scope["method"])
+            )
+            if decision is access.Access.NOT_FOUND:
+                AUTH_FAILURES.labels(reason="other_account").inc()
+                return _json(404, {"detail": "Not Found"}), receive
+            if decision is access.Access.FORBIDDEN:
+                AUTH_FAILURES.labels(reason="forbidden").inc()
+                what = "change" if access.is_write(scope["method"]) else "read"
+                return _json(
+                    403,
+                    {"detail": f"your role may not {what} the audit log streaming settings"},
+                ), receive
+        state["principal"] = principal
+
+        # Read the body now, within the limit, and hand it to the app as one message.
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None, receive
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._limit:
+                return too_large, receive
+            chunks.append(chunk)
+            more = bool(message.get("more_body", False))
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return None, replay
+
+
+# -- helpers for routes ------------------------------------------------------------------------
+
+
+def _caller(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Caller:
+    principal = request.scope.get("state", {}).get("principal")
+    if not isinstance(principal, Principal):  # the guard did not run: refuse
+        raise Unauthenticated("authentication required")
+    agent = request.headers.get("user-agent")
+    return Caller(
+        principal=principal,
+        request=RequestInfo(
+            ip=request.client.host if request.client else None,
+            user_agent=agent[:512] if agent else None,
+            request_id=str(request.scope.get("state", {}).get("request_id") or ""),
+        ),
+    )
+
+
+def present(destination: Destination) -> dict[str, Any]:
+    """A destination as the API shows it: secrets and header values masked."""
+    data = destination.model_dump(mode="json")
+    for name in secret_fields(type(destination)):
+        data[name] = MASK if getattr(destination, name) is not None else None
+    if "headers" in data:
+        data["headers"] = dict.fromkeys(data["headers"], MASK)
+    return data
+
+
+def _clean_errors(errors: Any) -> list[dict[str, Any]]:
+    """FastAPI's validation errors without the input (it may be a secret) or context."""
+    out: list[dict[str, Any]] = []
+    for err in errors:
+        loc = list(err.get("loc", ()))
+        if len(loc) >= 2 and loc[0] == "body" and loc[1] in _TYPE_TAGS:
+            del loc[1]
+        msg = str(err.get("msg", "invalid"))
+        if err.get("type") == "json_invalid":
+            msg = "the body is not valid JSON"
+        out.append({"loc": loc, "msg": msg, "type": str(err.get("type", "value_error"))})
+    return out
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorMessage, "description": "No or an invalid token."},
+    403: {"model": ErrorMessage, "description": "Your role may not do this."},
+    404: {"model": ErrorMessage, "description": "No such account or destination (for you)."},
+    413: {"model": ErrorMessage, "description": "Request body too large."},
+    422: {"model": ValidationErrors, "description": "Invalid request: each field named."},
+    503: {"model": ErrorMessage, "description": "The log is unavailable; nothing changed."},
+}
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorMessage, "description": "Conflicts with the current settings."}
+}
+
+AccountId = Annotated[str, Path(min_length=1, max_length=200)]
+DestinationId = Annotated[str, Path(min_length=1, max_length=100)]
+CallerDep = Annotated[Caller, Depends(_caller)]
+
+
+# -- the app -----------------------------------------------------------------------------------
+
+
+def create_app(service: SettingsService, options: ApiOptions) -> FastAPI:
+    """The settings API serving ``service``. ``options`` should be the ones ``service`` was
+    made with; the app uses its body limit. The janitor runs while the app is served."""
+    return build_app(lambda: service, options, service=service)
+
+
+def build_app(
+    get_service: ServiceGetter, options: ApiOptions, *, service: SettingsService | None = None
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if service is not None:
+            service.start_janitor()
+        try:
+            yield
+        finally:
+            if service is not None:
+                service.stop_janitor()
+
+    app = FastAPI(
+        title="auditstream settings API",
+        version=auditstream.__version__,
+        description=(
+            "Audit log streaming settings of an account: whether and what it streams, its "
+            "destinations, their checks and status. Authenticate with `Authorization: Bearer "
+            "<token>` (`auditstream tokens create`). Owners and admins may change settings; "
+            "members with the `activity_audit` privilege may read them. Every change is "
+            "recorded as an audit event of the account."
+        ),
+        lifespan=lifespan,
+    )
+    v1 = APIRouter(responses=_ERRORS)
+    app.add_middleware(_Guard, get_service=get_service, options=options)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _json(422, {"detail": _clean_errors(exc.errors())})
+
+    @app.exception_handler(ApiProblem)
+    async def _problem(_request: Request, exc: ApiProblem) -> JSONResponse:
+        if isinstance(exc, Invalid):
+            detail = [{"loc": loc, "msg": msg, "type": kind} for loc, msg, kind in exc.errors]
+            return _json(422, {"detail": detail})
+        return _json(exc.status, {"detail": str(exc)})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        request_id = request.scope.get("state", {}).get("request_id")
+        if isinstance(exc, ValidationError):  # its text quotes input values: never log it
+            log.error("request %s failed: unexpected %s", request_id, type(exc).__name__)
+        else:
+            log.error("request %s failed", request_id, exc_info=exc)
+        return _json(500, {"detail": f"internal error (request id {request_id})"})
+
+    svc = get_service
+
+    @app.get("/healthz", tags=["operations"], response_model=ErrorMessage)
+    def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"detail": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        response_model=ErrorMessage,
+        responses={503: {"model": ErrorMessage}},
+    )
+    def readyz() -> Any:
+        """The service reads the log."""
+        if svc().ready():
+            return {"detail": "ready"}
+        return _json(503, {"detail": "the log cannot be read"})
+
+    @v1.get("/v1/me", tags=["tokens"], response_model=MeOut)
+    def me(caller: CallerDep) -> dict[str, Any]:
+        """Who the token acts as."""
+        p = caller.principal
+        return {
+            "account_id": p.account_id,
+            "user_id": p.user_id,
+            "role": p.role,
+            "privileges": sorted(p.privileges),
+        }
+
+    @v1.get("/v1/accounts/{account_id}/stream", tags=["stream"], response_model=StreamSettingsOut)
+    def get_stream(account_id: AccountId, caller: CallerDep) -> dict[str, Any]:
+        """Whether and what the account streams. An account never configured streams
+        nothing (``streaming_enabled: false``)."""
+        return svc().stream(account_id)
+
+    @v1.put("/v1/accounts/{account_id}/stream", tags=["stream"], response_model=StreamSettingsOut)
+    def put_stream(
+        account_id: AccountId, body: StreamSettingsIn, caller: CallerDep
+    ) -> dict[str, Any]:
+        """Replace whether and what the account streams (omitted lists are reset)."""
+        return svc().put_stream(account_id, body, caller)
+
+    @v1.get(
+        "/v1/accounts/{account_id}/destinations",
+        tags=["destinations"],
+        response_model=DestinationList,
+    )
+    def list_destinations(account_id: AccountId, caller: CallerDep) -> dict[str, Any]:
+        """The account's destinations, those being deleted included."""
+        return {"destinations": [present(d) for d in svc().destinations(account_id)]}
+
+    @v1.post(
+        "/v1/accounts/{account_id}/destinations",
+        tags=["destinations"],
+        status_code=201,
+        response_model=DestinationOut,
+        responses=_CONFLICT,
+    )
+    def create_destination(
+        account_id: AccountId, body: DestinationCreate, caller: CallerDep
+    ) -> dict[str, Any]:
+        """Add a destination. Its id must be unused across all accounts (409 otherwise).
+        Webhook URLs and store endpoints must use https and reach a public address."""
+        data = body.model_dump()
+        return present(svc().create_destination(account_id, data, caller))
+
+    @v1.get(
+        "/v1/accounts/{account_id}/destinations/{destination_id}",
+        tags=["destinations"],
+        response_model=DestinationOut,
+    )
+    def get_destination(
+        account_id: AccountId, destination_id: DestinationId, caller: CallerDep
+    ) -> dict[str, Any]:
+        return present(svc().destination(account_id, destination_id))
+
+    @v1.patch(
+        "/v1/accounts/{account_id}/destinations/{destination_id}",
+        tags=["destinations"],
+        response_model=DestinationOut,
+        responses=_CONFLICT,
+    )
+    def patch_destination(
+        account_id: AccountId,
+        destination_id: DestinationId,
+        body: DestinationPatch,
+        caller: CallerDep,
+    ) -> dict[str, Any]:
+        """Change some fields. ``type`` is required and must be the destination's type; omitted
+        fields keep their values, and so does a secret sent as ``********``."""
+        patch = body.model_dump(exclude_unset=True)
+        return present(svc().update_destination(account_id, destination_id, patch, caller))
+
+    @v1.delete(
+        "/v1/accounts/{account_id}/destinations/{destination_id}",
+        tags=["destinations"],
+        status_code=202,
+        response_model=DestinationOut,
+        responses={204: {"description": "Removed at once."}},
+    )
+    def delete_destination(
+        account_id: AccountId,
+        destination_id: DestinationId,
+        caller: CallerDep,
+        force: Annotated[
+            bool,
+            Query(description="Remove it and its topic now, undelivered events included."),
+        ] = False,
+    ) -> Any:
+        """Delete a destination: 202 while its waiting events are delivered (it is removed
+        once drained); 204 when removed at once (``force``, or a paused or disabled
+        destination, which would never drain)."""
+        destination, removed = svc().delete_destination(
+            account_id, destination_id, force=force, caller=caller
+        )
+        if removed:
+            return Response(status_code=204)
+        return present(destination)
+
+    @v1.post(
+        "/v1/accounts/{account_id}/destinations/{destination_id}/check",
+        tags=["destinations"],
+        response_model=CheckOut,
+    )
+    def check_destination(
+        account_id: AccountId, destination_id: DestinationId, caller: CallerDep
+    ) -> dict[str, Any]:
+        """Write a check object (object stores) or POST a signed empty batch (webhooks) and
+        say whether it worked, and if not, why."""
+        result = svc().check(account_id, destination_id)
+        return {
+            "ok": result.ok,
+            "cause": result.cause,
+            "message": result.message,
+            "steps": list(result.steps),
+        }
+
+    @v1.get(
+        "/v1/accounts/{account_id}/destinations/{destination_id}/status",
+        tags=["destinations"],
+        response_model=StatusOut,
+    )
+    def destination_status(
+        account_id: AccountId, destination_id: DestinationId, caller: CallerDep
+    ) -> dict[str, Any]:
+        """Delivery state, last success and error, and the events waiting."""
+        return svc().status(account_id, destination_id)
+
+    @v1.post(
+        "/v1/accounts/{account_id}/destinations/{destination_id}/pause",
+        tags=["destinations"],
+        response_model=DestinationOut,
+        responses=_CONFLICT,
+    )
+    def pause_destination(
+        account_id: AccountId, destination_id: DestinationId, caller: CallerDep
+    ) -> dict[str, Any]:
+        """Hold deliveries; events wait in the destination's topic (within retention)."""
+        return present(svc().set_paused(account_id, destination_id, True, caller))
+
+    @v1.post(
+        "/v1/accounts/{account_id}/destinations/{destination_id}/resume",
+        tags=["destinations"],
+        response_model=DestinationOut,
+        responses=_CONFLICT,
+    )
+    def resume_destination(
+        account_id: AccountId, destination_id: DestinationId, caller: CallerDep
+    ) -> dict[str, Any]:
+        return present(svc().set_paused(account_id, destination_id, False, caller))
+
+    @v1.post(
+        "/v1/accounts/{account_id}/destinations/{destination_id}/replay",
+        tags=["destinations"],
+        response_model=DestinationOut,
+        responses=_CONFLICT,
+    )
+    def replay_destination(
+        account_id: AccountId,
+        destination_id: DestinationId,
+        body: ReplayIn,
+        caller: CallerDep,
+    ) -> dict[str, Any]:
+        """Deliver again every event recorded since ``from_time`` (within retention)."""
+        return present(svc().replay(account_id, destination_id, body.from_time, caller))
+
+    app.include_router(v1)
+    return app
+
+
+def _no_service() -> SettingsService:
+    raise RuntimeError("this app only describes the API (openapi_document)")
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of the API (what ``auditstream api --print-openapi`` prints)."""
+    return build_app(_no_service, ApiOptions()).openapi()

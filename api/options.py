@@ -1,0 +1,61 @@
+"""Options of the settings API service (validated once, at start-up)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from api.url_safety import AddressPolicy, IPNetwork, Resolver, system_resolver
+
+DESTINATION_TYPES = ("local", "webhook", "s3", "gcs", "azure_blob")
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    """Limits and policies of the settings API.
+
+    ``allowed_networks`` are CIDR networks a destination may reach even though they are
+    private or loopback (e.g. ``127.0.0.1/32`` in tests, an internal SIEM's subnet).
+    ``allow_ambient_credentials`` lets an S3 or GCS destination use the sink workers' own
+    credentials (default chain, instance role): off by default, since in a multi-tenant
+    deployment those are the platform's, not the tenant's.
+    """
+
+    max_destinations: int = 10
+    retention: timedelta = timedelta(days=7)
+    suspend_after: timedelta = timedelta(days=6)
+    allow_http: bool = False
+    allowed_networks: tuple[IPNetwork, ...] = ()
+    allowed_types: tuple[str, ...] = DESTINATION_TYPES
+    allow_ambient_credentials: bool = False
+    allow_ca_file: bool = False
+    max_body_bytes: int = 64 * 1024
+    janitor_interval: float = 3.0
+    delete_grace: float = 10.0
+    """Seconds a deleted destination stays in the settings (``deleting``) at least, and a
+    removed destination's topic is kept, so routers and workers have seen the change first."""
+    local_root: Path | None = None
+    """Where a destination check anchors relative local paths."""
+    exact_waiting_limit: int = 10_000
+    """On Kafka, backlogs up to this many offsets are counted by reading (exact)."""
+    resolver: Resolver = field(default=system_resolver, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.max_destinations < 1:
+            raise ValueError("max_destinations must be at least 1")
+        if self.suspend_after <= timedelta(0) or self.retention <= timedelta(0):
+            raise ValueError("retention and suspend_after must be positive")
+        unknown = sorted(set(self.allowed_types) - set(DESTINATION_TYPES))
+        if unknown:
+            raise ValueError(f"unknown destination types {unknown}")
+        if self.max_body_bytes < 1024:
+            raise ValueError("max_body_bytes must be at least 1024")
+
+    @property
+    def address_policy(self) -> AddressPolicy:
+        return AddressPolicy(
+            allow_http=self.allow_http,
+            allowed_networks=self.allowed_networks,
+            resolver=self.resolver,
+        )

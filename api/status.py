@@ -1,0 +1,247 @@
+"""Destination status: what the workers reported (``auditstream.status``) and what waits in the
+destination's topic, combined with the destination's settings into one state.
+
+:func:`derive_status` is pure; :class:`StatusView` and :func:`count_waiting` read the log.
+
+Events waiting = the destination topic's end offsets minus the sink group's committed offsets.
+On the embedded log offsets are dense, so that difference is exact. On Kafka each router
+transaction also leaves a commit marker that takes an offset, so the difference is an upper
+bound; backlogs up to ``exact_limit`` offsets are therefore counted by reading them (read
+committed), larger ones are reported as the upper bound with ``exact: false``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from api.compacted import read_to_end
+from config.destinations import Destination
+from pipeline import topics
+from pipeline.errors import LogError
+from pipeline.log import Consumer, Log, Record, TopicPartition
+from sinks.status import decode_status
+
+log = logging.getLogger(__name__)
+
+FAILING_STATES = frozenset({"failing", "error"})
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    count: int
+    exact: bool
+    oldest_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """The latest status record of a destination, and since when (as far as the status topic
+    still tells) it has been failing without interruption."""
+
+    record: dict[str, Any]
+    failing_streak_since: float | None
+
+
+def _ts(epoch_s: float | None) -> datetime | None:
+    return None if epoch_s is None else datetime.fromtimestamp(epoch_s, tz=UTC)
+
+
+def derive_status(
+    destination: Destination,
+    reported: Reported | None,
+    waiting: Waiting,
+    *,
+    now: float,
+    suspend_after: timedelta,
+) -> dict[str, Any]:
+    """The status body for ``destination`` (pure; ``now`` in epoch seconds).
+
+    Settings win over what a worker last said: deleting, disabled and paused are reported as
+    such whatever the worker state. A worker that reported paused, disabled or waiting for a
+    destination whose settings are now active has not caught up yet: the destination is then
+    active, or waiting if events wait. Failing or error for longer than ``suspend_after`` is
+    reported as suspended; "since when" is the earliest of the start of the failing streak in
+    the status topic and the oldest waiting event, never before the last success.
+    """
+    record = reported.record if reported is not None else {}
+    worker_state = str(record.get("state")) if record.get("state") else None
+    last_success = _float(record.get("last_success_at"))
+    oldest_s = None if waiting.oldest_ms is None else waiting.oldest_ms / 1000.0
+
+    failing_since: float | None = None
+    if worker_state in FAILING_STATES:
+        candidates = [
+            t
+            for t in (reported.failing_streak_since if reported else None, oldest_s)
+            if t is not None
+        ]
+        if candidates:
+            failing_since = min(candidates)
+            if last_success is not None:
+                failing_since = max(failing_since, last_success)
+
+    if destination.deleting:
+        state = "deleting"
+    elif not destination.enabled:
+        state = "disabled"
+    elif destination.paused:
+        state = "paused"
+    elif worker_state in FAILING_STATES:
+        suspended = (
+            failing_since is not None and now - failing_since > suspend_after.total_seconds()
+        )
+        state = "suspended" if suspended else worker_state
+    elif worker_state == "active":
+        state = "active"
+    else:
+        state = "waiting" if waiting.count > 0 else "active"
+
+    return {
+        "destination_id": destination.id,
+        "state": state,
+        "last_success_at": _ts(last_success),
+        "last_error": record.get("last_error"),
+        "last_cause": record.get("last_cause"),
+        "consecutive_failures": int(record.get("consecutive_failures") or 0),
+        "failing_since": _ts(failing_since),
+        "events_waiting": waiting.count,
+        "events_waiting_exact": waiting.exact,
+        "oldest_waiting_event_at": _ts(oldest_s),
+        "oldest_waiting_age_s": None if oldest_s is None else max(0.0, round(now - oldest_s, 3)),
+        "reported_at": _ts(_float(record.get("reported_at"))),
+    }
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+class StatusView:
+    """The latest status record per destination id, kept current by polling the status topic."""
+
+    def __init__(self, log_backend: Log) -> None:
+        log_backend.create_topic(topics.STATUS, compacted=True)
+        self._log = log_backend
+        self._reader: Consumer = log_backend.reader(topics.STATUS)
+        self._latest: dict[str, Reported] = {}
+        self._polled_at = 0.0
+
+    def catch_up(self, timeout: float = 30.0) -> None:
+        read_to_end(self._log, self._reader, topics.STATUS, self._apply, timeout)
+
+    def poll(self, min_interval: float = 0.5) -> None:
+        now = time.monotonic()
+        if now - self._polled_at < min_interval:
+            return
+        self._polled_at = now
+        for record in self._reader.poll(1000, 0.0):
+            self._apply(record)
+
+    def _apply(self, record: Record) -> None:
+        if record.key is None:
+            return
+        destination_id = record.key.decode(errors="replace")
+        if not record.value:
+            self._latest.pop(destination_id, None)
+            return
+        try:
+            data = decode_status(record.value)
+        except ValueError:
+            log.warning("status record of %s is not JSON; ignored", destination_id)
+            return
+        previous = self._latest.get(destination_id)
+        streak: float | None = None
+        if str(data.get("state")) in FAILING_STATES:
+            earlier = previous.failing_streak_since if previous is not None else None
+            streak = earlier if earlier is not None else _float(data.get("reported_at"))
+        self._latest[destination_id] = Reported(data, streak)
+
+    def get(self, destination_id: str) -> Reported | None:
+        return self._latest.get(destination_id)
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def count_waiting(
+    log_backend: Log,
+    topic: str,
+    *,
+    group: str = topics.SINK_GROUP,
+    exact_limit: int = 10_000,
+) -> Waiting:
+    """Events of ``topic`` that ``group`` has not committed yet (see the module docstring)."""
+    try:
+        ends = log_backend.end_offsets(topic)
+    except LogError:
+        return Waiting(0, True, None)  # no topic: nothing waits
+    committed = log_backend.committed_offsets(group, topic)
+    starts = {tp: committed.get(tp, 0) for tp in ends}
+    backlog = {tp: end - starts[tp] for tp, end in ends.items() if end > starts[tp]}
+    upper = sum(backlog.values())
+    if upper == 0:
+        return Waiting(0, True, None)
+    if log_backend.name != "kafka":  # dense offsets: the difference is exact
+        return Waiting(upper, True, _oldest(log_backend, starts, backlog))
+    if upper > exact_limit:
+        return Waiting(upper, False, _oldest(log_backend, starts, backlog))
+    return _count_by_reading(log_backend, topic, starts, ends, backlog)
+
+
+def _oldest(
+    log_backend: Log, starts: dict[TopicPartition, int], backlog: dict[TopicPartition, int]
+) -> int | None:
+    stamps = [log_backend.timestamp_at(tp, starts[tp]) for tp in backlog]
+    found = [s for s in stamps if s is not None]
+    return min(found) if found else None
+
+
+def _count_by_reading(
+    log_backend: Log,
+    topic: str,
+    starts: dict[TopicPartition, int],
+    ends: dict[TopicPartition, int],
+    backlog: dict[TopicPartition, int],
+) -> Waiting:
+    reader = log_backend.reader(topic)
+    try:
+        for tp in backlog:
+            if starts[tp] > 0:
+                reader.seek(tp, starts[tp])
+        count = 0
+        oldest: int | None = None
+        done: set[TopicPartition] = set()
+        started = time.monotonic()
+        got_any = False
+        empty_polls = 0
+        while len(done) < len(backlog):
+            records = reader.poll(1000, 0.5)
+            if not records:
+                empty_polls += 1
+                # Trailing commit markers are never returned: two empty polls after data (or
+                # 3 s without any) mean nothing committed is left.
+                if (got_any and empty_polls >= 2) or time.monotonic() - started > 3.0:
+                    break
+                continue
+            empty_polls = 0
+            for r in records:
+                tp = r.tp
+                if tp not in backlog or tp in done or r.offset < starts[tp]:
+                    continue
+                if r.offset >= ends[tp]:
+                    done.add(tp)  # written after we looked
+                    continue
+                got_any = True
+                count += 1
+                oldest = r.timestamp_ms if oldest is None else min(oldest, r.timestamp_ms)
+                if r.offset + 1 >= ends[tp]:
+                    done.add(tp)
+        return Waiting(count, True, oldest)
+    finally:
+        reader.close()
