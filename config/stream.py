@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from config.destinations import Destination
@@ -20,6 +22,10 @@ class AccountSettings(BaseModel):
     include_categories: list[str] | None = None
     include_activities: list[str] = Field(default_factory=list)
     exclude_activities: list[str] = Field(default_factory=list)
+    redact: list[Literal["actor_email", "ip_address", "user_agent"]] = Field(
+        default_factory=list,
+        description="Personal data removed from every event before it leaves (set to null).",
+    )
     destinations: list[Destination] = Field(default_factory=list)
 
     @field_validator("include_categories")

@@ -37,6 +37,7 @@ from sinks.batch import Batch
 from sinks.errors import DeliveryError, TransientError
 from sinks.factory import build_sink
 from sinks.health import DestinationHealth, State, pause_seconds
+from sinks.redaction import redact
 from sinks.status import StatusPublisher, decode_status
 
 log = logging.getLogger(__name__)
@@ -128,9 +129,14 @@ class SinkWorker:
             batch.opened_at = self._clock()
             self._batches[tp] = batch
         try:
-            batch.events.append(codec.decode(record.value))
+            event = codec.decode(record.value)
         except CodecError as exc:
             self._dead_letter(record, exc.reason, str(exc))
+        else:
+            account = self.settings.account(account_id)
+            if account is not None and account.redact:
+                redact(event, account.redact)
+            batch.events.append(event)
         batch.records.append(record)
         batch.size_bytes += len(record.value)
         self._buffered += len(record.value)
