@@ -25,11 +25,20 @@ bash deploy/local/kafka.sh fetch
 step "storage emulators (moto, fake-gcs-server, Azurite)"
 bash deploy/local/emulators.sh install
 
+# Lint, types and tests all run, so one report shows every problem; any failure fails the run.
+failed=()
+
 step "ruff"
-.venv/bin/ruff check .
+.venv/bin/ruff check . || failed+=(ruff)
 
 step "mypy"
-.venv/bin/mypy
+.venv/bin/mypy || failed+=(mypy)
 
 step "pytest"
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "$@" || failed+=(pytest)
+
+if ((${#failed[@]})); then
+  printf '\nFAILED: %s\n' "${failed[*]}"
+  exit 1
+fi
+printf '\nall checks passed\n'
