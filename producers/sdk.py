@@ -19,7 +19,6 @@ from producers.metrics import EVENTS_PRODUCED
 from producers.validation import validate_event
 from schemas import codec
 
-
 _DELIVERED = EVENTS_PRODUCED.labels(outcome="delivered")
 _FAILED = EVENTS_PRODUCED.labels(outcome="failed")
 

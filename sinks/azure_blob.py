@@ -14,9 +14,7 @@ string the service signed).
 
 from __future__ import annotations
 
-import ssl
 import time
-from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +33,7 @@ from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from config.destinations import AzureBlobDestination
 from config.errors import ConfigError
+from sinks import vendor_errors as vendor
 from sinks.errors import DeliveryError, PermanentError, TransientError
 from sinks.object_store import ObjectStoreSink
 from sinks.retry import is_retryable_status
@@ -73,63 +72,13 @@ _FIX_CREDENTIALS = (
 )
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and the exceptions behind it (raised from, or wrapped as ``inner_exception``)."""
-    seen: set[int] = set()
-    pending: list[BaseException] = [exc]
-    while pending:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        wrapped = [
-            current.__cause__,
-            current.__context__,
-            getattr(current, "inner_exception", None),
-            getattr(current, "reason", None),
-            *current.args,
-        ]
-        pending.extend(w for w in wrapped if isinstance(w, BaseException))
-
-
-def _tls_failure(exc: BaseException) -> tuple[str, bool] | None:
-    """OpenSSL's short reason when a TLS failure is behind ``exc``, and whether it is only
-    the peer hanging up mid-handshake (which a retry may well get past)."""
-    for cause in _causes(exc):
-        if isinstance(cause, ssl.SSLEOFError | ssl.SSLZeroReturnError):
-            return "the connection was closed during the TLS handshake", True
-        if isinstance(cause, ssl.SSLError):
-            for attribute in ("verify_message", "reason"):
-                value = getattr(cause, attribute, None)
-                if isinstance(value, str) and value:
-                    return value, False
-            return type(cause).__name__, False
-        if type(cause).__name__ == "SSLError":  # requests' and urllib3's, without importing them
-            return "TLS handshake failed", False
-    return None
-
-
-def _headers(exc: BaseException) -> Mapping[str, str]:
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    return headers if isinstance(headers, Mapping) else {}
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    return next((v for k, v in headers.items() if str(k).lower() == lowered), None)
-
-
 def error_code(exc: BaseException) -> str:
     """The storage error code (``ContainerNotFound``, ...) of ``exc``, or ``""``."""
     code = getattr(exc, "error_code", None)
     value = getattr(code, "value", code)  # azure-storage-blob gives a StorageErrorCode enum
     if isinstance(value, str) and value:
         return value
-    return _header(_headers(exc), "x-ms-error-code") or ""
+    return vendor.response_header(exc, "x-ms-error-code") or ""
 
 
 def _failed_to_authenticate(exc: BaseException) -> bool:
@@ -140,17 +89,12 @@ def _failed_to_authenticate(exc: BaseException) -> bool:
     return "failed to authenticate" in str(getattr(exc, "message", "") or "").lower()
 
 
-def _answered(code: str, status: int | None) -> str:
-    parts = [p for p in (code, f"HTTP {status}" if status is not None else "") if p]
-    return f" ({', '.join(parts)})" if parts else ""
-
-
 def _classify_response(
     exc: HttpResponseError, *, target: str, operation: str, now: float
 ) -> DeliveryError:
     code = error_code(exc)
     status = exc.status_code
-    answered = _answered(code, status)
+    answered = vendor.answered(code, status)
     transient = (
         "throttled"
         if code in _THROTTLED_CODES or status == 429
@@ -161,17 +105,10 @@ def _classify_response(
         else None
     )
     if transient is not None and code not in _CREDENTIAL_CODES | _ACCESS_CODES:
-        retry_after = parse_retry_after(_header(_headers(exc), "Retry-After"), now)
-        asked = f", asking to retry after {retry_after:g} s" if retry_after is not None else ""
-        what = {
-            "throttled": "asked to slow down",
-            "timeout": "timed out",
-            "unavailable": "is temporarily unavailable",
-        }[transient]
-        return TransientError(
-            f"{target} {what}{answered}{asked}; if this persists, check the account's health",
-            cause=transient,
-            retry_after=retry_after,
+        retry_after = parse_retry_after(vendor.response_header(exc, "Retry-After"), now)
+        what = "timed out" if transient == "timeout" else None
+        return vendor.retry_later(
+            target, transient, answered, retry_after, what=what, health="the account's"
         )
     if (
         code in _CREDENTIAL_CODES
@@ -201,11 +138,7 @@ def _classify_response(
         )
     if code in _BLOB_MISSING_CODES or status == 404:
         return PermanentError(f"{target}: no such blob{answered}", cause="object_missing")
-    return PermanentError(
-        f"{target} rejected the request{answered}: check the destination settings (container, "
-        "encryption_scope, account_url)",
-        cause="rejected",
-    )
+    return vendor.rejected(target, answered, settings="container, encryption_scope, account_url")
 
 
 def classify_azure_error(
@@ -224,24 +157,14 @@ def classify_azure_error(
     """
     now = time.time() if now is None else now
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
-        tls = _tls_failure(exc)
-        if tls is not None and not tls[1]:
-            return PermanentError(
-                f"{target}: TLS failed ({tls[0]}): check that the account URL serves HTTPS with "
-                "a certificate the sink workers trust",
-                cause="tls_failure",
-            )
+        # A hang-up in the handshake is left to the connection errors below (transient).
+        tls = vendor.tls_failure(exc, by_name=True)
+        if tls is not None and not tls.hung_up:
+            return vendor.tls_error(target, tls, endpoint="the account URL")
         if isinstance(exc, ServiceRequestTimeoutError):
-            return TransientError(
-                f"connecting to {target} timed out; if this persists, check that the account "
-                "is reachable from the sink workers",
-                cause="timeout",
-            )
+            return vendor.connect_timed_out(target, reachable="the account")
         if isinstance(exc, ServiceResponseTimeoutError):
-            return TransientError(
-                f"{target} did not answer in time; if this persists, check the account's health",
-                cause="timeout",
-            )
+            return vendor.read_timed_out(target, health="the account's")
         what = (
             "could not connect to"
             if isinstance(exc, ServiceRequestError)
@@ -270,30 +193,11 @@ def classify_azure_error(
     if isinstance(exc, HttpResponseError):
         return _classify_response(exc, target=target, operation=operation, now=now)
     if isinstance(exc, AzureError):
-        return TransientError(
-            f"the exchange with {target} failed ({type(exc).__name__})", cause="transport"
-        )
-    return TransientError(
-        f"unexpected error talking to {target} ({type(exc).__name__})", cause="unexpected"
-    )
+        return vendor.exchange_failed(target, exc)
+    return vendor.unexpected(target, exc)
 
 
 # -- the sink --------------------------------------------------------------------------------------
-
-
-def _host(url: str | None) -> str | None:
-    """``host[:port]`` of ``url``, nothing else (no user info, path or SAS query)."""
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        port = parts.port
-    except ValueError:
-        return None
-    if not host:
-        return None
-    return f"{host}:{port}" if port is not None else host
 
 
 def account_name_of(account_url: str) -> str | None:
@@ -350,7 +254,7 @@ class AzureBlobSink(ObjectStoreSink):
                 ) from None
         else:
             url = destination.account_url
-            if url is None or _host(url) is None or urlsplit(url).query:
+            if url is None or vendor.host_of(url) is None or urlsplit(url).query:
                 raise ConfigError(
                     f"{problem}: account_url must be the account's blob endpoint without a "
                     "query, e.g. https://<account>.blob.core.windows.net (a SAS token goes in "
@@ -376,7 +280,7 @@ class AzureBlobSink(ObjectStoreSink):
                 raise ConfigError(f"{problem}: account_url is not usable: check it") from None
         self.service = service
         self.container = service.get_container_client(destination.container)
-        self._host = _host(service.url)
+        self._host = vendor.host_of(service.url)
         self._target = f"Azure container {destination.container!r}" + (
             f" at {self._host}" if self._host else ""
         )

@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import io
 import json
-import ssl
 import time
-from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from google.api_core import exceptions as api
@@ -31,6 +28,7 @@ from google.oauth2 import service_account
 
 from config.destinations import GcsDestination
 from config.errors import ConfigError
+from sinks import vendor_errors as vendor
 from sinks.errors import DeliveryError, PermanentError, TransientError
 from sinks.object_store import ObjectStoreSink
 from sinks.retry import is_retryable_status
@@ -59,40 +57,6 @@ _FIX_CREDENTIALS = (
 )
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and the exceptions behind it (raised from, wrapped by requests or urllib3)."""
-    seen: set[int] = set()
-    pending: list[BaseException] = [exc]
-    while pending:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        wrapped = [
-            current.__cause__,
-            current.__context__,
-            getattr(current, "reason", None),
-            *current.args,
-        ]
-        pending.extend(w for w in wrapped if isinstance(w, BaseException))
-
-
-def _tls_reason(exc: BaseException) -> tuple[str, bool]:
-    """OpenSSL's short reason for a TLS failure, and whether it is only the peer hanging up
-    mid-handshake (which a retry may well get past)."""
-    for cause in _causes(exc):
-        if isinstance(cause, ssl.SSLEOFError | ssl.SSLZeroReturnError):
-            return "the connection was closed during the TLS handshake", True
-        if isinstance(cause, ssl.SSLError):
-            for attribute in ("verify_message", "reason"):
-                value = getattr(cause, attribute, None)
-                if isinstance(value, str) and value:
-                    return value, False
-            return type(cause).__name__, False
-    return "TLS handshake failed", False
-
-
 def _status_of(exc: BaseException) -> int | None:
     code = getattr(exc, "code", None)
     if isinstance(code, int):
@@ -100,17 +64,6 @@ def _status_of(exc: BaseException) -> int | None:
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None)
     return status if isinstance(status, int) else None
-
-
-def _retry_after(exc: BaseException, now: float) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if not isinstance(headers, Mapping):
-        return None
-    value = headers.get("Retry-After")
-    if value is None:
-        value = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
-    return parse_retry_after(value if isinstance(value, str) else None, now)
 
 
 def _missing(exc: BaseException, *, target: str, operation: str, answered: str) -> DeliveryError:
@@ -129,21 +82,10 @@ def _missing(exc: BaseException, *, target: str, operation: str, answered: str) 
 def _classify_status(
     exc: BaseException, status: int, *, target: str, operation: str, now: float
 ) -> DeliveryError:
-    answered = f" (HTTP {status})"
+    answered = vendor.answered("", status)
     if is_retryable_status(status):
-        retry_after = _retry_after(exc, now)
-        asked = f", asking to retry after {retry_after:g} s" if retry_after is not None else ""
-        if status == 429:
-            cause, what = "throttled", "asked to slow down"
-        elif status == 408:
-            cause, what = "timeout", "timed out waiting for the request"
-        else:
-            cause, what = "unavailable", "is temporarily unavailable"
-        return TransientError(
-            f"{target} {what}{answered}{asked}; if this persists, check the service's health",
-            cause=cause,
-            retry_after=retry_after,
-        )
+        retry_after = parse_retry_after(vendor.response_header(exc, "Retry-After"), now)
+        return vendor.retry_later(target, vendor.retry_kind(status), answered, retry_after)
     if status == 401:
         return PermanentError(
             f"{target} rejected the credentials{answered}: {_FIX_CREDENTIALS}",
@@ -161,11 +103,7 @@ def _classify_status(
         )
     if status == 404:
         return _missing(exc, target=target, operation=operation, answered=answered)
-    return PermanentError(
-        f"{target} rejected the request{answered}: check the destination settings (bucket, "
-        "kms_key_name, endpoint)",
-        cause="rejected",
-    )
+    return vendor.rejected(target, answered, settings="bucket, kms_key_name, endpoint")
 
 
 def classify_gcs_error(
@@ -202,29 +140,11 @@ def classify_gcs_error(
             cause="bad_credentials",
         )
     if isinstance(exc, requests.exceptions.SSLError):
-        reason, hung_up = _tls_reason(exc)
-        if hung_up:
-            return TransientError(
-                f"could not connect to {target}: {reason}; if this persists, check the endpoint "
-                "and any proxy in between",
-                cause="unreachable",
-            )
-        return PermanentError(
-            f"{target}: TLS failed ({reason}): check that the endpoint serves HTTPS with a "
-            "certificate the sink workers trust",
-            cause="tls_failure",
-        )
+        return vendor.tls_error(target, vendor.tls_failure(exc), endpoint="the endpoint")
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return TransientError(
-            f"connecting to {target} timed out; if this persists, check that the endpoint is "
-            "reachable from the sink workers",
-            cause="timeout",
-        )
+        return vendor.connect_timed_out(target)
     if isinstance(exc, requests.exceptions.Timeout):
-        return TransientError(
-            f"{target} did not answer in time; if this persists, check the service's health",
-            cause="timeout",
-        )
+        return vendor.read_timed_out(target)
     if isinstance(exc, requests.RequestException):
         return TransientError(
             f"could not connect to {target} ({type(exc).__name__}); if this persists, check "
@@ -239,9 +159,7 @@ def classify_gcs_error(
     status = _status_of(exc)
     if isinstance(exc, api.GoogleAPICallError | InvalidResponse) and status is not None:
         return _classify_status(exc, status, target=target, operation=operation, now=now)
-    return TransientError(
-        f"unexpected error talking to {target} ({type(exc).__name__})", cause="unexpected"
-    )
+    return vendor.unexpected(target, exc)
 
 
 def chunk_size_for(threshold: int) -> int:
@@ -251,21 +169,6 @@ def chunk_size_for(threshold: int) -> int:
 
 
 # -- the sink --------------------------------------------------------------------------------------
-
-
-def _host(url: str | None) -> str | None:
-    """``host[:port]`` of ``url``, nothing else (no user info, path or query)."""
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        port = parts.port
-    except ValueError:
-        return None
-    if not host:
-        return None
-    return f"{host}:{port}" if port is not None else host
 
 
 def _credentials(destination: GcsDestination) -> Credentials | None:
@@ -315,7 +218,7 @@ class GcsSink(ObjectStoreSink):
         )
         self._destination = destination
         self.bucket_name = destination.bucket
-        host = _host(destination.endpoint)
+        host = vendor.host_of(destination.endpoint)
         if destination.endpoint is not None and host is None:
             raise ConfigError(
                 f"destination {destination.id}: endpoint is not a URL with a host: check it"

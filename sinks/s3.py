@@ -14,12 +14,10 @@ host, never a key, token or external id, and never quote the store's own error t
 from __future__ import annotations
 
 import io
-import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
 import botocore.session
@@ -48,6 +46,7 @@ from botocore.exceptions import SSLError as BotoSSLError
 import auditstream
 from config.destinations import S3Destination
 from config.errors import ConfigError
+from sinks import vendor_errors as vendor
 from sinks.errors import DeliveryError, PermanentError, TransientError
 from sinks.object_store import ObjectStoreSink
 from sinks.retry import is_retryable_status
@@ -110,42 +109,6 @@ _FIX_ROLE_ACCESS = (
 )
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and the exceptions behind it (raised from, wrapped by botocore or urllib3)."""
-    seen: set[int] = set()
-    pending: list[BaseException] = [exc]
-    while pending:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        kwargs = getattr(current, "kwargs", None)
-        wrapped = [
-            current.__cause__,
-            current.__context__,
-            getattr(current, "reason", None),
-            kwargs.get("error") if isinstance(kwargs, dict) else None,
-            *current.args,
-        ]
-        pending.extend(w for w in wrapped if isinstance(w, BaseException))
-
-
-def _tls_reason(exc: BaseException) -> tuple[str, bool]:
-    """OpenSSL's short reason for a TLS failure, and whether it is only the peer hanging up
-    mid-handshake (which a retry may well get past)."""
-    for cause in _causes(exc):
-        if isinstance(cause, ssl.SSLEOFError | ssl.SSLZeroReturnError):
-            return "the connection was closed during the TLS handshake", True
-        if isinstance(cause, ssl.SSLError):
-            for attribute in ("verify_message", "reason"):
-                value = getattr(cause, attribute, None)
-                if isinstance(value, str) and value:
-                    return value, False
-            return type(cause).__name__, False
-    return "TLS handshake failed", False
-
-
 def _error_fields(exc: ClientError) -> tuple[str, int | None, Mapping[str, Any], Mapping[str, str]]:
     """The error code, HTTP status, the ``Error`` element and the response headers."""
     response: Mapping[str, Any] = exc.response if isinstance(exc.response, Mapping) else {}
@@ -155,19 +118,6 @@ def _error_fields(exc: ClientError) -> tuple[str, int | None, Mapping[str, Any],
     headers = metadata.get("HTTPHeaders") or {}
     code = str(error.get("Code") or "")
     return code, status if isinstance(status, int) else None, error, headers
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None
-
-
-def _answered(code: str, status: int | None) -> str:
-    parts = [p for p in (code, f"HTTP {status}" if status is not None else "") if p]
-    return f" ({', '.join(parts)})" if parts else ""
 
 
 _PERMANENT_CODES = (
@@ -190,41 +140,28 @@ def _transient_kind(code: str, status: int | None) -> str | None:
         return "unavailable"
     if code in _PERMANENT_CODES or status is None or not is_retryable_status(status):
         return None
-    return {429: "throttled", 408: "timeout"}.get(status, "unavailable")
-
-
-_TRANSIENT_WHAT = {
-    "throttled": "asked to slow down",
-    "timeout": "timed out waiting for the request",
-    "unavailable": "is temporarily unavailable",
-}
+    return vendor.retry_kind(status)
 
 
 def _classify_client_error(
     exc: ClientError, *, target: str, operation: str, region: str | None, now: float
 ) -> DeliveryError:
     code, status, error, headers = _error_fields(exc)
-    answered = _answered(code, status)
+    answered = vendor.answered(code, status)
     assuming = getattr(exc, "operation_name", None) == "AssumeRole"
     who = "STS (assuming the destination's role_arn)" if assuming else target
 
     kind = _transient_kind(code, status)
     if kind is not None:
-        retry_after = parse_retry_after(_header(headers, "Retry-After"), now)
-        asked = f", asking to retry after {retry_after:g} s" if retry_after is not None else ""
-        return TransientError(
-            f"{who} {_TRANSIENT_WHAT[kind]}{answered}{asked}; if this persists, check the "
-            "service's health",
-            cause=kind,
-            retry_after=retry_after,
-        )
+        retry_after = parse_retry_after(vendor.header(headers, "Retry-After"), now)
+        return vendor.retry_later(who, kind, answered, retry_after)
     if code in _CREDENTIAL_CODES or status == 401:
         return PermanentError(
             f"{who} rejected the credentials{answered}: {_FIX_CREDENTIALS}",
             cause="bad_credentials",
         )
     if code in _REGION_CODES or status == 301:
-        found = error.get("Region") or _header(headers, "x-amz-bucket-region")
+        found = error.get("Region") or vendor.header(headers, "x-amz-bucket-region")
         where = f" in region {found}" if found else " in another region"
         configured = f" (configured: {region})" if region else ""
         fix = (
@@ -270,11 +207,7 @@ def _classify_client_error(
             f"{target} is not a valid bucket name{answered}: fix the destination's bucket",
             cause="invalid_bucket",
         )
-    return PermanentError(
-        f"{who} rejected the request{answered}: check the destination settings (bucket, sse, "
-        "kms_key_id, endpoint_url)",
-        cause="rejected",
-    )
+    return vendor.rejected(who, answered, settings="bucket, sse, kms_key_id, endpoint_url")
 
 
 def classify_s3_error(
@@ -302,29 +235,11 @@ def classify_s3_error(
             now=time.time() if now is None else now,
         )
     if isinstance(exc, BotoSSLError):
-        reason, hung_up = _tls_reason(exc)
-        if hung_up:
-            return TransientError(
-                f"could not connect to {target}: {reason}; if this persists, check the "
-                "endpoint and any proxy in between",
-                cause="unreachable",
-            )
-        return PermanentError(
-            f"{target}: TLS failed ({reason}): check that endpoint_url serves HTTPS with a "
-            "certificate the sink workers trust",
-            cause="tls_failure",
-        )
+        return vendor.tls_error(target, vendor.tls_failure(exc), endpoint="endpoint_url")
     if isinstance(exc, ConnectTimeoutError):
-        return TransientError(
-            f"connecting to {target} timed out; if this persists, check that the endpoint is "
-            "reachable from the sink workers",
-            cause="timeout",
-        )
+        return vendor.connect_timed_out(target)
     if isinstance(exc, ReadTimeoutError):
-        return TransientError(
-            f"{target} did not answer in time; if this persists, check the service's health",
-            cause="timeout",
-        )
+        return vendor.read_timed_out(target)
     if isinstance(exc, BotoConnectionError | HTTPClientError):
         return TransientError(
             f"could not connect to {target} ({type(exc).__name__}); if this persists, check "
@@ -348,12 +263,8 @@ def classify_s3_error(
             cause="invalid_request",
         )
     if isinstance(exc, BotoCoreError):
-        return TransientError(
-            f"the exchange with {target} failed ({type(exc).__name__})", cause="transport"
-        )
-    return TransientError(
-        f"unexpected error talking to {target} ({type(exc).__name__})", cause="unexpected"
-    )
+        return vendor.exchange_failed(target, exc)
+    return vendor.unexpected(target, exc)
 
 
 def put_extra_args(
@@ -445,21 +356,6 @@ def _secret(value: Any) -> str | None:
     return None if value is None else str(value.get_secret_value())
 
 
-def _host(url: str | None) -> str | None:
-    """``host[:port]`` of ``url``, nothing else (no user info, path or query)."""
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        port = parts.port
-    except ValueError:
-        return None
-    if not host:
-        return None
-    return f"{host}:{port}" if port is not None else host
-
-
 class S3Sink(ObjectStoreSink):
     """Writes each batch as one object of the destination's bucket.
 
@@ -476,7 +372,7 @@ class S3Sink(ObjectStoreSink):
         )
         self._destination = destination
         self.bucket = destination.bucket
-        host = _host(destination.endpoint_url)
+        host = vendor.host_of(destination.endpoint_url)
         if destination.endpoint_url is not None and host is None:
             raise ConfigError(
                 f"destination {destination.id}: endpoint_url is not a URL with a host: check it"
