@@ -21,10 +21,12 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, Security
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import auditstream
@@ -60,6 +62,7 @@ _ACCOUNT_PATH = re.compile(r"^/v1/accounts/(?P<account>[^/]+)(?:/|$)")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _TYPE_TAGS = frozenset(SOURCES)
 REQUEST_ID_HEADER = "X-Request-ID"
+_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `ast_<id>_<secret>`.")
 
@@ -112,8 +115,9 @@ class _Guard:
             template = getattr(route, "path", None) or (
                 "guard" if scope["path"].startswith("/v1/") else "unmatched"
             )
-            REQUESTS.labels(method=scope["method"], route=template, status=str(status_seen)).inc()
-            REQUEST_SECONDS.labels(method=scope["method"], route=template).observe(
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            REQUESTS.labels(method=method, route=template, status=str(status_seen)).inc()
+            REQUEST_SECONDS.labels(method=method, route=template).observe(
                 time.perf_counter() - started
             )
 
@@ -264,12 +268,12 @@ def build_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if service is not None:
-            service.start_janitor()
+            service.acquire_janitor()
         try:
             yield
         finally:
             if service is not None:
-                service.stop_janitor()
+                service.release_janitor()
 
     app = FastAPI(
         title="auditstream settings API",
@@ -289,6 +293,23 @@ def build_app(
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return _json(422, {"detail": _clean_errors(exc.errors())})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:  # FastAPI could not even decode the body
+            return _json(
+                422,
+                {
+                    "detail": [
+                        {
+                            "loc": ["body"],
+                            "msg": "the body is not valid JSON",
+                            "type": "json_invalid",
+                        }
+                    ]
+                },
+            )
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(ApiProblem)
     async def _problem(_request: Request, exc: ApiProblem) -> JSONResponse:

@@ -139,6 +139,23 @@ def cmd_tokens_create(args: argparse.Namespace, runtime: RuntimeOf) -> int:
 
 # -- client side -------------------------------------------------------------------------------
 
+Command = Callable[[argparse.Namespace], int]
+
+
+def _refusals_exit_1(command: Command) -> Command:
+    """An answer the API refused is exit status 1 (usage and configuration errors stay 2)."""
+
+    def run(args: argparse.Namespace) -> int:
+        from api.client import ApiRefused
+
+        try:
+            return command(args)
+        except ApiRefused as exc:
+            print(f"auditstream: the settings API refused: {exc}", file=sys.stderr)
+            return 1
+
+    return run
+
 
 def _client(args: argparse.Namespace) -> Any:
     from api.client import ApiClient
@@ -361,7 +378,7 @@ def add_commands(
 
     g = settings_sub.add_parser("get", help="print the account's stream settings (via the API)")
     _client_args(g)
-    g.set_defaults(func=cmd_settings_get)
+    g.set_defaults(func=_refusals_exit_1(cmd_settings_get))
     s = settings_sub.add_parser(
         "set",
         help="change the account's stream settings (via the API)",
@@ -375,7 +392,7 @@ def add_commands(
     s.add_argument("--exclude-activities", help="comma-separated activity keys")
     s.add_argument("--redact", help="comma-separated: actor_email, ip_address, user_agent")
     _client_args(s)
-    s.set_defaults(func=cmd_settings_set)
+    s.set_defaults(func=_refusals_exit_1(cmd_settings_set))
 
     p = sub.add_parser("destinations", help="the account's destinations (via the API)")
     ds = p.add_subparsers(dest="destinations_command", required=True, metavar="ACTION")
@@ -408,4 +425,4 @@ def add_commands(
             )
         _client_args(d)
     for parser in ds.choices.values():
-        parser.set_defaults(func=cmd_destinations)
+        parser.set_defaults(func=_refusals_exit_1(cmd_destinations))

@@ -18,6 +18,21 @@ from pipeline.log import Consumer, Log, Record, TopicPartition
 log = logging.getLogger(__name__)
 
 
+def consumer_position(consumer: Consumer, tp: TopicPartition) -> int | None:
+    """The consumer's position on ``tp`` (past transaction markers) if the backend's consumer
+    offers ``position(tp)``; None otherwise. (Not yet part of ``pipeline.log.Consumer``.)"""
+    position = getattr(consumer, "position", None)
+    if position is None:
+        return None
+    try:
+        value = position(tp)
+    except Exception:  # an optional capability: fall back to the slower checks
+        return None
+    if not isinstance(value, int) or value < 0:  # negative: not fetched yet
+        return None
+    return value
+
+
 def read_to_end(
     log_backend: Log,
     reader: Consumer,
@@ -44,7 +59,11 @@ def read_to_end(
             positions[record.tp] = max(positions.get(record.tp, 0), record.offset + 1)
         if not records:
             for tp in pending:
-                if log_backend.timestamp_at(tp, positions[tp]) is None:
+                position = consumer_position(reader, tp)
+                if position is not None:
+                    if position >= ends[tp]:
+                        done.add(tp)  # the consumer passed the markers
+                elif log_backend.timestamp_at(tp, positions[tp]) is None:
                     done.add(tp)  # only markers (or nothing) left
         if time.monotonic() > deadline:
             log.warning("%s not read to its end within %.0f s; continuing", topic, timeout)

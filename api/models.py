@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args
+from types import UnionType
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 from fastapi import Body
 from pydantic import (
@@ -127,7 +128,10 @@ class StreamSettingsOut(BaseModel):
 
 
 def _is_secret(annotation: Any) -> bool:
-    return annotation is SecretStr or SecretStr in get_args(annotation)
+    """``SecretStr`` or ``SecretStr | None`` (not a container of secrets, like headers)."""
+    if annotation is SecretStr:
+        return True
+    return get_origin(annotation) in (Union, UnionType) and SecretStr in get_args(annotation)
 
 
 def secret_fields(model: type[BaseModel]) -> frozenset[str]:

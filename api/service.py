@@ -40,7 +40,7 @@ from config.destinations import Destination, Replay
 from config.errors import ConfigError
 from config.secrets import SecretBox
 from config.stream import AccountSettings
-from config.wire import encode_settings
+from config.wire import decode_settings, encode_settings
 from pipeline import topics
 from pipeline.errors import FencedError, LogError, TransactionAborted
 from pipeline.log import Log, OutgoingRecord, TransactionalProducer
@@ -69,9 +69,24 @@ class Caller:
 
 class _View(SettingsView):
     """The settings view, plus what the service needs: reading to the end of a topic that
-    holds transaction markers (Kafka), and applying its own writes at once."""
+    holds transaction markers (Kafka), and applying its own writes at once.
+
+    Read-your-writes: a write is applied as soon as it is stored. The reader may still be
+    behind it (Kafka), so until the reader returns that very record, the account's older
+    records it returns are skipped: an account's records are in one partition, in order.
+    """
 
     caught_up = False
+    PENDING_TIMEOUT_S = 60.0
+
+    def __init__(self, log_backend: Log, box: SecretBox) -> None:
+        super().__init__(log_backend, box=box)
+        self._view_box = box
+        self._pending: dict[str, tuple[bytes, float]] = {}
+        self.unreadable: set[str] = set()
+        """Accounts whose latest settings record cannot be decoded (e.g. sealed with a key
+        that is not configured): the service refuses to show or change them, since a change
+        built on "no settings" would drop their destinations."""
 
     def catch_up(self, timeout: float = 30.0) -> None:
         self.caught_up = read_to_end(
@@ -83,7 +98,35 @@ class _View(SettingsView):
         )
 
     def apply_written(self, account_id: str, value: bytes) -> None:
-        self._apply(account_id.encode(), value)
+        self._pending[account_id] = (value, time.monotonic())
+        super()._apply(account_id.encode(), value)
+
+    def _apply(self, key: bytes | None, value: bytes) -> None:
+        if key is not None:
+            account_id = key.decode(errors="replace")
+            pending = self._pending.get(account_id)
+            if pending is not None:
+                written, at = pending
+                if value == written:
+                    del self._pending[account_id]  # the reader reached our write
+                    return
+                if time.monotonic() - at < self.PENDING_TIMEOUT_S:
+                    return  # older than our write
+                del self._pending[account_id]  # never read back (compacted away?): follow
+            if value:
+                try:
+                    decode_settings(value, self._view_box)
+                except ConfigError:
+                    if account_id not in self.unreadable:
+                        log.error(
+                            "settings of account %s cannot be read (wrong or missing secret "
+                            "key?): the API refuses to show or change them",
+                            account_id,
+                        )
+                    self.unreadable.add(account_id)
+                    return
+            self.unreadable.discard(account_id)
+        super()._apply(key, value)
 
 
 class SettingsService:
@@ -119,6 +162,7 @@ class SettingsService:
         self._topics_to_delete: dict[str, float] = {}  # topic -> monotonic time due
         self._stop = threading.Event()
         self._janitor: threading.Thread | None = None
+        self._janitor_users = 0
 
     def _new_producer(self) -> TransactionalProducer:
         return self._log.transactional_producer(f"auditstream-settings-api-{uuid.uuid4()}")
@@ -134,9 +178,18 @@ class SettingsService:
                 raise Unavailable(f"settings cannot be read now: {exc}") from exc
             yield
 
+    def _current(self, account_id: str) -> AccountSettings | None:
+        """The account's settings from the view (lock held); refuses unreadable ones."""
+        if account_id in self.view.unreadable:
+            raise Unavailable(
+                "the stored settings of this account cannot be read by the service (a secret "
+                "key is missing); nothing was changed"
+            )
+        return self.view.account(account_id)
+
     def account(self, account_id: str) -> AccountSettings | None:
         with self._fresh():
-            return self.view.account(account_id)
+            return self._current(account_id)
 
     def stream(self, account_id: str) -> dict[str, Any]:
         return ops.stream_view(self.account(account_id), account_id)
@@ -197,7 +250,7 @@ class SettingsService:
         self, account_id: str, update: StreamSettingsIn, caller: Caller
     ) -> dict[str, Any]:
         with self._fresh(min_interval=0.0):
-            before = self.view.account(account_id)
+            before = self._current(account_id)
             after = ops.with_stream(before, account_id, update)
             events = audit.stream_events(
                 before or ops.blank_settings(account_id),
@@ -253,7 +306,7 @@ class SettingsService:
         ops.check_policy(destination, self.options, ops.changed_fields(None, destination))
         self._probe_sink(destination)
         with self._fresh(min_interval=0.0):
-            before = self.view.account(account_id)
+            before = self._current(account_id)
             after = ops.with_destination_added(
                 before,
                 account_id,
@@ -311,7 +364,7 @@ class SettingsService:
         details: dict[str, str] | None = None,
     ) -> Destination:
         with self._fresh(min_interval=0.0):
-            settings = self.view.account(account_id)
+            settings = self._current(account_id)
             current = ops.find(settings, stored.id)
             if current != stored:
                 raise Conflict(
@@ -389,7 +442,7 @@ class SettingsService:
         at once when ``force`` or when it is paused or disabled (it would never drain).
         Returns the destination and whether it was removed."""
         with self._fresh(min_interval=0.0):
-            settings = self.view.account(account_id)
+            settings = self._current(account_id)
             stored = ops.find(settings, destination_id)
             assert settings is not None
             if force or stored.paused or not stored.enabled:
@@ -567,6 +620,20 @@ class SettingsService:
     def topics_pending_deletion(self) -> set[str]:
         with self._lock:
             return set(self._topics_to_delete)
+
+    def acquire_janitor(self) -> None:
+        """Start the janitor for one more user (an app being served); see release_janitor."""
+        with self._lock:
+            self._janitor_users += 1
+            self.start_janitor()
+
+    def release_janitor(self) -> None:
+        """The janitor stops when its last user releases it."""
+        with self._lock:
+            self._janitor_users = max(0, self._janitor_users - 1)
+            last = self._janitor_users == 0
+        if last:
+            self.stop_janitor()
 
     def start_janitor(self) -> None:
         if self._janitor is not None or self.options.janitor_interval <= 0:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api.compacted import read_to_end
+from api.compacted import consumer_position, read_to_end
 from config.destinations import Destination
 from pipeline import topics
 from pipeline.errors import LogError
@@ -28,6 +28,9 @@ from sinks.status import decode_status
 log = logging.getLogger(__name__)
 
 FAILING_STATES = frozenset({"failing", "error"})
+EMPTY_READ_S = 1.5
+"""Kafka: how long a read from the committed offsets may return nothing before the backlog is
+taken as markers only (the janitor also wants two drained passes in a row)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,10 +226,16 @@ def _count_by_reading(
         while len(done) < len(backlog):
             records = reader.poll(1000, 0.5)
             if not records:
+                if all(
+                    (consumer_position(reader, tp) or -1) >= ends[tp]
+                    for tp in backlog
+                    if tp not in done
+                ):
+                    break  # the consumer is past everything there was (markers included)
                 empty_polls += 1
                 # Trailing commit markers are never returned: two empty polls after data (or
-                # 3 s without any) mean nothing committed is left.
-                if (got_any and empty_polls >= 2) or time.monotonic() - started > 3.0:
+                # EMPTY_READ_S without any) mean nothing committed is left.
+                if (got_any and empty_polls >= 2) or time.monotonic() - started > EMPTY_READ_S:
                     break
                 continue
             empty_polls = 0

@@ -161,6 +161,7 @@ class TokenStore:
         self._lock = threading.Lock()
         self._refresh_interval = refresh_interval
         self._refreshed_at = 0.0
+        self._waited_at = 0.0
 
     def catch_up(self, timeout: float = 30.0) -> None:
         with self._lock:
@@ -181,12 +182,17 @@ class TokenStore:
 
     def _refresh(self, force: bool) -> None:
         """Apply new token records: every ``refresh_interval`` seconds, or at once for an
-        unknown id (a poll that does not wait, so random ids cost little)."""
+        unknown id. An unknown id polls without waiting, and waits briefly for records still
+        in flight at most once per ``refresh_interval``: random ids cost little."""
         now = time.monotonic()
         if not force and now - self._refreshed_at < self._refresh_interval:
             return
         self._refreshed_at = now
-        for record in self._reader.poll(1000, 0.0):
+        records = self._reader.poll(1000, 0.0)
+        if force and not records and now - self._waited_at >= self._refresh_interval:
+            self._waited_at = now
+            records = self._reader.poll(1000, 0.2)
+        for record in records:
             self._apply(record)
 
     def authenticate(self, token: str) -> Principal | None:

@@ -69,7 +69,9 @@ class WebhookDestination(_DestinationBase):
     secret: SecretStr = Field(description="HMAC-SHA256 signing secret shared with the receiver")
     body: Literal["json_array", "ndjson"] = "json_array"
     timeout_s: float = Field(10.0, gt=0, le=120)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Extra request headers; values are sealed at rest."
+    )
     verify_tls: bool = True
     ca_file: str | None = None
 

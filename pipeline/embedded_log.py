@@ -421,6 +421,10 @@ class EmbeddedConsumer:
         if tp in self._positions:
             self._positions[tp] = offset
 
+    def position(self, tp: TopicPartition) -> int:
+        self._refresh()
+        return self._positions.get(tp, 0)
+
     def on_revoke(self, callback: Callable[[set[TopicPartition]], None]) -> None:
         self._revoke_callbacks.append(callback)
 

@@ -388,6 +388,13 @@ class KafkaConsumer:
         except KafkaException as exc:
             raise _err(exc, f"seek {tp.topic}[{tp.partition}] to {offset}") from exc
 
+    def position(self, tp: TopicPartition) -> int:
+        try:
+            (found,) = self._c.position([_KTP(tp.topic, tp.partition)])
+        except KafkaException as exc:
+            raise _err(exc, f"position of {tp.topic}[{tp.partition}]") from exc
+        return int(found.offset)
+
     def on_revoke(self, callback: Callable[[set[TopicPartition]], None]) -> None:
         self._revoke_callbacks.append(callback)
 

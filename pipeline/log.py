@@ -111,6 +111,10 @@ class Consumer(Protocol):
     def seek(self, tp: TopicPartition, offset: int) -> None:
         """Make the next poll of ``tp`` start at ``offset``."""
 
+    def position(self, tp: TopicPartition) -> int:
+        """The offset the next poll of ``tp`` reads from. On Kafka it moves past transaction
+        markers, which no poll returns; negative before the first fetch."""
+
     def on_revoke(self, callback: Callable[[set[TopicPartition]], None]) -> None:
         """Register a callback run when partitions are taken away (rebalance)."""
 

@@ -16,13 +16,21 @@ import uuid
 from config.secrets import SecretBox
 from config.stream import AccountSettings
 from pipeline import metrics, topics
-from pipeline.errors import TransactionAborted
+from pipeline.errors import FencedError, LogError
 from pipeline.log import Log, OutgoingRecord, TopicPartition
 from pipeline.routing import route
 from pipeline.settings_view import SettingsView
 from pipeline.topic_setup import ensure_core_topics
 
 log = logging.getLogger(__name__)
+
+_SETTINGS_ACTIVITIES = frozenset(
+    {
+        b"audit_log_streaming",
+        b"audit_log_streaming_data_inclusion",
+        b"audit_log_streaming_destination_updated",
+    }
+)
 
 
 class Router:
@@ -62,6 +70,13 @@ class Router:
         records = self._consumer.poll(self._batch_size, self._poll_timeout)
         if not records:
             return 0
+        if any(r.header("activity") in _SETTINGS_ACTIVITIES for r in records):
+            # The settings API writes a change and its audit event in one transaction: read
+            # the settings up to now, so the event is routed with the settings it announces.
+            try:
+                self.settings.catch_up(timeout=5.0)
+            except TimeoutError:
+                log.warning("settings not read to their end; routing with the current view")
         out: list[OutgoingRecord] = []
         offsets: dict[TopicPartition, int] = {}
         routed = 0
@@ -87,7 +102,9 @@ class Router:
         started = time.perf_counter()
         try:
             self._producer.produce_and_commit(out, self._consumer, offsets)
-        except TransactionAborted as exc:
+        except FencedError:
+            raise
+        except LogError as exc:  # aborted, or refused (e.g. a destination topic just deleted)
             metrics.TRANSACTIONS.labels(outcome="aborted").inc()
             log.warning("routing transaction aborted, re-reading the batch: %s", exc)
             self._rewind(offsets)

@@ -40,16 +40,17 @@ class SettingsView:
         self._polled_at = 0.0
 
     def catch_up(self, timeout: float = 30.0) -> None:
-        """Read until the end of the settings topic as it is now. Raises ``TimeoutError``."""
+        """Read until the end of the settings topic as it is now (any number of times).
+        Raises ``TimeoutError``. The reader's position, not the last record's offset, says how
+        far it read: on Kafka a transactional write ends with a marker no poll returns."""
         ends = self._log.end_offsets(topics.SETTINGS)
         deadline = time.monotonic() + timeout
-        positions = {tp: 0 for tp in ends}
-        while any(positions[tp] < end for tp, end in ends.items()):
+        # A position is negative until the first fetch: an empty partition (end 0) is read.
+        while any(max(self._reader.position(tp), 0) < end for tp, end in ends.items()):
             if time.monotonic() > deadline:
                 raise TimeoutError("settings topic not read to its end in time")
             for record in self._reader.poll(1000, 0.5):
                 self._apply(record.key, record.value)
-                positions[record.tp] = record.offset + 1
 
     def poll(self, min_interval: float = 0.5) -> bool:
         """Apply new settings records, at most every ``min_interval`` seconds; True if any."""

@@ -53,6 +53,8 @@ class StatusPublisher:
                 key=destination_id.encode(),
             )
         )
+        # The embedded producer writes only on flush: without it no report would be seen.
+        self._producer.flush(5.0)
 
     def flush(self) -> None:
         self._producer.flush(5.0)

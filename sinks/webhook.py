@@ -325,7 +325,7 @@ class WebhookSink:
     def build_headers(self, batch: Batch, body: bytes, timestamp: int) -> dict[str, str]:
         """The request headers for ``body`` signed at ``timestamp``."""
         headers = {"User-Agent": USER_AGENT}
-        headers.update(self._destination.headers)
+        headers.update({k: v.get_secret_value() for k, v in self._destination.headers.items()})
         headers.update(
             {
                 "Content-Type": self._content_type,

@@ -39,7 +39,11 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/v1/accounts/{account}/destinations", None),
     ("POST", "/v1/accounts/{account}/destinations", {"id": "fresh", "type": "local", "path": "f"}),
     ("GET", "/v1/accounts/{account}/destinations/{destination}", None),
-    ("PATCH", "/v1/accounts/{account}/destinations/{destination}", {"type": "local", "prefix": "x"}),
+    (
+        "PATCH",
+        "/v1/accounts/{account}/destinations/{destination}",
+        {"type": "local", "prefix": "x"},
+    ),
     ("DELETE", "/v1/accounts/{account}/destinations/{destination}", None),
     ("POST", "/v1/accounts/{account}/destinations/{destination}/check", None),
     ("GET", "/v1/accounts/{account}/destinations/{destination}/status", None),
@@ -135,9 +139,7 @@ def test_another_accounts_path_is_not_found(world: World, endpoint: Any) -> None
     assert world.settings_offsets() == before  # nothing written
 
 
-@pytest.mark.parametrize(
-    "endpoint", [e for e in ENDPOINTS if "{destination}" in e[1]], ids=_id
-)
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if "{destination}" in e[1]], ids=_id)
 def test_another_accounts_destination_under_your_account_is_not_found(
     world: World, endpoint: Any
 ) -> None:

@@ -137,12 +137,6 @@ def test_secrets_never_leave(
     log.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.wire seals SecretStr fields only, and WebhookDestination.headers is "
-    "dict[str, str]: header values (often credentials) are stored in plain text. Fix: "
-    "headers: dict[str, SecretStr] (see the settings API report); then drop this mark.",
-)
 def test_webhook_header_values_are_sealed_at_rest(tmp_path: Path) -> None:
     log = EmbeddedLog(tmp_path / "log.sqlite")
     options = ApiOptions(resolver=fake_resolver({"siem.example.com": ["93.184.216.34"]}))
@@ -163,4 +157,40 @@ def test_webhook_header_values_are_sealed_at_rest(tmp_path: Path) -> None:
         assert created.status_code == 201, created.text
     service.close()
     assert HEADER_TOKEN.encode() not in b"".join(_all_records(log, topics.SETTINGS))
+    log.close()
+
+
+def test_settings_sealed_with_another_key_are_never_overwritten(tmp_path: Path) -> None:
+    """Started with the wrong key, the service must not take an account for empty: a change
+    built on that would drop the account's destinations."""
+    log = EmbeddedLog(tmp_path / "log.sqlite")
+    options = ApiOptions(resolver=fake_resolver({"siem.example.com": ["93.184.216.34"]}))
+    first = SettingsService(log, SecretBox([SecretBox.generate_key()]), options)
+    token, _ = create_token(log, account_id="acme", user_id="ada", role="owner")
+    auth = {"Authorization": f"Bearer {token}"}
+    hook = {
+        "id": "acme-hook",
+        "type": "webhook",
+        "url": "https://siem.example.com/in",
+        "secret": SIGNING,
+    }
+    with TestClient(create_app(first, options)) as client:
+        assert client.post("/v1/accounts/acme/destinations", json=hook, headers=auth).is_success
+    first.close()
+    before = sum(log.end_offsets(topics.SETTINGS).values())
+
+    wrong = SettingsService(log, SecretBox([SecretBox.generate_key()]), options)
+    with TestClient(create_app(wrong, options)) as client:
+        assert client.get("/v1/accounts/acme/stream", headers=auth).status_code == 503
+        answer = client.post(
+            "/v1/accounts/acme/destinations",
+            json={"id": "other", "type": "local", "path": "p"},
+            headers=auth,
+        )
+        assert answer.status_code == 503
+        assert "secret key" in answer.json()["detail"]
+        put = client.put("/v1/accounts/acme/stream", json={"streaming_enabled": True}, headers=auth)
+        assert put.status_code == 503
+    wrong.close()
+    assert sum(log.end_offsets(topics.SETTINGS).values()) == before
     log.close()

@@ -112,18 +112,31 @@ def test_refused_on_change_too(
     ("body", "field"),
     [
         (
-            {"type": "s3", "bucket": "bkt", "access_key_id": "a", "secret_access_key": "b",
-             "endpoint_url": "https://169.254.169.254"},
+            {
+                "type": "s3",
+                "bucket": "bkt",
+                "access_key_id": "a",
+                "secret_access_key": "b",
+                "endpoint_url": "https://169.254.169.254",
+            },
             "endpoint_url",
         ),
         (
-            {"type": "gcs", "bucket": "bkt", "anonymous": True,
-             "endpoint": "https://intranet.example.com"},
+            {
+                "type": "gcs",
+                "bucket": "bkt",
+                "anonymous": True,
+                "endpoint": "https://intranet.example.com",
+            },
             "endpoint",
         ),
         (
-            {"type": "azure_blob", "container": "cont", "sas_token": "sv=1",
-             "account_url": "https://localhost.example.com/acct"},
+            {
+                "type": "azure_blob",
+                "container": "cont",
+                "sas_token": "sv=1",
+                "account_url": "https://localhost.example.com/acct",
+            },
             "account_url",
         ),
     ],
@@ -153,9 +166,7 @@ def test_check_refuses_a_name_that_now_resolves_inside(
         )
         assert created.status_code == 201, created.text
         NAMES["rebind.example.com"] = ["169.254.169.254"]
-        result = client.post(
-            "/v1/accounts/acme/destinations/acme-hook/check", headers=auth
-        ).json()
+        result = client.post("/v1/accounts/acme/destinations/acme-hook/check", headers=auth).json()
     finally:
         NAMES.pop("rebind.example.com", None)
     assert result["ok"] is False

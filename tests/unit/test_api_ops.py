@@ -196,7 +196,11 @@ def test_merge_patch_keeps_masked_and_omitted_secrets() -> None:
     )
     updated = ops.parse_destination(merged)
     assert updated.secret.get_secret_value() == "old-secret"  # type: ignore[union-attr]
-    assert updated.headers == {"Authorization": "Splunk t", "X-B": "2"}  # type: ignore[union-attr]
+    headers = updated.headers  # type: ignore[union-attr]
+    assert {k: getattr(v, "get_secret_value", lambda v=v: v)() for k, v in headers.items()} == {
+        "Authorization": "Splunk t",
+        "X-B": "2",
+    }
     assert updated.batch.max_events == 20
     assert updated.batch.max_age_s == 2
     rotated = ops.parse_destination(ops.merge_patch(stored, {"secret": SecretStr("new")}))
