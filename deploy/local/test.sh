@@ -35,10 +35,21 @@ step "mypy"
 .venv/bin/mypy || failed+=(mypy)
 
 step "pytest"
-.venv/bin/python -m pytest "$@" || failed+=(pytest)
+mkdir -p .cache
+.venv/bin/python -m pytest --junitxml=.cache/junit.xml "$@" || failed+=(pytest)
+# A plain summary line, printed last (librdkafka may log after pytest's own summary).
+summary="$(.venv/bin/python - <<'PY' || true
+import xml.etree.ElementTree as ET
+suite = ET.parse(".cache/junit.xml").getroot()
+suite = suite if suite.tag == "testsuite" else suite[0]
+total, fail = int(suite.get("tests", 0)), int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+skipped = int(suite.get("skipped", 0))
+print(f"pytest: {total - fail - skipped} passed, {fail} failed, {skipped} skipped")
+PY
+)"
 
 if ((${#failed[@]})); then
-  printf '\nFAILED: %s\n' "${failed[*]}"
+  printf '\nFAILED: %s\n%s\n' "${failed[*]}" "$summary"
   exit 1
 fi
-printf '\nall checks passed\n'
+printf '\nall checks passed\n%s\n' "$summary"
