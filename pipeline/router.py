@@ -83,7 +83,7 @@ class Router:
         filtered: dict[str, int] = {}
         dead: dict[str, int] = {}
         for record in records:
-            result = route(record, self.settings.account)
+            result = route(record, self.settings.account, self.settings.previous)
             out.extend(result.out)
             offsets[record.tp] = record.offset + 1
             if result.dead_letter_reason is not None:

@@ -28,8 +28,24 @@ class Routed:
     dead_letter_reason: str | None = None
 
 
-def route(record: Record, settings_of: Callable[[str], AccountSettings | None]) -> Routed:
-    """Route ``record``; ``settings_of`` looks up an account's settings."""
+# A change of the stream settings is announced to the destinations that streamed before it as
+# well as to those that stream after it: a SIEM sees its stream being switched off.
+SETTINGS_ACTIVITIES = frozenset(
+    {
+        "audit_log_streaming",
+        "audit_log_streaming_data_inclusion",
+        "audit_log_streaming_destination_updated",
+    }
+)
+
+
+def route(
+    record: Record,
+    settings_of: Callable[[str], AccountSettings | None],
+    previous_of: Callable[[str], AccountSettings | None] | None = None,
+) -> Routed:
+    """Route ``record``; ``settings_of`` looks up an account's settings, ``previous_of`` its
+    settings before the latest change (used for the settings activities only)."""
 
     def dlq(reason: str, detail: str) -> Routed:
         return Routed(
@@ -56,16 +72,25 @@ def route(record: Record, settings_of: Callable[[str], AccountSettings | None]) 
 
     settings = settings_of(account_id)
     decision = decide(settings, category, activity)
-    if decision is not Decision.INCLUDED or settings is None:
+    targets: list[str] = []
+    if decision is Decision.INCLUDED and settings is not None:
+        targets = [d.id for d in settings.destinations if d.enabled and not d.deleting]
+    if activity in SETTINGS_ACTIVITIES and previous_of is not None and settings is not None:
+        before = previous_of(account_id)
+        if decide(before, category, activity) is Decision.INCLUDED and before is not None:
+            live = {d.id for d in settings.destinations if d.enabled and not d.deleting}
+            targets += [d.id for d in before.destinations if d.id in live and d.id not in targets]
+            if targets:
+                decision = Decision.INCLUDED
+    if not targets:
         return Routed((), decision=decision)
     copies = tuple(
         OutgoingRecord(
-            topic=topics.destination_topic(d.id),
+            topic=topics.destination_topic(dest_id),
             value=record.value,
             key=record.key,
             headers=record.headers,
         )
-        for d in settings.destinations
-        if d.enabled and not d.deleting
+        for dest_id in targets
     )
     return Routed(copies, decision=decision)

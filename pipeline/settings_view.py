@@ -35,6 +35,7 @@ class SettingsView:
         self._reader: Consumer = log_backend.reader(topics.SETTINGS)
         self._accounts: dict[str, AccountSettings] = {}
         self._destinations: dict[str, tuple[str, Destination]] = {}
+        self._previous: dict[str, AccountSettings] = {}
         self._on_change = on_change
         self.version = 0
         self._polled_at = 0.0
@@ -80,6 +81,9 @@ class SettingsView:
         for dest_id, (acct, _d) in list(self._destinations.items()):
             if acct == account_id:
                 del self._destinations[dest_id]
+        previous = self._accounts.get(account_id)
+        if previous is not None:
+            self._previous[account_id] = previous
         if settings is None:
             self._accounts.pop(account_id, None)
         else:
@@ -92,6 +96,10 @@ class SettingsView:
 
     def account(self, account_id: str) -> AccountSettings | None:
         return self._accounts.get(account_id)
+
+    def previous(self, account_id: str) -> AccountSettings | None:
+        """The account's settings before its latest change (None if it had none)."""
+        return self._previous.get(account_id)
 
     def accounts(self) -> dict[str, AccountSettings]:
         return dict(self._accounts)

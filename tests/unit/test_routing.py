@@ -88,3 +88,15 @@ def test_unroutable_records_are_dead_lettered_with_reason(record: Record, reason
     assert headers["dlq.source.offset"] == b"42"
     assert headers["dlq.stage"] == b"router"
     assert headers["dlq.detail"]
+
+
+def test_disabling_streaming_is_announced_to_the_destinations_that_streamed_before() -> None:
+    before = SETTINGS["acme"]
+    after = before.model_copy(update={"streaming_enabled": False})
+    headers = (("category", b"account"), ("activity", b"audit_log_streaming"))
+    result = route(rec(headers=headers), {"acme": after}.get, {"acme": before}.get)
+    assert [o.topic for o in result.out] == ["auditstream.dest.a1", "auditstream.dest.a2"]
+    # Any other activity follows the new settings only.
+    other = route(rec(), {"acme": after}.get, {"acme": before}.get)
+    assert other.out == ()
+    assert other.decision is Decision.STREAMING_DISABLED
