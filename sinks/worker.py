@@ -49,7 +49,9 @@ SinkFactory = Callable[[Destination], Sink]
 class WorkerOptions:
     poll_records: int = 2000
     poll_timeout: float = 0.2
-    max_buffered_bytes: int = 256 * 1024 * 1024
+    # Counts encoded record bytes; a decoded event held in a batch costs about 8 times its
+    # encoded size in memory (bench/README.md), so 64 MiB keeps a worker near 0.5 GiB.
+    max_buffered_bytes: int = 64 * 1024 * 1024
     retry_policy: retry.RetryPolicy = field(default_factory=retry.RetryPolicy)
     pause_base: float = 1.0
     pause_cap: float = 300.0

@@ -29,3 +29,4 @@ def test_redact(fields: list[str], email: str | None, ip: str | None, agent: str
 def test_redact_without_request() -> None:
     event = redact(make_event(request=None), ["ip_address", "user_agent"])
     assert event["request"] is None
+
