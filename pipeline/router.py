@@ -18,19 +18,11 @@ from config.stream import AccountSettings
 from pipeline import metrics, topics
 from pipeline.errors import FencedError, LogError
 from pipeline.log import Log, OutgoingRecord, TopicPartition
-from pipeline.routing import route
+from pipeline.routing import SETTINGS_ACTIVITIES, route
 from pipeline.settings_view import SettingsView
 from pipeline.topic_setup import ensure_core_topics
 
 log = logging.getLogger(__name__)
-
-_SETTINGS_ACTIVITIES = frozenset(
-    {
-        b"audit_log_streaming",
-        b"audit_log_streaming_data_inclusion",
-        b"audit_log_streaming_destination_updated",
-    }
-)
 
 
 class Router:
@@ -70,7 +62,10 @@ class Router:
         records = self._consumer.poll(self._batch_size, self._poll_timeout)
         if not records:
             return 0
-        if any(r.header("activity") in _SETTINGS_ACTIVITIES for r in records):
+        if any(
+            (r.header("activity") or b"").decode(errors="replace") in SETTINGS_ACTIVITIES
+            for r in records
+        ):
             # The settings API writes a change and its audit event in one transaction: read
             # the settings up to now, so the event is routed with the settings it announces.
             try:

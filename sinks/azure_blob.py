@@ -36,8 +36,7 @@ from config.errors import ConfigError
 from sinks import vendor_errors as vendor
 from sinks.errors import DeliveryError, PermanentError, TransientError
 from sinks.object_store import ObjectStoreSink
-from sinks.retry import is_retryable_status
-from sinks.webhook import parse_retry_after
+from sinks.retry import is_retryable_status, parse_retry_after
 
 CONNECT_TIMEOUT_S = 10
 READ_TIMEOUT_S = 60

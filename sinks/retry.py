@@ -6,9 +6,12 @@ full jitter, bounded attempts, and the destination's ``Retry-After`` honoured (c
 
 from __future__ import annotations
 
+import math
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
@@ -18,6 +21,7 @@ from sinks.errors import DeliveryError, TransientError
 T = TypeVar("T")
 
 _RETRYABLE_HTTP = frozenset({408, 429})
+_DELTA_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -28,6 +32,27 @@ def is_retryable(exc: BaseException) -> bool:
 def is_retryable_status(status: int) -> bool:
     """HTTP statuses worth retrying: 5xx, 408 and 429. Other 4xx never are."""
     return status >= 500 or status in _RETRYABLE_HTTP
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delta-seconds (a decimal fraction is
+    accepted too) or an HTTP-date (a date in the past gives 0). ``None`` when absent or
+    unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if _DELTA_SECONDS.match(value):
+        seconds = float(value)
+        return seconds if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000" means UTC without saying so
+        return None
+    return max(0.0, when.timestamp() - now)
 
 
 @dataclass(frozen=True, slots=True)

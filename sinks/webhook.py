@@ -12,12 +12,9 @@ collectors carry a token in their path, and configured headers may carry credent
 
 from __future__ import annotations
 
-import math
-import re
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 
 import httpx
@@ -26,10 +23,11 @@ import auditstream
 from api.url_safety import AddressPolicy, HostUnresolvable, UrlRefused
 from config.destinations import WebhookDestination
 from config.errors import ConfigError
+from sinks import vendor_errors as vendor
 from sinks.batch import Batch
 from sinks.errors import DeliveryError, PermanentError, TransientError
 from sinks.render import render_json_array, render_ndjson
-from sinks.retry import is_retryable, is_retryable_status
+from sinks.retry import is_retryable, is_retryable_status, parse_retry_after
 from sinks.signature import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
@@ -62,7 +60,6 @@ RESERVED_HEADERS = frozenset(
 )
 """Headers the sink sets itself; a destination's ``headers`` may not override them."""
 
-_DELTA_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
 
 _PERMANENT_HINTS: Mapping[int, str] = {
     400: "the request was found malformed; check that the endpoint accepts the destination's "
@@ -81,38 +78,6 @@ _PERMANENT_HINTS: Mapping[int, str] = {
     422: "the receiver could not process the events; check the receiver's logs",
 }
 _DEFAULT_HINT = "check the receiver's logs and the destination settings"
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value: delta-seconds (a decimal fraction is
-    accepted too) or an HTTP-date (a date in the past gives 0). ``None`` when absent or
-    unreadable."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    if _DELTA_SECONDS.match(value):
-        seconds = float(value)
-        return seconds if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:  # "-0000" means UTC without saying so
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    for key, candidate in headers.items():
-        if key.lower() == lowered:
-            return candidate
-    return None
 
 
 def _status_text(status: int) -> str:
@@ -147,7 +112,7 @@ def classify_response(
     answered = f"{target} answered {_status_text(status)}"
     cause = f"http_{status}"
     if 300 <= status < 400:
-        host = _location_host(_header(headers, "Location"))
+        host = _location_host(vendor.header(headers, "Location"))
         where = f" to host {host}" if host else ""
         return PermanentError(
             f"{answered}, a redirect{where}; redirects are not followed: set the destination "
@@ -155,7 +120,7 @@ def classify_response(
             cause="redirect",
         )
     if is_retryable_status(status):
-        retry_after = parse_retry_after(_header(headers, "Retry-After"), now)
+        retry_after = parse_retry_after(vendor.header(headers, "Retry-After"), now)
         asked = f", asking to retry after {retry_after:g} s" if retry_after is not None else ""
         return TransientError(
             f"{answered}{asked} (temporary: overloaded or unavailable)",
@@ -168,20 +133,10 @@ def classify_response(
     return PermanentError(f"{answered}, an unexpected status: {_DEFAULT_HINT}", cause=cause)
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and every exception it was raised from or while handling, once each."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
 def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
     """The TLS error behind ``exc``, unless it is the peer closing the connection mid-handshake
     (which a retry may well get past)."""
-    for cause in _causes(exc):
+    for cause in vendor.causes(exc):
         if isinstance(cause, ssl.SSLError) and not isinstance(
             cause, ssl.SSLEOFError | ssl.SSLZeroReturnError
         ):
@@ -200,7 +155,7 @@ def _tls_reason(exc: ssl.SSLError) -> str:
 
 def _os_reason(exc: BaseException) -> str:
     """The operating system's words for a connection failure, e.g. ``Connection refused``."""
-    for cause in _causes(exc):
+    for cause in vendor.causes(exc):
         if isinstance(cause, OSError) and cause.strerror:
             return str(cause.strerror)
     return type(exc).__name__

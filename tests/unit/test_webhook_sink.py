@@ -20,14 +20,13 @@ from config.errors import ConfigError
 from pipeline.log import Record
 from sinks.batch import Batch
 from sinks.errors import DeliveryError, PermanentError, TransientError
-from sinks.retry import RetryPolicy, call
+from sinks.retry import RetryPolicy, call, parse_retry_after
 from sinks.signature import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from sinks.webhook import (
     DESTINATION_HEADER,
     WebhookSink,
     classify_exception,
     classify_response,
-    parse_retry_after,
 )
 
 SECRET = "whsec-Unit-Test-Secret-4f9a"
