@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from api.tokens import Principal
+from auditstream.api.tokens import Principal
 
 WRITE_ROLES = frozenset({"owner", "admin"})
 READ_PRIVILEGE = "activity_audit"

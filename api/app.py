@@ -30,11 +30,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import auditstream
-from api import access
-from api.audit import RequestInfo
-from api.errors import ApiProblem, Invalid, Unauthenticated
-from api.metrics import AUTH_FAILURES, REQUEST_SECONDS, REQUESTS
-from api.models import (
+from auditstream.api import access
+from auditstream.api.audit import RequestInfo
+from auditstream.api.errors import ApiProblem, Invalid, Unauthenticated
+from auditstream.api.metrics import AUTH_FAILURES, REQUEST_SECONDS, REQUESTS
+from auditstream.api.models import (
     MASK,
     SOURCES,
     CheckOut,
@@ -51,10 +51,10 @@ from api.models import (
     ValidationErrors,
     secret_fields,
 )
-from api.options import ApiOptions
-from api.service import Caller, SettingsService
-from api.tokens import Principal
-from config.destinations import Destination
+from auditstream.api.options import ApiOptions
+from auditstream.api.service import Caller, SettingsService
+from auditstream.api.tokens import Principal
+from auditstream.config.destinations import Destination
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 import orjson
 from pydantic import BaseModel, SecretStr
 
-from config.destinations import Destination
-from config.stream import AccountSettings
+from auditstream.config.destinations import Destination
+from auditstream.config.stream import AccountSettings
 
 STREAMING = "audit_log_streaming"
 DATA_INCLUSION = "audit_log_streaming_data_inclusion"

@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from config.errors import ConfigError
+from auditstream.config.errors import ConfigError
 
 RuntimeOf = Callable[[argparse.Namespace], Any]
 AddBackendArgs = Callable[[argparse.ArgumentParser], None]
@@ -36,7 +36,7 @@ def _print(data: Any) -> None:
 
 
 def cmd_api(args: argparse.Namespace, runtime: RuntimeOf) -> int:
-    from api.app import openapi_document
+    from auditstream.api.app import openapi_document
 
     if args.print_openapi:
         print(json.dumps(openapi_document(), indent=2))
@@ -44,12 +44,12 @@ def cmd_api(args: argparse.Namespace, runtime: RuntimeOf) -> int:
 
     import uvicorn
 
-    from api.app import create_app
-    from api.options import ApiOptions
-    from api.service import SettingsService
-    from api.url_safety import parse_networks
+    from auditstream.api.app import create_app
+    from auditstream.api.options import ApiOptions
+    from auditstream.api.service import SettingsService
+    from auditstream.api.url_safety import parse_networks
     from auditstream.backends import open_log
-    from config.secrets import box_from_environment
+    from auditstream.config.secrets import box_from_environment
 
     box = box_from_environment()
     if box is None:
@@ -98,7 +98,7 @@ def cmd_api(args: argparse.Namespace, runtime: RuntimeOf) -> int:
 
 
 def cmd_keys_generate(_args: argparse.Namespace) -> int:
-    from config.secrets import ENV_KEYS, SecretBox
+    from auditstream.config.secrets import ENV_KEYS, SecretBox
 
     print(SecretBox.generate_key())
     print(
@@ -110,9 +110,9 @@ def cmd_keys_generate(_args: argparse.Namespace) -> int:
 
 
 def cmd_tokens_create(args: argparse.Namespace, runtime: RuntimeOf) -> int:
-    from api.tokens import create_token
+    from auditstream.api.tokens import create_token
     from auditstream.backends import open_log
-    from pipeline.topic_setup import ensure_core_topics
+    from auditstream.pipeline.topic_setup import ensure_core_topics
 
     log_backend = open_log(runtime(args))
     try:
@@ -146,7 +146,7 @@ def _refusals_exit_1(command: Command) -> Command:
     """An answer the API refused is exit status 1 (usage and configuration errors stay 2)."""
 
     def run(args: argparse.Namespace) -> int:
-        from api.client import ApiRefused
+        from auditstream.api.client import ApiRefused
 
         try:
             return command(args)
@@ -158,7 +158,7 @@ def _refusals_exit_1(command: Command) -> Command:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from api.client import ApiClient
+    from auditstream.api.client import ApiClient
 
     token = args.token or os.environ.get(ENV_API_TOKEN)
     if not token:

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from pipeline.log import Consumer, Log, Record, TopicPartition
+from auditstream.pipeline.log import Consumer, Log, Record, TopicPartition
 
 log = logging.getLogger(__name__)
 

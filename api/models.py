@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from config.destinations import (
+from auditstream.config.destinations import (
     AzureBlobDestination,
     GcsDestination,
     LocalDestination,
@@ -39,7 +39,7 @@ from config.destinations import (
     S3Destination,
     WebhookDestination,
 )
-from schemas import catalog
+from auditstream.schemas import catalog
 
 MASK = "********"
 READ_ONLY_FIELDS = frozenset({"paused", "deleting", "replay"})

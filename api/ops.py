@@ -12,11 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
-from api.errors import Conflict, Invalid, NotFound
-from api.models import MASK, SOURCES, StreamSettingsIn, secret_fields
-from api.options import ApiOptions
-from api.url_safety import HostUnresolvable, UrlRefused
-from config.destinations import (
+from auditstream.api.errors import Conflict, Invalid, NotFound
+from auditstream.api.models import MASK, SOURCES, StreamSettingsIn, secret_fields
+from auditstream.api.options import ApiOptions
+from auditstream.api.url_safety import HostUnresolvable, UrlRefused
+from auditstream.config.destinations import (
     AzureBlobDestination,
     Destination,
     GcsDestination,
@@ -24,8 +24,8 @@ from config.destinations import (
     S3Destination,
     WebhookDestination,
 )
-from config.stream import AccountSettings
-from sinks.webhook import RESERVED_HEADERS
+from auditstream.config.stream import AccountSettings
+from auditstream.sinks.webhook import RESERVED_HEADERS
 
 DESTINATION_ADAPTER: TypeAdapter[Destination] = TypeAdapter(Destination)
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")

@@ -27,28 +27,28 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from api import audit, ops
-from api.audit import Actor, RequestInfo
-from api.compacted import read_to_end
-from api.errors import Conflict, Invalid, NotFound, Unavailable
-from api.metrics import DESTINATIONS_REMOVED, SETTINGS_WRITES
-from api.models import CREATE_MODELS, StreamSettingsIn
-from api.options import ApiOptions
-from api.status import StatusView, Waiting, count_waiting, derive_status
-from api.tokens import Principal, TokenStore
-from config.destinations import Destination, Replay
-from config.errors import ConfigError
-from config.secrets import SecretBox
-from config.stream import AccountSettings
-from config.wire import decode_settings, encode_settings
-from pipeline import topics
-from pipeline.errors import FencedError, LogError, TransactionAborted
-from pipeline.log import Log, OutgoingRecord, TransactionalProducer
-from pipeline.settings_view import SettingsView
-from pipeline.topic_setup import ensure_core_topics
-from producers.sdk import to_record
-from sinks.check import CheckResult, check_destination
-from sinks.factory import build_sink
+from auditstream.api import audit, ops
+from auditstream.api.audit import Actor, RequestInfo
+from auditstream.api.compacted import read_to_end
+from auditstream.api.errors import Conflict, Invalid, NotFound, Unavailable
+from auditstream.api.metrics import DESTINATIONS_REMOVED, SETTINGS_WRITES
+from auditstream.api.models import CREATE_MODELS, StreamSettingsIn
+from auditstream.api.options import ApiOptions
+from auditstream.api.status import StatusView, Waiting, count_waiting, derive_status
+from auditstream.api.tokens import Principal, TokenStore
+from auditstream.config.destinations import Destination, Replay
+from auditstream.config.errors import ConfigError
+from auditstream.config.secrets import SecretBox
+from auditstream.config.stream import AccountSettings
+from auditstream.config.wire import decode_settings, encode_settings
+from auditstream.pipeline import topics
+from auditstream.pipeline.errors import FencedError, LogError, TransactionAborted
+from auditstream.pipeline.log import Log, OutgoingRecord, TransactionalProducer
+from auditstream.pipeline.settings_view import SettingsView
+from auditstream.pipeline.topic_setup import ensure_core_topics
+from auditstream.producers.sdk import to_record
+from auditstream.sinks.check import CheckResult, check_destination
+from auditstream.sinks.factory import build_sink
 
 log = logging.getLogger(__name__)
 

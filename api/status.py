@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api.compacted import consumer_position, read_to_end
-from config.destinations import Destination
-from pipeline import topics
-from pipeline.errors import LogError
-from pipeline.log import Consumer, Log, Record, TopicPartition
-from sinks.status import decode_status
+from auditstream.api.compacted import consumer_position, read_to_end
+from auditstream.config.destinations import Destination
+from auditstream.pipeline import topics
+from auditstream.pipeline.errors import LogError
+from auditstream.pipeline.log import Consumer, Log, Record, TopicPartition
+from auditstream.sinks.status import decode_status
 
 log = logging.getLogger(__name__)
 

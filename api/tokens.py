@@ -20,10 +20,10 @@ from typing import Literal, get_args
 
 import orjson
 
-from api.compacted import read_to_end
-from pipeline import topics
-from pipeline.errors import LogError
-from pipeline.log import Consumer, Log, OutgoingRecord, Record
+from auditstream.api.compacted import read_to_end
+from auditstream.pipeline import topics
+from auditstream.pipeline.errors import LogError
+from auditstream.pipeline.log import Consumer, Log, OutgoingRecord, Record
 
 log = logging.getLogger(__name__)
 

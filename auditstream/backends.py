@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from config.runtime import RuntimeSettings
-from pipeline.log import Log
+from auditstream.config.runtime import RuntimeSettings
+from auditstream.pipeline.log import Log
 
 
 def open_log(settings: RuntimeSettings) -> Log:
     """The log ``settings`` name. Raises :class:`pipeline.errors.LogError` if it cannot open."""
     if settings.backend == "kafka":
-        from pipeline.kafka_log import KafkaLog
+        from auditstream.pipeline.kafka_log import KafkaLog
 
         return KafkaLog(settings.kafka_bootstrap)
-    from pipeline.embedded_log import EmbeddedLog
+    from auditstream.pipeline.embedded_log import EmbeddedLog
 
     return EmbeddedLog(settings.embedded_path)

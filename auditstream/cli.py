@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from auditstream.config.errors import ConfigError
+from auditstream.config.runtime import RuntimeSettings
+from auditstream.config.secrets import box_from_environment
 from auditstream.errors import AuditstreamError
-from config.errors import ConfigError
-from config.runtime import RuntimeSettings
-from config.secrets import box_from_environment
 
 if TYPE_CHECKING:
-    from config.destinations import Destination
-    from sinks.base import Sink
+    from auditstream.config.destinations import Destination
+    from auditstream.sinks.base import Sink
 
 DESCRIPTION = """\
 auditstream: every user action in an account, as an Avro event in a log, filtered by the
@@ -76,7 +76,7 @@ def _stop_event() -> threading.Event:
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
-    from schemas import catalog
+    from auditstream.schemas import catalog
 
     records = catalog.as_json_records()
     if args.json:
@@ -98,10 +98,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from auditstream.backends import open_log
-    from pipeline import topics
-    from pipeline.topic_setup import ensure_core_topics
-    from producers.sdk import ActivityProducer
-    from producers.simulator import Simulator, SimulatorConfig
+    from auditstream.pipeline import topics
+    from auditstream.pipeline.topic_setup import ensure_core_topics
+    from auditstream.producers.sdk import ActivityProducer
+    from auditstream.producers.simulator import Simulator, SimulatorConfig
 
     settings = _runtime(args)
     log = open_log(settings)
@@ -141,7 +141,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_router(args: argparse.Namespace) -> int:
     from auditstream.backends import open_log
-    from pipeline.router import Router
+    from auditstream.pipeline.router import Router
 
     settings = _runtime(args)
     _serve_metrics(settings)
@@ -168,10 +168,10 @@ def _sink_factory(args: argparse.Namespace) -> Callable[[Destination], Sink] | N
     loopback, link-local and metadata addresses (except --allow-network ones)."""
     if not args.address_check:
         return None
-    from api.url_safety import AddressPolicy, parse_networks
-    from config.destinations import WebhookDestination
-    from sinks.factory import build_sink
-    from sinks.webhook import WebhookSink
+    from auditstream.api.url_safety import AddressPolicy, parse_networks
+    from auditstream.config.destinations import WebhookDestination
+    from auditstream.sinks.factory import build_sink
+    from auditstream.sinks.webhook import WebhookSink
 
     try:
         policy = AddressPolicy(allowed_networks=parse_networks(args.allow_network or []))
@@ -188,7 +188,7 @@ def _sink_factory(args: argparse.Namespace) -> Callable[[Destination], Sink] | N
 
 def cmd_sink_worker(args: argparse.Namespace) -> int:
     from auditstream.backends import open_log
-    from sinks.worker import SinkWorker, WorkerOptions
+    from auditstream.sinks.worker import SinkWorker, WorkerOptions
 
     settings = _runtime(args)
     _serve_metrics(settings)
@@ -212,8 +212,8 @@ def cmd_sink_worker(args: argparse.Namespace) -> int:
 
 def cmd_settings_apply(args: argparse.Namespace) -> int:
     from auditstream.backends import open_log
-    from config.loading import load_settings_file
-    from pipeline.settings_writer import publish_settings
+    from auditstream.config.loading import load_settings_file
+    from auditstream.pipeline.settings_writer import publish_settings
 
     settings_file = load_settings_file(args.file)
     log = open_log(_runtime(args))
@@ -226,7 +226,7 @@ def cmd_settings_apply(args: argparse.Namespace) -> int:
 
 def cmd_settings_show(args: argparse.Namespace) -> int:
     from auditstream.backends import open_log
-    from pipeline.settings_view import SettingsView
+    from auditstream.pipeline.settings_view import SettingsView
 
     log = open_log(_runtime(args))
     view = SettingsView(log, box=box_from_environment())
@@ -320,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     _backend_args(s)
     s.set_defaults(func=cmd_settings_show)
 
-    from api.cli_commands import add_commands
+    from auditstream.api.cli_commands import add_commands
 
     add_commands(sub, ss, _backend_args, _runtime)
     return parser

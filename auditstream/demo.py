@@ -14,23 +14,23 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from config.destinations import (
+from auditstream.config.destinations import (
     AzureBlobDestination,
     Destination,
     GcsDestination,
     LocalDestination,
     S3Destination,
 )
-from config.loading import load_settings_file
-from config.stream import SettingsFile
-from pipeline import topics
-from pipeline.embedded_log import EmbeddedLog
-from pipeline.inclusion import Decision, decide
-from pipeline.router import Router
-from pipeline.settings_writer import publish_settings
-from producers.sdk import ActivityProducer
-from producers.simulator import Simulator, SimulatorConfig
-from sinks.worker import SinkWorker
+from auditstream.config.loading import load_settings_file
+from auditstream.config.stream import SettingsFile
+from auditstream.pipeline import topics
+from auditstream.pipeline.embedded_log import EmbeddedLog
+from auditstream.pipeline.inclusion import Decision, decide
+from auditstream.pipeline.router import Router
+from auditstream.pipeline.settings_writer import publish_settings
+from auditstream.producers.sdk import ActivityProducer
+from auditstream.producers.simulator import Simulator, SimulatorConfig
+from auditstream.sinks.worker import SinkWorker
 
 MARKER = ".auditstream-demo"
 
@@ -49,7 +49,7 @@ class DemoResult:
 
 
 def default_config() -> Path:
-    return Path(str(resources.files("config").joinpath("demo.yaml")))
+    return Path(str(resources.files("auditstream.config").joinpath("demo.yaml")))
 
 
 def prepare_out(out: Path) -> None:

@@ -53,20 +53,20 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY
 
+from auditstream.config.destinations import Destination
+from auditstream.config.stream import AccountSettings
+from auditstream.pipeline import topics
+from auditstream.pipeline.embedded_log import EmbeddedLog
+from auditstream.pipeline.router import Router
+from auditstream.pipeline.settings_writer import publish_settings
+from auditstream.producers.sdk import ActivityProducer
+from auditstream.producers.simulator import Simulator, SimulatorConfig
+from auditstream.sinks.base import Batch, Sink
+from auditstream.sinks.factory import build_sink
+from auditstream.sinks.formats import format_for
+from auditstream.sinks.object_store import ObjectStoreSink
+from auditstream.sinks.worker import SinkWorker
 from bench.throughput import SteadyClock, percentile, progress
-from config.destinations import Destination
-from config.stream import AccountSettings
-from pipeline import topics
-from pipeline.embedded_log import EmbeddedLog
-from pipeline.router import Router
-from pipeline.settings_writer import publish_settings
-from producers.sdk import ActivityProducer
-from producers.simulator import Simulator, SimulatorConfig
-from sinks.base import Batch, Sink
-from sinks.factory import build_sink
-from sinks.formats import format_for
-from sinks.object_store import ObjectStoreSink
-from sinks.worker import SinkWorker
 
 if TYPE_CHECKING:
     from tests.e2e.object_stores import Store

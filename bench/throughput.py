@@ -50,12 +50,12 @@ from typing import Any
 
 import orjson
 
-from config.destinations import Destination
-from config.stream import AccountSettings
-from pipeline import topics
-from pipeline.embedded_log import EmbeddedLog
-from pipeline.kafka_log import KafkaLog
-from pipeline.log import (
+from auditstream.config.destinations import Destination
+from auditstream.config.stream import AccountSettings
+from auditstream.pipeline import topics
+from auditstream.pipeline.embedded_log import EmbeddedLog
+from auditstream.pipeline.kafka_log import KafkaLog
+from auditstream.pipeline.log import (
     Consumer,
     Headers,
     Log,
@@ -63,15 +63,15 @@ from pipeline.log import (
     TopicPartition,
     TransactionalProducer,
 )
-from pipeline.router import Router
-from pipeline.settings_writer import publish_settings
-from producers.sdk import ActivityProducer, to_record
-from producers.simulator import Simulator, SimulatorConfig
-from producers.validation import validate_event
-from schemas import codec
-from sinks.base import Batch, Sink
-from sinks.factory import build_sink
-from sinks.worker import SinkWorker
+from auditstream.pipeline.router import Router
+from auditstream.pipeline.settings_writer import publish_settings
+from auditstream.producers.sdk import ActivityProducer, to_record
+from auditstream.producers.simulator import Simulator, SimulatorConfig
+from auditstream.producers.validation import validate_event
+from auditstream.schemas import codec
+from auditstream.sinks.base import Batch, Sink
+from auditstream.sinks.factory import build_sink
+from auditstream.sinks.worker import SinkWorker
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

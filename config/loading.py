@@ -7,8 +7,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from config.errors import ConfigError
-from config.stream import SettingsFile
+from auditstream.config.errors import ConfigError
+from auditstream.config.stream import SettingsFile
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from config.errors import ConfigError
+from auditstream.config.errors import ConfigError
 
 PREFIX = "enc:v1:"
 ENV_KEYS = "AUDITSTREAM_SECRET_KEYS"

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from config.destinations import Destination
-from schemas import catalog
+from auditstream.config.destinations import Destination
+from auditstream.schemas import catalog
 
 
 class AccountSettings(BaseModel):

@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 from pydantic import SecretStr, ValidationError
 
-from config.errors import ConfigError
-from config.loading import format_validation_error
-from config.secrets import SecretBox, is_sealed
-from config.stream import AccountSettings
+from auditstream.config.errors import ConfigError
+from auditstream.config.loading import format_validation_error
+from auditstream.config.secrets import SecretBox, is_sealed
+from auditstream.config.stream import AccountSettings
 
 
 def _reveal(value: Any, box: SecretBox | None) -> Any:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline import topics
-from pipeline.log import OutgoingRecord, Record
+from auditstream.pipeline import topics
+from auditstream.pipeline.log import OutgoingRecord, Record
 
 REASON = "dlq.reason"
 DETAIL = "dlq.detail"

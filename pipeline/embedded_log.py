@@ -18,8 +18,8 @@ from re import Pattern
 
 import orjson
 
-from pipeline.errors import LogError
-from pipeline.log import (
+from auditstream.pipeline.errors import LogError
+from auditstream.pipeline.log import (
     Consumer,
     DeliveryCallback,
     Headers,
@@ -183,17 +183,26 @@ class EmbeddedLog:
         return {TopicPartition(topic, int(p)): int(o) for p, o in rows}
 
     def timestamp_at(self, tp: TopicPartition, offset: int) -> int | None:
-        row = self.connection().execute(
-            "SELECT ts FROM records WHERE topic = ? AND part = ? AND off >= ? ORDER BY off LIMIT 1",
-            (tp.topic, tp.partition, offset),
-        ).fetchone()
+        row = (
+            self.connection()
+            .execute(
+                "SELECT ts FROM records WHERE topic = ? AND part = ? AND off >= ?"
+                " ORDER BY off LIMIT 1",
+                (tp.topic, tp.partition, offset),
+            )
+            .fetchone()
+        )
         return None if row is None else int(row[0])
 
     def offset_for_time(self, tp: TopicPartition, timestamp_ms: int) -> int:
-        row = self.connection().execute(
-            "SELECT MIN(off) FROM records WHERE topic = ? AND part = ? AND ts >= ?",
-            (tp.topic, tp.partition, timestamp_ms),
-        ).fetchone()
+        row = (
+            self.connection()
+            .execute(
+                "SELECT MIN(off) FROM records WHERE topic = ? AND part = ? AND ts >= ?",
+                (tp.topic, tp.partition, timestamp_ms),
+            )
+            .fetchone()
+        )
         if row is None or row[0] is None:
             return self.end_offsets(tp.topic).get(tp, 0)
         return int(row[0])

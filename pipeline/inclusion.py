@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from config.stream import AccountSettings
+from auditstream.config.stream import AccountSettings
 
 
 class Decision(StrEnum):

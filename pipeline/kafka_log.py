@@ -23,8 +23,14 @@ from confluent_kafka import Producer as _KProducer
 from confluent_kafka import TopicPartition as _KTP
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from pipeline.errors import FencedError, LogError, TransactionAborted
-from pipeline.log import Consumer, DeliveryCallback, OutgoingRecord, Record, TopicPartition
+from auditstream.pipeline.errors import FencedError, LogError, TransactionAborted
+from auditstream.pipeline.log import (
+    Consumer,
+    DeliveryCallback,
+    OutgoingRecord,
+    Record,
+    TopicPartition,
+)
 
 log = logging.getLogger(__name__)
 

@@ -13,14 +13,14 @@ import threading
 import time
 import uuid
 
-from config.secrets import SecretBox
-from config.stream import AccountSettings
-from pipeline import metrics, topics
-from pipeline.errors import FencedError, LogError
-from pipeline.log import Log, OutgoingRecord, TopicPartition
-from pipeline.routing import SETTINGS_ACTIVITIES, route
-from pipeline.settings_view import SettingsView
-from pipeline.topic_setup import ensure_core_topics
+from auditstream.config.secrets import SecretBox
+from auditstream.config.stream import AccountSettings
+from auditstream.pipeline import metrics, topics
+from auditstream.pipeline.errors import FencedError, LogError
+from auditstream.pipeline.log import Log, OutgoingRecord, TopicPartition
+from auditstream.pipeline.routing import SETTINGS_ACTIVITIES, route
+from auditstream.pipeline.settings_view import SettingsView
+from auditstream.pipeline.topic_setup import ensure_core_topics
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from config.stream import AccountSettings
-from pipeline import topics
-from pipeline.dead_letters import dead_letter
-from pipeline.inclusion import Decision, decide
-from pipeline.log import OutgoingRecord, Record
-from schemas import catalog, codec
-from schemas.errors import CodecError
+from auditstream.config.stream import AccountSettings
+from auditstream.pipeline import topics
+from auditstream.pipeline.dead_letters import dead_letter
+from auditstream.pipeline.inclusion import Decision, decide
+from auditstream.pipeline.log import OutgoingRecord, Record
+from auditstream.schemas import catalog, codec
+from auditstream.schemas.errors import CodecError
 
 
 @dataclass(frozen=True, slots=True)

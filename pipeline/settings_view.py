@@ -7,13 +7,13 @@ import logging
 import time
 from collections.abc import Callable
 
-from config.destinations import Destination
-from config.errors import ConfigError
-from config.secrets import SecretBox
-from config.stream import AccountSettings
-from config.wire import decode_settings
-from pipeline import topics
-from pipeline.log import Consumer, Log
+from auditstream.config.destinations import Destination
+from auditstream.config.errors import ConfigError
+from auditstream.config.secrets import SecretBox
+from auditstream.config.stream import AccountSettings
+from auditstream.config.wire import decode_settings
+from auditstream.pipeline import topics
+from auditstream.pipeline.log import Consumer, Log
 
 log = logging.getLogger(__name__)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from config.secrets import SecretBox
-from config.stream import AccountSettings
-from config.wire import encode_settings
-from pipeline import topics
-from pipeline.errors import LogError
-from pipeline.log import Log, OutgoingRecord
-from pipeline.topic_setup import ensure_core_topics
+from auditstream.config.secrets import SecretBox
+from auditstream.config.stream import AccountSettings
+from auditstream.config.wire import encode_settings
+from auditstream.pipeline import topics
+from auditstream.pipeline.errors import LogError
+from auditstream.pipeline.log import Log, OutgoingRecord
+from auditstream.pipeline.topic_setup import ensure_core_topics
 
 
 def publish_settings(

@@ -1,7 +1,7 @@
 """Creating the topics every deployment has (idempotent)."""
 
-from pipeline import topics
-from pipeline.log import Log
+from auditstream.pipeline import topics
+from auditstream.pipeline.log import Log
 
 
 def ensure_core_topics(log_backend: Log, activity_partitions: int = 1) -> None:

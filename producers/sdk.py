@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from pipeline import topics
-from pipeline.log import Log, OutgoingRecord
-from producers.errors import DeliveryFailed
-from producers.metrics import EVENTS_PRODUCED
-from producers.validation import validate_event
-from schemas import codec
+from auditstream.pipeline import topics
+from auditstream.pipeline.log import Log, OutgoingRecord
+from auditstream.producers.errors import DeliveryFailed
+from auditstream.producers.metrics import EVENTS_PRODUCED
+from auditstream.producers.validation import validate_event
+from auditstream.schemas import codec
 
 _DELIVERED = EVENTS_PRODUCED.labels(outcome="delivered")
 _FAILED = EVENTS_PRODUCED.labels(outcome="failed")

@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
-from schemas import catalog
+from auditstream.schemas import catalog
 
 __all__ = ["ACTIVITY_WEIGHTS", "Simulator", "SimulatorConfig"]
 

@@ -10,8 +10,8 @@ from typing import Any
 from fastavro.validation import ValidationError as _AvroValidationError
 from fastavro.validation import validate as _avro_validate
 
-from producers.errors import ValidationError
-from schemas import catalog, codec
+from auditstream.producers.errors import ValidationError
+from auditstream.schemas import catalog, codec
 
 _REQUIRED_TEXT = ("account_id", "category", "activity")
 

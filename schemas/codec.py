@@ -20,7 +20,7 @@ from typing import Any
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from schemas.errors import MalformedMessage, UnknownSchema
+from auditstream.schemas.errors import MalformedMessage, UnknownSchema
 
 MARKER = b"\xc3\x01"
 HEADER_SIZE = len(MARKER) + 8
@@ -52,7 +52,7 @@ def _load(version: int, text: str) -> SchemaVersion:
 def published_versions() -> tuple[SchemaVersion, ...]:
     """Every published version, oldest first (files ``ActivityEvent.vN.avsc``)."""
     found: list[SchemaVersion] = []
-    for entry in resources.files("schemas").joinpath("avro").iterdir():
+    for entry in resources.files("auditstream.schemas").joinpath("avro").iterdir():
         name = entry.name
         if name.startswith(f"{SCHEMA_NAME}.v") and name.endswith(".avsc"):
             version = int(name[len(SCHEMA_NAME) + 2 : -len(".avsc")])

@@ -31,12 +31,12 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
-from config.destinations import AzureBlobDestination
-from config.errors import ConfigError
-from sinks import vendor_errors as vendor
-from sinks.errors import DeliveryError, PermanentError, TransientError
-from sinks.object_store import ObjectStoreSink
-from sinks.retry import is_retryable_status, parse_retry_after
+from auditstream.config.destinations import AzureBlobDestination
+from auditstream.config.errors import ConfigError
+from auditstream.sinks import vendor_errors as vendor
+from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
+from auditstream.sinks.object_store import ObjectStoreSink
+from auditstream.sinks.retry import is_retryable_status, parse_retry_after
 
 CONNECT_TIMEOUT_S = 10
 READ_TIMEOUT_S = 60

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from sinks.batch import Batch
-from sinks.errors import DeliveryError
+from auditstream.sinks.batch import Batch
+from auditstream.sinks.errors import DeliveryError
 
 
 class Sink(Protocol):

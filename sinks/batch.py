@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pipeline.log import Record
+from auditstream.pipeline.log import Record
 
 
 @dataclass(slots=True)

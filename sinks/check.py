@@ -26,15 +26,15 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
-from config.destinations import Destination, WebhookDestination
-from config.errors import ConfigError
-from pipeline.log import Record
-from sinks.batch import Batch
-from sinks.errors import DeliveryError, PermanentError
-from sinks.factory import build_sink
-from sinks.object_store import ObjectStoreSink
-from sinks.signature import IDEMPOTENCY_HEADER
-from sinks.webhook import WebhookSink, classify_exception, classify_response
+from auditstream.config.destinations import Destination, WebhookDestination
+from auditstream.config.errors import ConfigError
+from auditstream.pipeline.log import Record
+from auditstream.sinks.batch import Batch
+from auditstream.sinks.errors import DeliveryError, PermanentError
+from auditstream.sinks.factory import build_sink
+from auditstream.sinks.object_store import ObjectStoreSink
+from auditstream.sinks.signature import IDEMPOTENCY_HEADER
+from auditstream.sinks.webhook import WebhookSink, classify_exception, classify_response
 
 CHECK_HEADER = "X-Auditstream-Check"
 CHECK_FOLDER = "_auditstream_check"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from config.destinations import (
+from auditstream.config.destinations import (
     AzureBlobDestination,
     Destination,
     GcsDestination,
@@ -12,7 +12,7 @@ from config.destinations import (
     S3Destination,
     WebhookDestination,
 )
-from sinks.base import Sink
+from auditstream.sinks.base import Sink
 
 
 def build_sink(destination: Destination, *, local_root: Path | None = None) -> Sink:
@@ -23,23 +23,23 @@ def build_sink(destination: Destination, *, local_root: Path | None = None) -> S
     as a ``DeliveryError`` on the first write, not here.
     """
     if isinstance(destination, LocalDestination):
-        from sinks.local_dir import LocalDirectorySink
+        from auditstream.sinks.local_dir import LocalDirectorySink
 
         return LocalDirectorySink(destination, root=local_root)
     if isinstance(destination, WebhookDestination):
-        from sinks.webhook import WebhookSink
+        from auditstream.sinks.webhook import WebhookSink
 
         return WebhookSink(destination)
     if isinstance(destination, S3Destination):
-        from sinks.s3 import S3Sink
+        from auditstream.sinks.s3 import S3Sink
 
         return S3Sink(destination)
     if isinstance(destination, GcsDestination):
-        from sinks.gcs import GcsSink
+        from auditstream.sinks.gcs import GcsSink
 
         return GcsSink(destination)
     if isinstance(destination, AzureBlobDestination):
-        from sinks.azure_blob import AzureBlobSink
+        from auditstream.sinks.azure_blob import AzureBlobSink
 
         return AzureBlobSink(destination)
     raise ValueError(f"no sink for destination type {destination.type!r}")

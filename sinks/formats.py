@@ -11,8 +11,8 @@ from typing import Any, Literal, Protocol
 import zstandard
 from fastavro import writer as avro_writer
 
-from schemas import codec
-from sinks.render import render_ndjson
+from auditstream.schemas import codec
+from auditstream.sinks.render import render_ndjson
 
 Compression = Literal["gzip", "zstd", "none", "deflate", "snappy"]
 

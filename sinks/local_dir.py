@@ -7,9 +7,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from config.destinations import LocalDestination
-from sinks.errors import PermanentError, TransientError
-from sinks.object_store import ObjectStoreSink
+from auditstream.config.destinations import LocalDestination
+from auditstream.sinks.errors import PermanentError, TransientError
+from auditstream.sinks.object_store import ObjectStoreSink
 
 _TRANSIENT = {errno.ENOSPC, errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.EIO}
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 
-from sinks.batch import Batch
-from sinks.formats import Format, format_for
-from sinks.object_key import object_key
-from sinks.retry import is_retryable
+from auditstream.sinks.batch import Batch
+from auditstream.sinks.formats import Format, format_for
+from auditstream.sinks.object_key import object_key
+from auditstream.sinks.retry import is_retryable
 
 
 class ObjectStoreSink(ABC):

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from sinks.errors import DeliveryError, TransientError
+from auditstream.sinks.errors import DeliveryError, TransientError
 
 T = TypeVar("T")
 

@@ -44,12 +44,12 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import SSLError as BotoSSLError
 
 import auditstream
-from config.destinations import S3Destination
-from config.errors import ConfigError
-from sinks import vendor_errors as vendor
-from sinks.errors import DeliveryError, PermanentError, TransientError
-from sinks.object_store import ObjectStoreSink
-from sinks.retry import is_retryable_status, parse_retry_after
+from auditstream.config.destinations import S3Destination
+from auditstream.config.errors import ConfigError
+from auditstream.sinks import vendor_errors as vendor
+from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
+from auditstream.sinks.object_store import ObjectStoreSink
+from auditstream.sinks.retry import is_retryable_status, parse_retry_after
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 60.0

@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 
-from pipeline import topics
-from pipeline.log import Log, OutgoingRecord
-from sinks.health import DestinationHealth
+from auditstream.pipeline import topics
+from auditstream.pipeline.log import Log, OutgoingRecord
+from auditstream.sinks.health import DestinationHealth
 
 
 def encode_status(destination_id: str, health: DestinationHealth, worker_id: str) -> bytes:

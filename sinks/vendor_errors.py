@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from sinks.errors import DeliveryError, PermanentError, TransientError
+from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
 
 # -- what is behind a vendor exception -------------------------------------------------------------
 

@@ -20,15 +20,15 @@ from http import HTTPStatus
 import httpx
 
 import auditstream
-from api.url_safety import AddressPolicy, HostUnresolvable, UrlRefused
-from config.destinations import WebhookDestination
-from config.errors import ConfigError
-from sinks import vendor_errors as vendor
-from sinks.batch import Batch
-from sinks.errors import DeliveryError, PermanentError, TransientError
-from sinks.render import render_json_array, render_ndjson
-from sinks.retry import is_retryable, is_retryable_status, parse_retry_after
-from sinks.signature import (
+from auditstream.api.url_safety import AddressPolicy, HostUnresolvable, UrlRefused
+from auditstream.config.destinations import WebhookDestination
+from auditstream.config.errors import ConfigError
+from auditstream.sinks import vendor_errors as vendor
+from auditstream.sinks.batch import Batch
+from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
+from auditstream.sinks.render import render_json_array, render_ndjson
+from auditstream.sinks.retry import is_retryable, is_retryable_status, parse_retry_after
+from auditstream.sinks.signature import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

@@ -20,25 +20,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from config.destinations import Destination
-from config.errors import ConfigError
-from config.secrets import SecretBox
-from pipeline import topics
-from pipeline.dead_letters import dead_letter
-from pipeline.errors import LogError
-from pipeline.log import Log, OutgoingRecord, Record, TopicPartition
-from pipeline.settings_view import SettingsView
-from pipeline.topic_setup import ensure_core_topics
-from schemas import codec
-from schemas.errors import CodecError
-from sinks import metrics, retry
-from sinks.base import Sink
-from sinks.batch import Batch
-from sinks.errors import DeliveryError, TransientError
-from sinks.factory import build_sink
-from sinks.health import DestinationHealth, State, pause_seconds
-from sinks.redaction import redact
-from sinks.status import StatusPublisher, decode_status
+from auditstream.config.destinations import Destination
+from auditstream.config.errors import ConfigError
+from auditstream.config.secrets import SecretBox
+from auditstream.pipeline import topics
+from auditstream.pipeline.dead_letters import dead_letter
+from auditstream.pipeline.errors import LogError
+from auditstream.pipeline.log import Log, OutgoingRecord, Record, TopicPartition
+from auditstream.pipeline.settings_view import SettingsView
+from auditstream.pipeline.topic_setup import ensure_core_topics
+from auditstream.schemas import codec
+from auditstream.schemas.errors import CodecError
+from auditstream.sinks import metrics, retry
+from auditstream.sinks.base import Sink
+from auditstream.sinks.batch import Batch
+from auditstream.sinks.errors import DeliveryError, TransientError
+from auditstream.sinks.factory import build_sink
+from auditstream.sinks.health import DestinationHealth, State, pause_seconds
+from auditstream.sinks.redaction import redact
+from auditstream.sinks.status import StatusPublisher, decode_status
 
 log = logging.getLogger(__name__)
 
@@ -163,9 +163,9 @@ class SinkWorker:
                     applied = decode_status(r.value).get("applied_replay_id")
                     if applied:
                         dest = r.key.decode()
-                        self.health.setdefault(dest, DestinationHealth()).applied_replay_id = (
-                            applied
-                        )
+                        self.health.setdefault(
+                            dest, DestinationHealth()
+                        ).applied_replay_id = applied
         reader.close()
 
     @staticmethod

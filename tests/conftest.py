@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.embedded_log import EmbeddedLog
-from pipeline.kafka_log import KafkaLog
-from pipeline.log import Log
+from auditstream.pipeline.embedded_log import EmbeddedLog
+from auditstream.pipeline.kafka_log import KafkaLog
+from auditstream.pipeline.log import Log
 from tests.services.kafka import KafkaBroker
 
 

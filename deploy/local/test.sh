@@ -30,6 +30,7 @@ failed=()
 
 step "ruff"
 .venv/bin/ruff check . || failed+=(ruff)
+.venv/bin/ruff format --check . || failed+=("ruff format")
 
 step "mypy"
 .venv/bin/mypy || failed+=(mypy)

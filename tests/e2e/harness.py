@@ -14,8 +14,8 @@ import orjson
 import zstandard
 from fastavro import reader as avro_reader
 
-from config.stream import AccountSettings
-from pipeline.inclusion import Decision, decide
+from auditstream.config.stream import AccountSettings
+from auditstream.pipeline.inclusion import Decision, decide
 
 SECRET = "e2e-signing-secret"
 ACCOUNTS = ["acct-all", "acct-off", "acct-two", "acct-cats", "acct-excl"]

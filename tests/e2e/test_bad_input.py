@@ -6,14 +6,14 @@ import struct
 import time
 from pathlib import Path
 
-from config.stream import AccountSettings
-from pipeline import topics
-from pipeline.log import Log, OutgoingRecord, Record
-from pipeline.router import Router
-from pipeline.settings_writer import publish_settings
-from producers.sdk import ActivityProducer, to_record
-from schemas import codec
-from sinks.worker import SinkWorker
+from auditstream.config.stream import AccountSettings
+from auditstream.pipeline import topics
+from auditstream.pipeline.log import Log, OutgoingRecord, Record
+from auditstream.pipeline.router import Router
+from auditstream.pipeline.settings_writer import publish_settings
+from auditstream.producers.sdk import ActivityProducer, to_record
+from auditstream.schemas import codec
+from auditstream.sinks.worker import SinkWorker
 from tests.e2e.harness import local_event_ids
 from tests.factories import make_event
 
@@ -114,7 +114,7 @@ def test_garbage_and_unknown_schema_are_dead_lettered_and_the_rest_delivered(
 def test_producer_refuses_invalid_events_and_sends_nothing(any_log: Log) -> None:
     import pytest
 
-    from producers.errors import ValidationError
+    from auditstream.producers.errors import ValidationError
 
     log = any_log
     publish_settings(log, [])

@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from config.stream import AccountSettings
-from pipeline.kafka_log import KafkaLog
-from pipeline.log import Log
-from pipeline.router import Router
-from pipeline.settings_writer import publish_settings
-from producers.sdk import ActivityProducer
-from producers.simulator import Simulator, SimulatorConfig
-from sinks.health import State
-from sinks.retry import RetryPolicy
-from sinks.worker import SinkWorker, WorkerOptions
+from auditstream.config.stream import AccountSettings
+from auditstream.pipeline.kafka_log import KafkaLog
+from auditstream.pipeline.log import Log
+from auditstream.pipeline.router import Router
+from auditstream.pipeline.settings_writer import publish_settings
+from auditstream.producers.sdk import ActivityProducer
+from auditstream.producers.simulator import Simulator, SimulatorConfig
+from auditstream.sinks.health import State
+from auditstream.sinks.retry import RetryPolicy
+from auditstream.sinks.worker import SinkWorker, WorkerOptions
 from tests.e2e.harness import decode_object, expected_ids
 from tests.e2e.object_stores import Store, start_store
 from tests.services.kafka import KafkaBroker

@@ -23,17 +23,17 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.options import ApiOptions
-from api.service import SettingsService
-from api.testing import fake_resolver
-from api.tokens import create_token
-from api.url_safety import parse_networks
-from config.secrets import SecretBox
-from pipeline.embedded_log import EmbeddedLog
-from pipeline.router import Router
-from producers.sdk import ActivityProducer
-from sinks.worker import SinkWorker, WorkerOptions
+from auditstream.api.app import create_app
+from auditstream.api.options import ApiOptions
+from auditstream.api.service import SettingsService
+from auditstream.api.testing import fake_resolver
+from auditstream.api.tokens import create_token
+from auditstream.api.url_safety import parse_networks
+from auditstream.config.secrets import SecretBox
+from auditstream.pipeline.embedded_log import EmbeddedLog
+from auditstream.pipeline.router import Router
+from auditstream.producers.sdk import ActivityProducer
+from auditstream.sinks.worker import SinkWorker, WorkerOptions
 from tests.e2e.harness import local_event_ids, read_object
 from tests.factories import make_event
 from tests.services.webhook_receiver import WebhookReceiver

@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from config.stream import AccountSettings
-from pipeline.embedded_log import EmbeddedLog
-from pipeline.kafka_log import KafkaLog
-from pipeline.log import Log
-from pipeline.router import Router
-from pipeline.settings_writer import publish_settings
-from producers.sdk import ActivityProducer
-from producers.simulator import Simulator, SimulatorConfig
-from sinks.worker import SinkWorker
+from auditstream.config.stream import AccountSettings
+from auditstream.pipeline.embedded_log import EmbeddedLog
+from auditstream.pipeline.kafka_log import KafkaLog
+from auditstream.pipeline.log import Log
+from auditstream.pipeline.router import Router
+from auditstream.pipeline.settings_writer import publish_settings
+from auditstream.producers.sdk import ActivityProducer
+from auditstream.producers.simulator import Simulator, SimulatorConfig
+from auditstream.sinks.worker import SinkWorker
 from tests.e2e.harness import ACCOUNTS, SECRET, expected_ids, five_accounts, local_event_ids
 from tests.services.kafka import KafkaBroker
 from tests.services.processes import ProjectProcess

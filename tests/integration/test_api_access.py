@@ -22,13 +22,13 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from api.app import create_app, openapi_document
-from api.options import ApiOptions
-from api.service import SettingsService
-from api.tokens import create_token
-from config.secrets import SecretBox
-from pipeline import topics
-from pipeline.embedded_log import EmbeddedLog
+from auditstream.api.app import create_app, openapi_document
+from auditstream.api.options import ApiOptions
+from auditstream.api.service import SettingsService
+from auditstream.api.tokens import create_token
+from auditstream.config.secrets import SecretBox
+from auditstream.pipeline import topics
+from auditstream.pipeline.embedded_log import EmbeddedLog
 
 A, B = "acme", "globex"
 A_DEST, B_DEST = "alpha-files", "beta-files"

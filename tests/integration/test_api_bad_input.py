@@ -16,15 +16,15 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.options import ApiOptions
-from api.service import SettingsService
-from api.tokens import create_token
-from config.secrets import SecretBox
-from pipeline import topics
-from pipeline.embedded_log import EmbeddedLog
-from pipeline.errors import TransactionAborted
-from pipeline.log import OutgoingRecord, TransactionalProducer
+from auditstream.api.app import create_app
+from auditstream.api.options import ApiOptions
+from auditstream.api.service import SettingsService
+from auditstream.api.tokens import create_token
+from auditstream.config.secrets import SecretBox
+from auditstream.pipeline import topics
+from auditstream.pipeline.embedded_log import EmbeddedLog
+from auditstream.pipeline.errors import TransactionAborted
+from auditstream.pipeline.log import OutgoingRecord, TransactionalProducer
 
 STREAM = "/v1/accounts/acme/stream"
 DESTS = "/v1/accounts/acme/destinations"

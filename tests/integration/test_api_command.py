@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from auditstream.cli import main
-from config.secrets import ENV_KEYS, ENV_KEYS_FILE, SecretBox
+from auditstream.config.secrets import ENV_KEYS, ENV_KEYS_FILE, SecretBox
 from tests.services.ports import free_port
 from tests.services.processes import ProjectProcess
 

@@ -16,17 +16,17 @@ from typing import Any
 import httpx
 import pytest
 
-from api.app import create_app
-from api.options import ApiOptions
-from api.service import SettingsService
-from api.testing import fake_resolver, serve
-from api.url_safety import parse_networks
+from auditstream.api.app import create_app
+from auditstream.api.options import ApiOptions
+from auditstream.api.service import SettingsService
+from auditstream.api.testing import fake_resolver, serve
+from auditstream.api.url_safety import parse_networks
 from auditstream.cli import main
-from config.secrets import SecretBox
-from pipeline import topics
-from pipeline.log import Log
-from pipeline.settings_view import SettingsView
-from schemas import codec
+from auditstream.config.secrets import SecretBox
+from auditstream.pipeline import topics
+from auditstream.pipeline.log import Log
+from auditstream.pipeline.settings_view import SettingsView
+from auditstream.schemas import codec
 from tests.services.ports import free_port
 from tests.services.webhook_receiver import WebhookReceiver
 
@@ -229,10 +229,10 @@ def test_pipeline_settings_view_catches_up_after_api_writes(any_log: Log, tmp_pa
     box = SecretBox([SecretBox.generate_key()])
     options = ApiOptions(local_root=tmp_path, resolver=fake_resolver({}))
     service = SettingsService(any_log, box, options)
-    from api.audit import RequestInfo
-    from api.models import StreamSettingsIn
-    from api.service import Caller
-    from api.tokens import Principal
+    from auditstream.api.audit import RequestInfo
+    from auditstream.api.models import StreamSettingsIn
+    from auditstream.api.service import Caller
+    from auditstream.api.tokens import Principal
 
     caller = Caller(Principal("0" * 16, "acme", "ada", "owner"), RequestInfo())
     service.put_stream("acme", StreamSettingsIn(streaming_enabled=True), caller)

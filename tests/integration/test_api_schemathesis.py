@@ -26,14 +26,14 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.app import create_app, openapi_document
-from api.options import ApiOptions
-from api.service import SettingsService
-from api.testing import fake_resolver
-from api.tokens import create_token
-from config.secrets import SecretBox
-from pipeline.embedded_log import EmbeddedLog
-from sinks.check import CheckResult
+from auditstream.api.app import create_app, openapi_document
+from auditstream.api.options import ApiOptions
+from auditstream.api.service import SettingsService
+from auditstream.api.testing import fake_resolver
+from auditstream.api.tokens import create_token
+from auditstream.config.secrets import SecretBox
+from auditstream.pipeline.embedded_log import EmbeddedLog
+from auditstream.sinks.check import CheckResult
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -16,16 +16,16 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.options import ApiOptions
-from api.service import SettingsService
-from api.testing import fake_resolver
-from api.tokens import create_token
-from api.url_safety import parse_networks
-from config.secrets import SecretBox
-from pipeline import topics
-from pipeline.embedded_log import EmbeddedLog
-from schemas import codec
+from auditstream.api.app import create_app
+from auditstream.api.options import ApiOptions
+from auditstream.api.service import SettingsService
+from auditstream.api.testing import fake_resolver
+from auditstream.api.tokens import create_token
+from auditstream.api.url_safety import parse_networks
+from auditstream.config.secrets import SecretBox
+from auditstream.pipeline import topics
+from auditstream.pipeline.embedded_log import EmbeddedLog
+from auditstream.schemas import codec
 from tests.services.webhook_receiver import WebhookReceiver
 
 SIGNING = "whsec-Signing-Value-7f3a9"

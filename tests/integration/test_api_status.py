@@ -9,19 +9,19 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from api.audit import RequestInfo
-from api.models import StreamSettingsIn
-from api.options import ApiOptions
-from api.service import Caller, SettingsService
-from api.testing import fake_resolver
-from api.tokens import Principal
-from config.secrets import SecretBox
-from pipeline import topics
-from pipeline.log import Log
-from producers.sdk import to_record
-from sinks.health import DestinationHealth
-from sinks.status import encode_status
-from sinks.worker import SinkWorker, WorkerOptions
+from auditstream.api.audit import RequestInfo
+from auditstream.api.models import StreamSettingsIn
+from auditstream.api.options import ApiOptions
+from auditstream.api.service import Caller, SettingsService
+from auditstream.api.testing import fake_resolver
+from auditstream.api.tokens import Principal
+from auditstream.config.secrets import SecretBox
+from auditstream.pipeline import topics
+from auditstream.pipeline.log import Log
+from auditstream.producers.sdk import to_record
+from auditstream.sinks.health import DestinationHealth
+from auditstream.sinks.status import encode_status
+from auditstream.sinks.worker import SinkWorker, WorkerOptions
 from tests.e2e.harness import local_event_ids
 from tests.factories import make_event
 
@@ -153,7 +153,7 @@ def test_suspended_after_failing_long(any_log: Log, tmp_path: Path) -> None:
     health = DestinationHealth()
     health.failed(permanent=False, message="could not connect to receiver x", cause="unreachable")
     publisher = log.producer()
-    from pipeline.log import OutgoingRecord
+    from auditstream.pipeline.log import OutgoingRecord
 
     publisher.produce(
         OutgoingRecord(topics.STATUS, encode_status(DEST, health, "w-1"), key=DEST.encode())

@@ -6,14 +6,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from config.stream import AccountSettings
-from pipeline.embedded_log import EmbeddedLog
-from pipeline.router import Router
-from pipeline.settings_writer import publish_settings
-from producers.sdk import ActivityProducer
-from sinks.health import State
-from sinks.retry import RetryPolicy
-from sinks.worker import SinkWorker, WorkerOptions
+from auditstream.config.stream import AccountSettings
+from auditstream.pipeline.embedded_log import EmbeddedLog
+from auditstream.pipeline.router import Router
+from auditstream.pipeline.settings_writer import publish_settings
+from auditstream.producers.sdk import ActivityProducer
+from auditstream.sinks.health import State
+from auditstream.sinks.retry import RetryPolicy
+from auditstream.sinks.worker import SinkWorker, WorkerOptions
 from tests.e2e.harness import local_event_ids
 from tests.factories import make_event
 from tests.services.webhook_receiver import WebhookReceiver

@@ -28,23 +28,23 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from config.destinations import (
+from auditstream.config.destinations import (
     AzureBlobDestination,
     GcsDestination,
     LocalDestination,
     S3Destination,
     WebhookDestination,
 )
-from pipeline.log import Record
-from sinks.azure_blob import AzureBlobSink
-from sinks.batch import Batch
-from sinks.check import CHECK_HEADER, check_destination
-from sinks.errors import PermanentError
-from sinks.factory import build_sink
-from sinks.gcs import GcsSink
-from sinks.object_store import ObjectStoreSink
-from sinks.s3 import S3Sink
-from sinks.signature import IDEMPOTENCY_HEADER
+from auditstream.pipeline.log import Record
+from auditstream.sinks.azure_blob import AzureBlobSink
+from auditstream.sinks.batch import Batch
+from auditstream.sinks.check import CHECK_HEADER, check_destination
+from auditstream.sinks.errors import PermanentError
+from auditstream.sinks.factory import build_sink
+from auditstream.sinks.gcs import GcsSink
+from auditstream.sinks.object_store import ObjectStoreSink
+from auditstream.sinks.s3 import S3Sink
+from auditstream.sinks.signature import IDEMPOTENCY_HEADER
 from tests.factories import make_event
 from tests.services.azurite import Azurite
 from tests.services.gcs import GcsServer

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import httpx
 
-from pipeline.embedded_log import EmbeddedLog
-from producers.sdk import ActivityProducer
-from producers.simulator import Simulator, SimulatorConfig
-from schemas import catalog
+from auditstream.pipeline.embedded_log import EmbeddedLog
+from auditstream.producers.sdk import ActivityProducer
+from auditstream.producers.simulator import Simulator, SimulatorConfig
+from auditstream.schemas import catalog
 from tests.e2e.harness import local_event_ids
 from tests.services.ports import free_port
 from tests.services.processes import ProjectProcess

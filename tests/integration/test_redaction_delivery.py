@@ -6,12 +6,12 @@ import gzip
 import time
 from pathlib import Path
 
-from config.stream import AccountSettings
-from pipeline.embedded_log import EmbeddedLog
-from pipeline.router import Router
-from pipeline.settings_writer import publish_settings
-from producers.sdk import ActivityProducer
-from sinks.worker import SinkWorker
+from auditstream.config.stream import AccountSettings
+from auditstream.pipeline.embedded_log import EmbeddedLog
+from auditstream.pipeline.router import Router
+from auditstream.pipeline.settings_writer import publish_settings
+from auditstream.producers.sdk import ActivityProducer
+from auditstream.sinks.worker import SinkWorker
 from tests.e2e.harness import read_object
 from tests.factories import make_event
 

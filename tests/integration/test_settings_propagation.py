@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from config.stream import AccountSettings
-from pipeline import topics
-from pipeline.log import Log
-from pipeline.router import Router
-from pipeline.settings_writer import publish_settings
-from producers.sdk import ActivityProducer
+from auditstream.config.stream import AccountSettings
+from auditstream.pipeline import topics
+from auditstream.pipeline.log import Log
+from auditstream.pipeline.router import Router
+from auditstream.pipeline.settings_writer import publish_settings
+from auditstream.producers.sdk import ActivityProducer
 from tests.factories import make_event
 
 
@@ -55,6 +55,7 @@ def test_inclusion_change_takes_effect_within_five_seconds(any_log: Log, tmp_pat
 
     publish_settings(log, [_settings(include_categories=["team", "account"])])
     changed_at = time.monotonic()
+
     def seen() -> bool:
         current = router.settings.account("acme")
         return current is not None and current.include_categories == ["team", "account"]

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from config.destinations import WebhookDestination
-from pipeline.log import Record
-from sinks.batch import Batch
-from sinks.errors import PermanentError, TransientError
-from sinks.retry import RetryPolicy, call
-from sinks.webhook import WebhookSink
+from auditstream.config.destinations import WebhookDestination
+from auditstream.pipeline.log import Record
+from auditstream.sinks.batch import Batch
+from auditstream.sinks.errors import PermanentError, TransientError
+from auditstream.sinks.retry import RetryPolicy, call
+from auditstream.sinks.webhook import WebhookSink
 from tests.services.webhook_receiver import WebhookReceiver
 
 SECRET = "integration-secret-5b2d"

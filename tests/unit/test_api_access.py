@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.access import Access, decide, is_write
-from api.tokens import Principal
+from auditstream.api.access import Access, decide, is_write
+from auditstream.api.tokens import Principal
 
 
 def _p(role: str, *privileges: str, account: str = "acme") -> Principal:

@@ -8,12 +8,12 @@ from typing import Any
 import orjson
 import pytest
 
-from api import audit
-from api.audit import Actor, RequestInfo
-from config.destinations import Destination
-from config.stream import AccountSettings
-from producers.validation import validate_event
-from schemas import codec
+from auditstream.api import audit
+from auditstream.api.audit import Actor, RequestInfo
+from auditstream.config.destinations import Destination
+from auditstream.config.stream import AccountSettings
+from auditstream.producers.validation import validate_event
+from auditstream.schemas import codec
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 ACTOR = Actor(user_id="u-ada", role="admin")

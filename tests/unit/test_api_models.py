@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.app import present
-from api.models import (
+from auditstream.api.app import present
+from auditstream.api.models import (
     CREATE_MODELS,
     MASK,
     OUT_MODELS,
@@ -14,7 +14,7 @@ from api.models import (
     SOURCES,
     secret_fields,
 )
-from api.ops import parse_destination
+from auditstream.api.ops import parse_destination
 
 
 @pytest.mark.parametrize("kind", sorted(SOURCES))

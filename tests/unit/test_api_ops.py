@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from api import ops
-from api.errors import Conflict, Invalid, NotFound
-from api.models import MASK, StreamSettingsIn
-from api.options import ApiOptions
-from api.testing import fake_resolver
-from api.url_safety import parse_networks
-from config.destinations import Destination
-from config.stream import AccountSettings
+from auditstream.api import ops
+from auditstream.api.errors import Conflict, Invalid, NotFound
+from auditstream.api.models import MASK, StreamSettingsIn
+from auditstream.api.options import ApiOptions
+from auditstream.api.testing import fake_resolver
+from auditstream.api.url_safety import parse_networks
+from auditstream.config.destinations import Destination
+from auditstream.config.stream import AccountSettings
 
 OPTIONS = ApiOptions(
     resolver=fake_resolver(
@@ -209,7 +209,7 @@ def test_merge_patch_keeps_masked_and_omitted_secrets() -> None:
 
 
 def test_new_destinations_may_not_use_the_mask() -> None:
-    from api.models import CREATE_MODELS
+    from auditstream.api.models import CREATE_MODELS
 
     with pytest.raises(Invalid) as caught:
         ops.refuse_masks({"secret": SecretStr(MASK)}, CREATE_MODELS["webhook"])

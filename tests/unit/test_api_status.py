@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from api.status import Reported, Waiting, derive_status
-from config.destinations import Destination, LocalDestination
+from auditstream.api.status import Reported, Waiting, derive_status
+from auditstream.config.destinations import Destination, LocalDestination
 
 NOW = 2_000_000_000.0
 DAY = 86_400.0

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from api.tokens import (
+from auditstream.api.tokens import (
     Principal,
     StoredToken,
     TokenStore,
@@ -16,8 +16,8 @@ from api.tokens import (
     new_token,
     parse_token,
 )
-from pipeline import topics
-from pipeline.embedded_log import EmbeddedLog
+from auditstream.pipeline import topics
+from auditstream.pipeline.embedded_log import EmbeddedLog
 
 
 def test_new_tokens_parse_and_differ() -> None:
@@ -77,7 +77,7 @@ def test_store_authenticates_and_refuses(embedded_log: EmbeddedLog) -> None:
 def test_revoked_token_is_refused(embedded_log: EmbeddedLog) -> None:
     token, principal = create_token(embedded_log, account_id="acme", user_id="ada", role="admin")
     producer = embedded_log.producer()
-    from pipeline.log import OutgoingRecord
+    from auditstream.pipeline.log import OutgoingRecord
 
     producer.produce(OutgoingRecord(topics.TOKENS, b"", key=principal.token_id.encode()))
     producer.flush()

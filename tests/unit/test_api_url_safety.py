@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from api.testing import fake_resolver
-from api.url_safety import (
+from auditstream.api.testing import fake_resolver
+from auditstream.api.url_safety import (
     AddressPolicy,
     HostUnresolvable,
     UrlRefused,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from api.testing import fake_resolver
-from api.url_safety import AddressPolicy, parse_networks
-from config.destinations import WebhookDestination
-from pipeline.log import Record
-from sinks.batch import Batch
-from sinks.errors import PermanentError, TransientError
-from sinks.webhook import WebhookSink
+from auditstream.api.testing import fake_resolver
+from auditstream.api.url_safety import AddressPolicy, parse_networks
+from auditstream.config.destinations import WebhookDestination
+from auditstream.pipeline.log import Record
+from auditstream.sinks.batch import Batch
+from auditstream.sinks.errors import PermanentError, TransientError
+from auditstream.sinks.webhook import WebhookSink
 from tests.factories import make_event
 
 NAMES = {

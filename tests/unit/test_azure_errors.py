@@ -22,10 +22,15 @@ from azure.core.exceptions import (
     ServiceResponseTimeoutError,
 )
 
-from config.destinations import AzureBlobDestination
-from config.errors import ConfigError
-from sinks.azure_blob import AzureBlobSink, account_name_of, classify_azure_error, error_code
-from sinks.errors import DeliveryError, PermanentError, TransientError
+from auditstream.config.destinations import AzureBlobDestination
+from auditstream.config.errors import ConfigError
+from auditstream.sinks.azure_blob import (
+    AzureBlobSink,
+    account_name_of,
+    classify_azure_error,
+    error_code,
+)
+from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
 
 ACCOUNT_KEY = "dW5pdC10ZXN0LWFjY291bnQta2V5LTNkOWY="
 SAS_TOKEN = "sv=2024-08-04&ss=b&srt=co&sp=cw&se=2030-01-01&sig=unit-test-sas-signature"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.catalog import (
+from auditstream.schemas.catalog import (
     ACTIVITIES,
     CATEGORIES,
     Activity,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from schemas import codec
-from schemas.errors import MalformedMessage, UnknownSchema
+from auditstream.schemas import codec
+from auditstream.schemas.errors import MalformedMessage, UnknownSchema
 from tests.factories import make_event
 
 

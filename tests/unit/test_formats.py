@@ -10,7 +10,7 @@ import pytest
 import zstandard
 from fastavro import reader
 
-from sinks.formats import format_for
+from auditstream.sinks.formats import format_for
 from tests.factories import make_event
 
 

@@ -17,10 +17,10 @@ from google.api_core import exceptions as api
 from google.auth import exceptions as auth
 from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
 
-from config.destinations import GcsDestination
-from config.errors import ConfigError
-from sinks.errors import DeliveryError, PermanentError, TransientError
-from sinks.gcs import GcsSink, chunk_size_for, classify_gcs_error
+from auditstream.config.destinations import GcsDestination
+from auditstream.config.errors import ConfigError
+from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
+from auditstream.sinks.gcs import GcsSink, chunk_size_for, classify_gcs_error
 
 PRIVATE_KEY_ID = "unit-test-private-key-id-5e7d"
 ENDPOINT = "http://127.0.0.1:9"

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from config.stream import AccountSettings
-from pipeline.inclusion import Decision, decide
+from auditstream.config.stream import AccountSettings
+from auditstream.pipeline.inclusion import Decision, decide
 
 LOCAL = [{"id": "d1", "type": "local", "path": "x"}]
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sinks.object_key import object_key
+from auditstream.sinks.object_key import object_key
 
 DAY = datetime(2026, 11, 27, 23, 59, 59, tzinfo=UTC)
 

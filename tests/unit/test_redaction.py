@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sinks.redaction import redact
+from auditstream.sinks.redaction import redact
 from tests.factories import make_event
 
 
@@ -29,4 +29,3 @@ def test_redact(fields: list[str], email: str | None, ip: str | None, agent: str
 def test_redact_without_request() -> None:
     event = redact(make_event(request=None), ["ip_address", "user_agent"])
     assert event["request"] is None
-

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sinks import retry
-from sinks.errors import DeliveryError, PermanentError, TransientError
+from auditstream.sinks import retry
+from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
 
 
 @pytest.mark.parametrize(

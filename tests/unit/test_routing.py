@@ -6,12 +6,12 @@ import struct
 
 import pytest
 
-from config.stream import AccountSettings
-from pipeline import topics
-from pipeline.inclusion import Decision
-from pipeline.log import Record
-from pipeline.routing import route
-from schemas import codec
+from auditstream.config.stream import AccountSettings
+from auditstream.pipeline import topics
+from auditstream.pipeline.inclusion import Decision
+from auditstream.pipeline.log import Record
+from auditstream.pipeline.routing import route
+from auditstream.schemas import codec
 from tests.factories import make_event
 
 SETTINGS = {

@@ -29,10 +29,10 @@ from botocore.exceptions import (
 )
 from botocore.stub import Stubber
 
-from config.destinations import S3Destination
-from config.errors import ConfigError
-from sinks.errors import DeliveryError, PermanentError, TransientError
-from sinks.s3 import S3Sink, assumed_role_credentials, classify_s3_error, put_extra_args
+from auditstream.config.destinations import S3Destination
+from auditstream.config.errors import ConfigError
+from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
+from auditstream.sinks.s3 import S3Sink, assumed_role_credentials, classify_s3_error, put_extra_args
 
 ACCESS_KEY = "AKIAUNITTESTKEY00001"
 SECRET_KEY = "unit-test-secret-key-7f3c"

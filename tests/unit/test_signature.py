@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from sinks.signature import (
+from auditstream.sinks.signature import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

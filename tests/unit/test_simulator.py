@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from producers.simulator import Simulator, SimulatorConfig
-from producers.validation import validate_event
-from schemas import catalog, codec
+from auditstream.producers.simulator import Simulator, SimulatorConfig
+from auditstream.producers.validation import validate_event
+from auditstream.schemas import catalog, codec
 
 ACCOUNTS = ("acct-alpha", "acct-beta", "acct-gamma", "acct-delta", "acct-epsilon", "acct-zeta")
 START = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)

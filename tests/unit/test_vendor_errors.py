@@ -14,9 +14,9 @@ from azure.core.exceptions import ServiceRequestError
 from botocore.exceptions import SSLError as BotoSSLError
 from requests.structures import CaseInsensitiveDict
 
-from sinks import vendor_errors as vendor
-from sinks.errors import DeliveryError, PermanentError, TransientError
-from sinks.vendor_errors import TlsFailure
+from auditstream.sinks import vendor_errors as vendor
+from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
+from auditstream.sinks.vendor_errors import TlsFailure
 
 SECRET = "sig=unit-test-secret-signature"
 TARGET = "S3 bucket 'logs' at 127.0.0.1:9"

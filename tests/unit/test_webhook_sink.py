@@ -15,14 +15,19 @@ import httpx
 import pytest
 
 import auditstream
-from config.destinations import WebhookDestination
-from config.errors import ConfigError
-from pipeline.log import Record
-from sinks.batch import Batch
-from sinks.errors import DeliveryError, PermanentError, TransientError
-from sinks.retry import RetryPolicy, call, parse_retry_after
-from sinks.signature import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from sinks.webhook import (
+from auditstream.config.destinations import WebhookDestination
+from auditstream.config.errors import ConfigError
+from auditstream.pipeline.log import Record
+from auditstream.sinks.batch import Batch
+from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
+from auditstream.sinks.retry import RetryPolicy, call, parse_retry_after
+from auditstream.sinks.signature import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    verify,
+)
+from auditstream.sinks.webhook import (
     DESTINATION_HEADER,
     WebhookSink,
     classify_exception,
