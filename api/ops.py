@@ -15,7 +15,7 @@ from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 from auditstream.api.errors import Conflict, Invalid, NotFound
 from auditstream.api.models import MASK, SOURCES, StreamSettingsIn, secret_fields
 from auditstream.api.options import ApiOptions
-from auditstream.api.url_safety import HostUnresolvable, UrlRefused
+from auditstream.config.address_policy import HostUnresolvable, UrlRefused
 from auditstream.config.destinations import (
     AzureBlobDestination,
     Destination,

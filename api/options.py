@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from auditstream.api.url_safety import AddressPolicy, IPNetwork, Resolver, system_resolver
+from auditstream.config.address_policy import AddressPolicy, IPNetwork, Resolver, system_resolver
 
 DESTINATION_TYPES = ("local", "webhook", "s3", "gcs", "azure_blob")
 

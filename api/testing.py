@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from auditstream.api.url_safety import Resolver
+from auditstream.config.address_policy import Resolver
 
 
 def fake_resolver(names: Mapping[str, Sequence[str]]) -> Resolver:

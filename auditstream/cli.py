@@ -168,7 +168,7 @@ def _sink_factory(args: argparse.Namespace) -> Callable[[Destination], Sink] | N
     loopback, link-local and metadata addresses (except --allow-network ones)."""
     if not args.address_check:
         return None
-    from auditstream.api.url_safety import AddressPolicy, parse_networks
+    from auditstream.config.address_policy import AddressPolicy, parse_networks
     from auditstream.config.destinations import WebhookDestination
     from auditstream.sinks.factory import build_sink
     from auditstream.sinks.webhook import WebhookSink

@@ -20,7 +20,7 @@ from http import HTTPStatus
 import httpx
 
 import auditstream
-from auditstream.api.url_safety import AddressPolicy, HostUnresolvable, UrlRefused
+from auditstream.config.address_policy import AddressPolicy, HostUnresolvable, UrlRefused
 from auditstream.config.destinations import WebhookDestination
 from auditstream.config.errors import ConfigError
 from auditstream.sinks import vendor_errors as vendor

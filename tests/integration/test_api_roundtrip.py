@@ -20,7 +20,7 @@ from auditstream.api.app import create_app
 from auditstream.api.options import ApiOptions
 from auditstream.api.service import SettingsService
 from auditstream.api.testing import fake_resolver, serve
-from auditstream.api.url_safety import parse_networks
+from auditstream.config.address_policy import parse_networks
 from auditstream.cli import main
 from auditstream.config.secrets import SecretBox
 from auditstream.pipeline import topics

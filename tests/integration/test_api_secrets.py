@@ -21,7 +21,7 @@ from auditstream.api.options import ApiOptions
 from auditstream.api.service import SettingsService
 from auditstream.api.testing import fake_resolver
 from auditstream.api.tokens import create_token
-from auditstream.api.url_safety import parse_networks
+from auditstream.config.address_policy import parse_networks
 from auditstream.config.secrets import SecretBox
 from auditstream.pipeline import topics
 from auditstream.pipeline.embedded_log import EmbeddedLog

@@ -12,7 +12,7 @@ from auditstream.api.errors import Conflict, Invalid, NotFound
 from auditstream.api.models import MASK, StreamSettingsIn
 from auditstream.api.options import ApiOptions
 from auditstream.api.testing import fake_resolver
-from auditstream.api.url_safety import parse_networks
+from auditstream.config.address_policy import parse_networks
 from auditstream.config.destinations import Destination
 from auditstream.config.stream import AccountSettings
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from auditstream.api.testing import fake_resolver
-from auditstream.api.url_safety import AddressPolicy, parse_networks
+from auditstream.config.address_policy import AddressPolicy, parse_networks
 from auditstream.config.destinations import WebhookDestination
 from auditstream.pipeline.log import Record
 from auditstream.sinks.batch import Batch

@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from auditstream.api.testing import fake_resolver
-from auditstream.api.url_safety import (
+from auditstream.config.address_policy import (
     AddressPolicy,
     HostUnresolvable,
     UrlRefused,
