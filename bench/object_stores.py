@@ -61,7 +61,7 @@ from auditstream.pipeline.router import Router
 from auditstream.pipeline.settings_writer import publish_settings
 from auditstream.producers.sdk import ActivityProducer
 from auditstream.producers.simulator import Simulator, SimulatorConfig
-from auditstream.sinks.base import Batch, Sink
+from auditstream.sinks.base import Batch, CheckResult, Sink, WriteResult
 from auditstream.sinks.factory import build_sink
 from auditstream.sinks.formats import format_for
 from auditstream.sinks.object_store import ObjectStoreSink
@@ -296,7 +296,6 @@ class TimedSink:
         self._writes = writes
         self._put_seconds = 0.0
         self.type = inner.type
-        self.last_written_bytes = 0
         if isinstance(inner, ObjectStoreSink):
             put = inner._put
 
@@ -311,12 +310,11 @@ class TimedSink:
 
             inner._put = timed_put  # type: ignore[method-assign]
 
-    def write(self, batch: Batch) -> None:
+    def write(self, batch: Batch) -> WriteResult:
         self._put_seconds = 0.0
         started = time.perf_counter()
-        self._inner.write(batch)
+        written = self._inner.write(batch)
         finished = time.perf_counter()
-        self.last_written_bytes = int(getattr(self._inner, "last_written_bytes", 0))
         self._writes.append(
             Write(
                 finished,
@@ -324,9 +322,13 @@ class TimedSink:
                 self._put_seconds,
                 self._destination_id,
                 len(batch.events),
-                self.last_written_bytes,
+                written.bytes_written,
             )
         )
+        return written
+
+    def probe(self) -> CheckResult:
+        return self._inner.probe()
 
     def is_retryable(self, exc: BaseException) -> bool:
         return self._inner.is_retryable(exc)

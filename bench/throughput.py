@@ -69,7 +69,7 @@ from auditstream.producers.sdk import ActivityProducer, to_record
 from auditstream.producers.simulator import Simulator, SimulatorConfig
 from auditstream.producers.validation import validate_event
 from auditstream.schemas import codec
-from auditstream.sinks.base import Batch, Sink
+from auditstream.sinks.base import Batch, CheckResult, Sink, WriteResult
 from auditstream.sinks.factory import build_sink
 from auditstream.sinks.worker import SinkWorker
 
@@ -358,16 +358,18 @@ class TimedSink:
         self._inner = inner
         self._stats = stats
         self.type = inner.type
-        self.last_written_bytes = 0
 
-    def write(self, batch: Batch) -> None:
+    def write(self, batch: Batch) -> WriteResult:
         started = time.perf_counter()
-        self._inner.write(batch)
+        written = self._inner.write(batch)
         self._stats.write_seconds.append(time.perf_counter() - started)
-        self.last_written_bytes = int(getattr(self._inner, "last_written_bytes", 0))
-        self._stats.objects += 1
-        self._stats.object_bytes += self.last_written_bytes
+        self._stats.objects += written.deliveries
+        self._stats.object_bytes += written.bytes_written
         self._stats.events += len(batch.events)
+        return written
+
+    def probe(self) -> CheckResult:
+        return self._inner.probe()
 
     def is_retryable(self, exc: BaseException) -> bool:
         return self._inner.is_retryable(exc)

@@ -217,7 +217,10 @@ class AzureBlobSink(ObjectStoreSink):
 
     def __init__(self, destination: AzureBlobDestination) -> None:
         super().__init__(
-            prefix=destination.prefix, fmt=destination.format, compression=destination.compression
+            destination_id=destination.id,
+            prefix=destination.prefix,
+            fmt=destination.format,
+            compression=destination.compression,
         )
         self._destination = destination
         self.container_name = destination.container

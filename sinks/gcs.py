@@ -213,7 +213,10 @@ class GcsSink(ObjectStoreSink):
 
     def __init__(self, destination: GcsDestination) -> None:
         super().__init__(
-            prefix=destination.prefix, fmt=destination.format, compression=destination.compression
+            destination_id=destination.id,
+            prefix=destination.prefix,
+            fmt=destination.format,
+            compression=destination.compression,
         )
         self._destination = destination
         self.bucket_name = destination.bucket

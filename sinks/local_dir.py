@@ -19,7 +19,10 @@ class LocalDirectorySink(ObjectStoreSink):
 
     def __init__(self, destination: LocalDestination, root: Path | None = None) -> None:
         super().__init__(
-            prefix=destination.prefix, fmt=destination.format, compression=destination.compression
+            destination_id=destination.id,
+            prefix=destination.prefix,
+            fmt=destination.format,
+            compression=destination.compression,
         )
         path = Path(destination.path)
         self.root = path if path.is_absolute() or root is None else root / path

@@ -383,7 +383,10 @@ class S3Sink(ObjectStoreSink):
 
     def __init__(self, destination: S3Destination, *, sts_client: Any | None = None) -> None:
         super().__init__(
-            prefix=destination.prefix, fmt=destination.format, compression=destination.compression
+            destination_id=destination.id,
+            prefix=destination.prefix,
+            fmt=destination.format,
+            compression=destination.compression,
         )
         self._destination = destination
         self.bucket = destination.bucket

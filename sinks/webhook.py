@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ssl
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 
@@ -23,7 +24,9 @@ import auditstream
 from auditstream.config.address_policy import AddressPolicy, HostUnresolvable, UrlRefused
 from auditstream.config.destinations import WebhookDestination
 from auditstream.config.errors import ConfigError
+from auditstream.pipeline.log import Record
 from auditstream.sinks import vendor_errors as vendor
+from auditstream.sinks.base import NOTHING_WRITTEN, CheckResult, WriteResult
 from auditstream.sinks.batch import Batch
 from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
 from auditstream.sinks.render import render_json_array, render_ndjson
@@ -37,6 +40,8 @@ from auditstream.sinks.signature import (
 )
 
 DESTINATION_HEADER = "X-Auditstream-Destination"
+CHECK_HEADER = "X-Auditstream-Check"
+"""Marks the destination check's signed empty batch (value ``1``)."""
 USER_AGENT = f"auditstream/{auditstream.__version__}"
 
 CONTENT_TYPES: Mapping[str, str] = {
@@ -78,6 +83,9 @@ _PERMANENT_HINTS: Mapping[int, str] = {
     422: "the receiver could not process the events; check the receiver's logs",
 }
 _DEFAULT_HINT = "check the receiver's logs and the destination settings"
+
+# A check names a refused signature or authorization header as the credential problem it is.
+_CHECK_CAUSES: Mapping[str, str] = {"http_401": "bad_credentials", "http_403": "access_denied"}
 
 
 def _status_text(status: int) -> str:
@@ -294,15 +302,21 @@ class WebhookSink:
         )
         return headers
 
-    def write(self, batch: Batch) -> None:
+    def write(self, batch: Batch) -> WriteResult:
         """POST ``batch`` once. A batch without events (all its records were dead-lettered)
-        sends nothing and counts as delivered."""
+        sends nothing and counts as delivered. Raises :class:`DeliveryError`: see
+        :func:`classify_response`, :func:`classify_exception` and :meth:`check_address`."""
         if not batch.events:
-            return
+            return NOTHING_WRITTEN
         self.check_address()
         body = self.render(batch)
-        timestamp = int(self._clock())
-        headers = self.build_headers(batch, body, timestamp)
+        headers = self.build_headers(batch, body, int(self._clock()))
+        self._post(body, headers)
+        return WriteResult(bytes_written=len(body), deliveries=1)
+
+    def _post(self, body: bytes, headers: Mapping[str, str]) -> int:
+        """POST ``body`` to the destination URL once; the receiver's 2xx status, or raises
+        :class:`DeliveryError`."""
         try:
             response = self._client.post(self._destination.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -317,6 +331,43 @@ class WebhookSink:
         )
         if error is not None:
             raise error
+        return response.status_code
+
+    def probe(self) -> CheckResult:
+        """POST a signed empty batch (``[]``, or an empty body for NDJSON) marked with
+        :data:`CHECK_HEADER` and a check-only ``Idempotency-Key``, once. Never raises a
+        ``DeliveryError``: a refusal is the result's cause (401 and 403 named
+        ``bad_credentials`` and ``access_denied``)."""
+        destination = self._destination
+        steps: list[str] = []
+        body = b"[]" if destination.body == "json_array" else b""
+        empty = Batch(
+            destination_id=destination.id,
+            account_id="",
+            topic="",
+            partition=0,
+            records=[Record("", 0, 0, None, b"")],
+        )
+        headers = self.build_headers(empty, body, int(self._clock()))
+        # Its own key: a receiver that drops replays must not take the first real batch
+        # (partition 0, offset 0) for a replay of the check.
+        headers[IDEMPOTENCY_HEADER] = f"{destination.id}:check:{uuid.uuid4()}"
+        headers[CHECK_HEADER] = "1"
+        doing = f"posting a signed empty batch to {self._target}"
+        try:
+            self.check_address()
+            status = self._post(body, headers)
+        except DeliveryError as exc:
+            cause = _CHECK_CAUSES.get(exc.cause, exc.cause)
+            return CheckResult.failure(exc, doing, steps, cause=cause)
+        steps.append(f"{doing}: answered {status}")
+        return CheckResult(
+            True,
+            None,
+            f"destination {destination.id} works: {self._target} accepted a signed empty "
+            f"batch ({status})",
+            steps,
+        )
 
     def check_address(self) -> None:
         """With an address policy, resolve the URL's host now and refuse it if any of its
@@ -341,9 +392,11 @@ class WebhookSink:
             ) from exc
 
     def is_retryable(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is worth another attempt (a ``TransientError``). Never raises."""
         return is_retryable(exc)
 
     def close(self) -> None:
+        """Close the client the sink built (a given client is left open). Does not raise."""
         if self._owns_client:
             self._client.close()
 

@@ -32,7 +32,7 @@ from auditstream.pipeline.topic_setup import ensure_core_topics
 from auditstream.schemas import codec
 from auditstream.schemas.errors import CodecError
 from auditstream.sinks import metrics, retry
-from auditstream.sinks.base import Sink
+from auditstream.sinks.base import NOTHING_WRITTEN, Sink
 from auditstream.sinks.batch import Batch
 from auditstream.sinks.errors import DeliveryError, TransientError
 from auditstream.sinks.factory import build_sink
@@ -257,9 +257,10 @@ class SinkWorker:
             return
         _destination, sink = entry
         started = time.perf_counter()
+        written = NOTHING_WRITTEN
         if batch.events:
             try:
-                retry.call(
+                written = retry.call(
                     lambda: sink.write(batch),
                     policy=self.options.retry_policy,
                     retryable=sink.is_retryable,
@@ -294,9 +295,7 @@ class SinkWorker:
         metrics.BATCH_WRITE_SECONDS.labels(sink_type=sink.type).observe(elapsed)
         metrics.BATCHES.labels(sink_type=sink.type, outcome="written").inc()
         metrics.EVENTS_DELIVERED.labels(sink_type=sink.type).inc(len(batch.events))
-        metrics.BYTES_WRITTEN.labels(sink_type=sink.type).inc(
-            getattr(sink, "last_written_bytes", 0)
-        )
+        metrics.BYTES_WRITTEN.labels(sink_type=sink.type).inc(written.bytes_written)
         health.succeeded(time.time(), len(batch.events))
 
     def _dead_letters_stored(self) -> bool:

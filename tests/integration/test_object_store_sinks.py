@@ -37,14 +37,16 @@ from auditstream.config.destinations import (
 )
 from auditstream.pipeline.log import Record
 from auditstream.sinks.azure_blob import AzureBlobSink
+from auditstream.sinks.base import WriteResult
 from auditstream.sinks.batch import Batch
-from auditstream.sinks.check import CHECK_HEADER, check_destination
+from auditstream.sinks.check import check_destination
 from auditstream.sinks.errors import PermanentError
 from auditstream.sinks.factory import build_sink
 from auditstream.sinks.gcs import GcsSink
 from auditstream.sinks.object_store import ObjectStoreSink
 from auditstream.sinks.s3 import S3Sink
 from auditstream.sinks.signature import IDEMPOTENCY_HEADER
+from auditstream.sinks.webhook import CHECK_HEADER
 from tests.factories import make_event
 from tests.services.azurite import Azurite
 from tests.services.gcs import GcsServer
@@ -323,7 +325,7 @@ def test_batch_is_one_gzip_ndjson_object_at_its_key(backend: Backend, bucket: st
     sink = sink_for(backend, bucket)
     batch = make_batch(1000)
 
-    sink.write(batch)
+    written = sink.write(batch)
     sink.close()
 
     key = expected_key(".ndjson.gz")
@@ -332,7 +334,7 @@ def test_batch_is_one_gzip_ndjson_object_at_its_key(backend: Backend, bucket: st
     assert stored.content_type == "application/x-ndjson"
     assert stored.content_encoding == "gzip"
     assert ndjson_ids(gzip.decompress(stored.data)) == ids(batch)
-    assert sink.last_written_bytes == len(stored.data)
+    assert written == WriteResult(bytes_written=len(stored.data), deliveries=1)
 
 
 def test_avro_batch_decodes_with_fastavro(backend: Backend, bucket: str) -> None:
@@ -382,14 +384,17 @@ def test_large_batch_uploads_in_parts(backend: Backend, bucket: str) -> None:
     batch = make_batch(4000, noise=1024)  # about 6 MiB of NDJSON
     key = expected_key(".ndjson")
 
-    parts = backend.upload_parts(sink, lambda: sink.write(batch), bucket, key)
+    results: list[WriteResult] = []
+    parts = backend.upload_parts(sink, lambda: results.append(sink.write(batch)), bucket, key)
 
     threshold = next(iter(backend.large_settings.values()))
-    assert sink.last_written_bytes > threshold
+    [written] = results
+    assert written.deliveries == 1
+    assert written.bytes_written > threshold
     assert parts >= 2, parts
     assert backend.keys(bucket) == [key]
     stored = backend.read(bucket, key)
-    assert len(stored.data) == sink.last_written_bytes
+    assert len(stored.data) == written.bytes_written
     assert stored.content_encoding in (None, "")
     assert ndjson_ids(stored.data) == ids(batch)
 
