@@ -49,12 +49,12 @@ from auditstream.api.models import (
     StreamSettingsIn,
     StreamSettingsOut,
     ValidationErrors,
-    secret_fields,
 )
 from auditstream.api.options import ApiOptions
 from auditstream.api.service import Caller, SettingsService
 from auditstream.api.tokens import Principal
 from auditstream.config.destinations import Destination
+from auditstream.config.fields import secret_fields
 
 log = logging.getLogger(__name__)
 

@@ -20,13 +20,14 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlsplit
 
 import orjson
 from pydantic import BaseModel, SecretStr
 
 from auditstream.config.destinations import Destination
+from auditstream.config.fields import RoleKind, fields_with_role
 from auditstream.config.stream import AccountSettings
 
 STREAMING = "audit_log_streaming"
@@ -39,7 +40,6 @@ STREAM_RESOURCE = "audit_log_stream"
 DESTINATION_RESOURCE = "audit_log_destination"
 
 INCLUSION_FIELDS = ("include_categories", "include_activities", "exclude_activities", "redact")
-URL_FIELDS = frozenset({"url", "endpoint_url", "endpoint", "account_url"})
 
 IdFactory = Callable[[], str]
 
@@ -88,8 +88,8 @@ def redact_url(url: str) -> str:
     return shown
 
 
-def render(field: str, value: Any) -> str | None:
-    """One value as the string a change shows."""
+def render(field: str, value: Any, *, address: bool = False) -> str | None:
+    """One value as the string a change shows; an ``address`` shows only its origin."""
     if value is None:
         return None
     if isinstance(value, SecretStr):
@@ -99,7 +99,7 @@ def render(field: str, value: Any) -> str | None:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, str):
-        return redact_url(value) if field in URL_FIELDS else value
+        return redact_url(value) if address else value
     if isinstance(value, int | float):
         return str(value)
     return orjson.dumps(value).decode()
@@ -134,14 +134,32 @@ def flatten_destination(destination: Destination) -> dict[str, Any]:
     return out
 
 
+def address_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Flattened names (``url``, ``batch.x``) of ``model``'s ``Address``-typed fields, nested
+    models included: found by type, so a new address field is redacted without a list here."""
+    out = {prefix + name for name in fields_with_role(model, RoleKind.ADDRESS)}
+    for name, info in model.model_fields.items():
+        for leaf in (info.annotation, *get_args(info.annotation)):
+            if isinstance(leaf, type) and issubclass(leaf, BaseModel):
+                out |= address_paths(leaf, f"{prefix}{name}.")
+    return out
+
+
 def destination_changes(before: Destination | None, after: Destination | None) -> list[Change]:
     old = flatten_destination(before) if before is not None else {}
     new = flatten_destination(after) if after is not None else {}
+    addresses: set[str] = set()
+    for d in (before, after):
+        if d is not None:
+            addresses |= address_paths(type(d))
     changes: list[Change] = []
     for name in sorted(old.keys() | new.keys()):
         a, b = old.get(name), new.get(name)
         if a != b:
-            changes.append(Change(name, render(name, a), render(name, b)))
+            address = name in addresses
+            changes.append(
+                Change(name, render(name, a, address=address), render(name, b, address=address))
+            )
     return changes
 
 

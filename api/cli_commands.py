@@ -47,8 +47,8 @@ def cmd_api(args: argparse.Namespace, runtime: RuntimeOf) -> int:
     from auditstream.api.app import create_app
     from auditstream.api.options import ApiOptions
     from auditstream.api.service import SettingsService
-    from auditstream.config.address_policy import parse_networks
     from auditstream.backends import open_log
+    from auditstream.config.address_policy import parse_networks
     from auditstream.config.secrets import box_from_environment
 
     box = box_from_environment()

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime
-from types import UnionType
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args
 
 from fastapi import Body
 from pydantic import (
@@ -25,33 +24,27 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     WithJsonSchema,
     create_model,
 )
 from pydantic.fields import FieldInfo
 
-from auditstream.config.destinations import (
-    AzureBlobDestination,
-    GcsDestination,
-    LocalDestination,
-    Replay,
-    S3Destination,
-    WebhookDestination,
-)
+from auditstream.config.destinations import Replay
+from auditstream.config.fields import is_secret
 from auditstream.schemas import catalog
+from auditstream.sinks.registry import KINDS
 
 MASK = "********"
 READ_ONLY_FIELDS = frozenset({"paused", "deleting", "replay"})
 
-SOURCES: dict[str, type[BaseModel]] = {
-    "local": LocalDestination,
-    "webhook": WebhookDestination,
-    "s3": S3Destination,
-    "gcs": GcsDestination,
-    "azure_blob": AzureBlobDestination,
-}
-_TITLES = {"local": "Local", "webhook": "Webhook", "s3": "S3", "gcs": "Gcs", "azure_blob": "Azure"}
+SOURCES: dict[str, type[BaseModel]] = {t: kind.model for t, kind in KINDS.items()}
+"""Each destination type's settings model, from the destination registry."""
+
+
+def _schema_name(type_key: str) -> str:
+    """``azure_blob`` -> ``AzureBlob``: the prefix of the type's OpenAPI schema names."""
+    return "".join(part.capitalize() for part in type_key.split("_"))
+
 
 RedactField = Literal["actor_email", "ip_address", "user_agent"]
 REDACT_FIELDS: tuple[str, ...] = get_args(RedactField)
@@ -127,18 +120,6 @@ class StreamSettingsOut(BaseModel):
 # -- destinations ------------------------------------------------------------------------------
 
 
-def _is_secret(annotation: Any) -> bool:
-    """``SecretStr`` or ``SecretStr | None`` (not a container of secrets, like headers)."""
-    if annotation is SecretStr:
-        return True
-    return get_origin(annotation) in (Union, UnionType) and SecretStr in get_args(annotation)
-
-
-def secret_fields(model: type[BaseModel]) -> frozenset[str]:
-    """The names of ``model``'s SecretStr fields."""
-    return frozenset(n for n, f in model.model_fields.items() if _is_secret(f.annotation))
-
-
 def _described(info: FieldInfo, default: Any) -> Any:
     return Field(default, description=info.description)
 
@@ -153,7 +134,7 @@ def _create_model(type_key: str, source: type[BaseModel]) -> type[BaseModel]:
         else:
             fields[name] = (info.annotation, copy.copy(info))
     model: type[BaseModel] = create_model(
-        f"{_TITLES[type_key]}DestinationCreate",
+        f"{_schema_name(type_key)}DestinationCreate",
         __config__=ConfigDict(extra="forbid"),
         __doc__=source.__doc__,
         **fields,
@@ -177,7 +158,7 @@ def _patch_model(type_key: str, source: type[BaseModel]) -> type[BaseModel]:
         )
         fields[name] = (constrained | None, _described(info, None))
     model: type[BaseModel] = create_model(
-        f"{_TITLES[type_key]}DestinationPatch",
+        f"{_schema_name(type_key)}DestinationPatch",
         __config__=ConfigDict(extra="forbid"),
         __doc__=f"Changes to a {type_key} destination; omitted fields keep their values.",
         **fields,
@@ -188,7 +169,7 @@ def _patch_model(type_key: str, source: type[BaseModel]) -> type[BaseModel]:
 def _out_model(type_key: str, source: type[BaseModel]) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for name, info in source.model_fields.items():
-        if _is_secret(info.annotation):
+        if is_secret(info.annotation):
             fields[name] = (
                 str | None,
                 Field(None, description=f"{MASK} when set, null when not (never shown)."),
@@ -203,7 +184,7 @@ def _out_model(type_key: str, source: type[BaseModel]) -> type[BaseModel]:
         else:
             fields[name] = (info.annotation, _described(info, ...))
     model: type[BaseModel] = create_model(
-        f"{_TITLES[type_key]}DestinationOut", __doc__=source.__doc__, **fields
+        f"{_schema_name(type_key)}DestinationOut", __doc__=source.__doc__, **fields
     )
     return model
 

@@ -13,17 +13,11 @@ from typing import Any
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
 from auditstream.api.errors import Conflict, Invalid, NotFound
-from auditstream.api.models import MASK, SOURCES, StreamSettingsIn, secret_fields
+from auditstream.api.models import MASK, SOURCES, StreamSettingsIn
 from auditstream.api.options import ApiOptions
 from auditstream.config.address_policy import HostUnresolvable, UrlRefused
-from auditstream.config.destinations import (
-    AzureBlobDestination,
-    Destination,
-    GcsDestination,
-    LocalDestination,
-    S3Destination,
-    WebhookDestination,
-)
+from auditstream.config.destinations import Destination, WebhookDestination
+from auditstream.config.fields import RoleKind, fields_with_role, secret_fields
 from auditstream.config.stream import AccountSettings
 from auditstream.sinks.webhook import RESERVED_HEADERS
 
@@ -170,26 +164,15 @@ def changed_fields(before: Destination | None, after: Destination) -> set[str]:
 def store_identity(d: Destination) -> tuple[str, ...] | None:
     """What an object-store destination writes into; two destinations of one account with the
     same identity would write the same object keys."""
-    if isinstance(d, LocalDestination):
-        return ("local", posixpath.normpath(d.path), d.prefix)
-    if isinstance(d, S3Destination):
-        return ("s3", (d.endpoint_url or "").rstrip("/").lower(), d.bucket, d.prefix)
-    if isinstance(d, GcsDestination):
-        return ("gcs", (d.endpoint or "").rstrip("/").lower(), d.bucket, d.prefix)
-    if isinstance(d, AzureBlobDestination):
-        account = d.account_name or (d.account_url or "").rstrip("/").lower()
-        if d.connection_string is not None:
-            account = _connection_string_parts(d.connection_string).get("accountname", account)
-        return ("azure_blob", account, d.container, d.prefix)
-    return None
+    return d.store_identity()
 
 
 def _store_words(d: Destination) -> str:
-    if isinstance(d, LocalDestination):
-        return "path"
-    if isinstance(d, AzureBlobDestination):
-        return "container"
-    return "bucket"
+    container = fields_with_role(type(d), RoleKind.TEXT)
+    for word in ("bucket", "container"):
+        if word in container:
+            return word
+    return "path"
 
 
 def check_collisions(existing: Iterable[Destination], candidate: Destination) -> None:
@@ -251,15 +234,6 @@ def refuse_if_deleting(destination: Destination) -> None:
 # -- policy: what a tenant may configure --------------------------------------------------------
 
 
-def _connection_string_parts(secret: SecretStr) -> dict[str, str]:
-    parts: dict[str, str] = {}
-    for item in secret.get_secret_value().split(";"):
-        key, sep, value = item.partition("=")
-        if sep:
-            parts[key.strip().lower()] = value.strip()
-    return parts
-
-
 def _check_url(field: str, url: str, options: ApiOptions, *, show_host: bool = True) -> None:
     policy = options.address_policy
     try:
@@ -273,62 +247,51 @@ def _check_url(field: str, url: str, options: ApiOptions, *, show_host: bool = T
 
 
 def check_policy(destination: Destination, options: ApiOptions, changed: set[str]) -> None:
-    """Refuse what this deployment does not allow tenants to configure. Only ``changed``
-    fields are checked against the network (a pause must not fail because DNS is down)."""
+    """Refuse what this deployment does not allow tenants to configure. Fields are found by
+    their declared role (``config.fields``), so a new kind's fields are covered without a
+    branch here. Only ``changed`` fields are checked against the network (a pause must not fail
+    because DNS is down)."""
+    model = type(destination)
     if destination.type not in options.allowed_types:
         raise Invalid.field(
             "type", f"{destination.type} destinations are not allowed in this deployment"
         )
-    if isinstance(destination, LocalDestination):
-        _check_local_path(destination.path)
-    elif isinstance(destination, WebhookDestination):
-        if "url" in changed:
-            _check_url("url", destination.url, options)
-        if destination.ca_file is not None and not options.allow_ca_file:
+    for name in fields_with_role(model, RoleKind.ADDRESS):
+        value = getattr(destination, name)
+        if value is not None and name in changed:
+            _check_url(name, value, options)
+    for name, url in destination.nested_addresses():
+        if name in changed:
+            _check_url(name, url, options, show_host=False)
+    for name in fields_with_role(model, RoleKind.RELATIVE_PATH):
+        value = getattr(destination, name)
+        if value is not None:
+            _check_relative_path(name, value)
+    for name in fields_with_role(model, RoleKind.WORKER_FILE):
+        if getattr(destination, name) is not None and not options.allow_ca_file:
             raise Invalid.field(
-                "ca_file",
-                "ca_file is not allowed in this deployment (it names a file of the "
-                "sink workers); leave it null",
+                name,
+                f"{name} is not allowed in this deployment (it names a file of the sink "
+                "workers); leave it null",
             )
+    blame = destination.ambient_credentials_field()
+    if blame is not None and not options.allow_ambient_credentials:
+        raise Invalid.field(
+            blame,
+            f"set {_credential_hint(blame)}: this deployment does not lend its own credentials "
+            "to destinations",
+            "credentials_required",
+        )
+    if isinstance(destination, WebhookDestination):
         _check_headers(destination.headers)
-    elif isinstance(destination, S3Destination):
-        if destination.endpoint_url is not None and "endpoint_url" in changed:
-            _check_url("endpoint_url", destination.endpoint_url, options)
-        static = destination.access_key_id is not None and destination.secret_access_key is not None
-        if not options.allow_ambient_credentials and not static and destination.role_arn is None:
-            raise Invalid.field(
-                "access_key_id",
-                "set access_key_id and secret_access_key, or role_arn: this deployment does not "
-                "lend its own credentials to destinations",
-                "credentials_required",
-            )
-    elif isinstance(destination, GcsDestination):
-        if destination.endpoint is not None and "endpoint" in changed:
-            _check_url("endpoint", destination.endpoint, options)
-        if (
-            not options.allow_ambient_credentials
-            and destination.service_account_json is None
-            and not destination.anonymous
-        ):
-            raise Invalid.field(
-                "service_account_json",
-                "set service_account_json: this deployment does not lend its own credentials "
-                "to destinations",
-                "credentials_required",
-            )
-    elif isinstance(destination, AzureBlobDestination):
-        if destination.account_url is not None and "account_url" in changed:
-            _check_url("account_url", destination.account_url, options)
-        if destination.connection_string is not None and "connection_string" in changed:
-            parts = _connection_string_parts(destination.connection_string)
-            endpoint = parts.get("blobendpoint")
-            if parts.get("usedevelopmentstorage", "").lower() == "true":
-                endpoint = "http://127.0.0.1:10000"
-            if endpoint:
-                _check_url("connection_string", endpoint, options, show_host=False)
 
 
-def _check_local_path(path: str) -> None:
+def _credential_hint(field: str) -> str:
+    return "access_key_id and secret_access_key, or role_arn" if field == "access_key_id" else field
+
+
+def _check_relative_path(field: str, path: str) -> None:
+    """A tenant's path must stay inside the root the platform gives it."""
     normal = posixpath.normpath(path)
     if (
         path.startswith(("/", "\\", "~"))
@@ -336,11 +299,12 @@ def _check_local_path(path: str) -> None:
         or normal == ".."
         or normal.startswith("../")
         or "\\" in path
+        or "\0" in path
     ):
         raise Invalid.field(
-            "path",
-            "a local destination's path must be relative and stay inside the sink workers' "
-            "local root (no leading /, no ..)",
+            field,
+            f"{field} must be relative and stay inside the sink workers' local root "
+            "(no leading /, no ..)",
         )
 
 

@@ -7,8 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from auditstream.config.address_policy import AddressPolicy, IPNetwork, Resolver, system_resolver
-
-DESTINATION_TYPES = ("local", "webhook", "s3", "gcs", "azure_blob")
+from auditstream.sinks.registry import DESTINATION_TYPES
 
 
 @dataclass(frozen=True)

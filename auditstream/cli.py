@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 
 DESCRIPTION = """\
 auditstream: every user action in an account, as an Avro event in a log, filtered by the
-account's streaming settings and delivered to its destinations (local directory, webhook).
+account's streaming settings and delivered to its destinations:
+{kinds}.
 
 Backends: `embedded` (a SQLite file, the default: no Kafka needed) or `kafka`. Choose with
 --backend/--bootstrap/--db or the env vars AUDITSTREAM_BACKEND, AUDITSTREAM_KAFKA_BOOTSTRAP,
@@ -169,9 +171,7 @@ def _sink_factory(args: argparse.Namespace) -> Callable[[Destination], Sink] | N
     if not args.address_check:
         return None
     from auditstream.config.address_policy import AddressPolicy, parse_networks
-    from auditstream.config.destinations import WebhookDestination
     from auditstream.sinks.factory import build_sink
-    from auditstream.sinks.webhook import WebhookSink
 
     try:
         policy = AddressPolicy(allowed_networks=parse_networks(args.allow_network or []))
@@ -179,9 +179,7 @@ def _sink_factory(args: argparse.Namespace) -> Callable[[Destination], Sink] | N
         raise ConfigError(f"--allow-network: {exc}") from None
 
     def factory(destination: Destination) -> Sink:
-        if isinstance(destination, WebhookDestination):
-            return WebhookSink(destination, address_policy=policy)
-        return build_sink(destination, local_root=args.local_root)
+        return build_sink(destination, local_root=args.local_root, address_policy=policy)
 
     return factory
 
@@ -241,10 +239,17 @@ def cmd_settings_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _description() -> str:
+    from auditstream.sinks.registry import KINDS
+
+    kinds = ", ".join(f"{k.title} ({k.type})" for k in KINDS.values())
+    return DESCRIPTION.format(kinds=textwrap.fill(kinds, width=92))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="auditstream",
-        description=DESCRIPTION,
+        description=_description(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")

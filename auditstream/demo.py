@@ -8,18 +8,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from auditstream.config.destinations import (
-    AzureBlobDestination,
     Destination,
-    GcsDestination,
-    LocalDestination,
-    S3Destination,
 )
 from auditstream.config.loading import load_settings_file
 from auditstream.config.stream import SettingsFile
@@ -145,16 +140,7 @@ def run_demo(
 
 def where(d: Destination, out: Path) -> str:
     """Where a destination's objects or requests go, for people (no secrets)."""
-    if isinstance(d, LocalDestination):
-        return str(Path(d.path) if Path(d.path).is_absolute() else out / d.path)
-    if isinstance(d, S3Destination):
-        return f"s3://{d.bucket}/{d.prefix}" + (f" at {d.endpoint_url}" if d.endpoint_url else "")
-    if isinstance(d, GcsDestination):
-        return f"gs://{d.bucket}/{d.prefix}" + (f" at {d.endpoint}" if d.endpoint else "")
-    if isinstance(d, AzureBlobDestination):
-        return f"azure container {d.container}/{d.prefix}"
-    host = urlsplit(d.url).netloc
-    return f"POST https://{host}/..." if d.url.startswith("https") else f"POST http://{host}/..."
+    return d.location(out)
 
 
 def _report(console: Console, settings: SettingsFile, result: DemoResult) -> None:

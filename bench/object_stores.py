@@ -6,7 +6,7 @@ Run from the repository root::
 
 Everything runs on the embedded log (SQLite in a temporary directory), so the figures measure
 the sink worker and the stores, not a broker. The stores are the local emulators the end-to-end
-tests use (``tests.e2e.object_stores``: moto_server, fake-gcs-server, Azurite), started on
+tests use (``devservices.object_stores``: moto_server, fake-gcs-server, Azurite), started on
 127.0.0.1 by this script and stopped at the end.
 
 1. **sink worker → store**: for each backend (local directory, S3, GCS, Azure Blob) and format
@@ -69,7 +69,7 @@ from auditstream.sinks.worker import SinkWorker
 from bench.throughput import SteadyClock, percentile, progress
 
 if TYPE_CHECKING:
-    from tests.e2e.object_stores import Store
+    from devservices.object_stores import Store
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -454,7 +454,7 @@ def _ensure_repo_on_path() -> None:
 
 def start_emulator(kind: str, workdir: Path) -> Store:
     _ensure_repo_on_path()
-    from tests.e2e.object_stores import start_store
+    from devservices.object_stores import start_store
 
     progress(f"{kind}: starting the emulator")
     store = start_store(kind, workdir / f"emulator-{kind}")
@@ -479,7 +479,7 @@ def stored_objects(store: Store | None, local_root: Path, prefix: str) -> list[t
 def check_objects(objects: Sequence[tuple[str, bytes]], n: int, what: str) -> None:
     """Every one of the ``n`` events is in the objects exactly once."""
     _ensure_repo_on_path()
-    from tests.e2e.harness import decode_object
+    from devservices.stored_objects import decode_object
 
     ids: set[str] = set()
     count = 0
@@ -597,7 +597,7 @@ def raw_putter(
 ) -> tuple[Callable[[str, bytes], None], Callable[[], None]]:
     """A function putting one object with the store's official SDK, and one closing it."""
     _ensure_repo_on_path()
-    from tests.e2e.object_stores import BUCKET, AzureStore, GcsStore, S3Store
+    from devservices.object_stores import BUCKET, AzureStore, GcsStore, S3Store
 
     if store is None:
 

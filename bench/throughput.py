@@ -685,7 +685,7 @@ def raw_consume_kafka(report: Report, log: KafkaLog, n: int) -> None:
 def run_kafka(report: Report, w: Workload, workdir: Path) -> None:
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
-    from tests.services.kafka import KafkaBroker
+    from devservices.kafka import KafkaBroker
 
     progress("kafka: starting the broker")
     broker = KafkaBroker.start(workdir / "kafka")

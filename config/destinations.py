@@ -1,13 +1,67 @@
-"""Destination settings, one model per destination type (discriminated by ``type``)."""
+"""Destination settings, one model per destination type (discriminated by ``type``).
+
+Each model validates itself: every rule that ties fields together is a validator here whose
+message says how to fix the value, so a sink can trust the settings it is given. Every text
+field declares what it is by type (``config.fields``): the address policy, path confinement,
+secret sealing and audit redaction find the fields they must cover from those types.
+"""
 
 from __future__ import annotations
 
+import json
+import posixpath
 from datetime import datetime
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from auditstream.config import azure_connection_string
+from auditstream.config.fields import Address, AddressBearingSecret, RelativePath, Text, WorkerFile
 
 DESTINATION_ID = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+_CONTROL = frozenset(chr(c) for c in range(32)) | {"\x7f"}
+
+# The URLs of a service-account key file that Google's auth library may contact.
+_SERVICE_ACCOUNT_URLS = ("token_uri", "auth_uri", "auth_provider_x509_cert_url")
+
+NestedAddress = tuple[str, str]
+"""``(field, url)``: an address found inside another field's value."""
+
+
+def _url_with_host(value: str | None, field: str) -> None:
+    """Raises ValueError unless ``value`` (when set) is an http(s) URL with a host."""
+    if value is None:
+        return
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{field} must be an http(s) URL with a host, e.g. https://host.example.com"
+        )
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url`` (no credentials, path or query)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
+def _relative_path(value: str, field: str) -> str:
+    """``value`` if it is a relative path that cannot leave its root; raises ValueError."""
+    if any(c in _CONTROL for c in value):
+        raise ValueError(f"{field} must not contain control characters (NUL, line breaks)")
+    if "\\" in value or value.startswith("~"):
+        raise ValueError(f"{field} must use / as separator and not start with ~")
+    parts = value.split("/")
+    if any(p in (".", "..") for p in parts):
+        raise ValueError(f"{field} must not contain . or .. segments")
+    return value
 
 
 class BatchLimits(BaseModel):
@@ -26,14 +80,14 @@ class Replay(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=100)
+    id: Text = Field(min_length=1, max_length=100)
     from_time: datetime
 
 
 class _DestinationBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=DESTINATION_ID, description="Unique id; names the destination topic.")
+    id: Text = Field(pattern=DESTINATION_ID, description="Unique id; names the destination topic.")
     enabled: bool = True
     paused: bool = Field(False, description="Deliveries held; events wait in the topic.")
     deleting: bool = Field(
@@ -42,30 +96,81 @@ class _DestinationBase(BaseModel):
     replay: Replay | None = None
     batch: BatchLimits = Field(default_factory=BatchLimits)  # type: ignore[arg-type]
 
+    def nested_addresses(self) -> list[NestedAddress]:
+        """Addresses held inside other fields' values (a connection string's endpoints): the
+        address policy checks these as it checks ``Address`` fields."""
+        return []
+
+    def store_identity(self) -> tuple[str, ...] | None:
+        """What this destination writes into; two destinations of one account with the same
+        identity would overwrite each other's objects. None for destinations that do not
+        store objects."""
+        return None
+
+    def ambient_credentials_field(self) -> str | None:
+        """The field to set when this destination would use the sink workers' own credentials
+        (default chain, instance role); None when it brings its own or needs none."""
+        return None
+
+    def location(self, local_root: Path | None = None) -> str:
+        """Where this destination's objects or requests go, for people (never a secret, a
+        URL path or a query)."""
+        raise NotImplementedError
+
 
 class _ObjectStoreBase(_DestinationBase):
     format: Literal["ndjson", "avro"] = "ndjson"
     compression: Literal["gzip", "zstd", "none", "deflate", "snappy"] = "gzip"
-    prefix: str = Field("auditstream", max_length=512)
+    prefix: RelativePath = Field("auditstream", max_length=512)
 
     @field_validator("prefix")
     @classmethod
     def _strip_slashes(cls, v: str) -> str:
-        return v.strip("/")
+        return _relative_path(v.strip("/"), "prefix")
+
+    @model_validator(mode="after")
+    def _format_and_compression(self) -> Self:
+        if self.format == "ndjson" and self.compression not in ("gzip", "zstd", "none"):
+            raise ValueError(
+                f"ndjson supports gzip, zstd or none compression, not {self.compression}: "
+                "choose one of those, or format avro"
+            )
+        return self
+
+    def _identity(self, *where: str) -> tuple[str, ...]:
+        return (self.type, *where, self.prefix)  # type: ignore[attr-defined]
 
 
 class LocalDestination(_ObjectStoreBase):
     """Objects written as files under ``path`` (same key layout as the object stores)."""
 
     type: Literal["local"] = "local"
-    path: str = Field(min_length=1)
+    path: RelativePath = Field(
+        min_length=1, description="Directory; relative paths are under the workers' local root."
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _no_control(cls, v: str) -> str:
+        if any(c in _CONTROL for c in v):
+            raise ValueError("path must not contain control characters (NUL, line breaks)")
+        return v
+
+    def store_identity(self) -> tuple[str, ...] | None:
+        return self._identity(posixpath.normpath(self.path))
+
+    def location(self, local_root: Path | None = None) -> str:
+        path = Path(self.path)
+        return str(path if path.is_absolute() or local_root is None else local_root / path)
 
 
 class WebhookDestination(_DestinationBase):
     """HTTPS POSTs of JSON batches, signed with HMAC-SHA256 over timestamp and body."""
 
     type: Literal["webhook"] = "webhook"
-    url: str = Field(pattern=r"^https?://", description="Endpoint; https unless allowed otherwise")
+    url: Address = Field(
+        pattern=r"^https?://", description="Endpoint; https unless allowed otherwise"
+    )
     secret: SecretStr = Field(description="HMAC-SHA256 signing secret shared with the receiver")
     body: Literal["json_array", "ndjson"] = "json_array"
     timeout_s: float = Field(10.0, gt=0, le=120)
@@ -73,7 +178,16 @@ class WebhookDestination(_DestinationBase):
         default_factory=dict, description="Extra request headers; values are sealed at rest."
     )
     verify_tls: bool = True
-    ca_file: str | None = None
+    ca_file: WorkerFile | None = None
+
+    @model_validator(mode="after")
+    def _usable_url(self) -> Self:
+        _url_with_host(self.url, "url")
+        return self
+
+    def location(self, local_root: Path | None = None) -> str:
+        parts = urlsplit(self.url)
+        return f"POST {parts.scheme}://{parts.netloc.rpartition('@')[2]}/..."
 
 
 class S3Destination(_ObjectStoreBase):
@@ -81,18 +195,48 @@ class S3Destination(_ObjectStoreBase):
     (env, profile, instance role); ``role_arn`` assumes a role, refreshed before it expires."""
 
     type: Literal["s3"] = "s3"
-    bucket: str = Field(min_length=3, max_length=63)
-    region: str | None = None
-    endpoint_url: str | None = Field(None, description="S3-compatible endpoint (path-style)")
+    bucket: Text = Field(min_length=3, max_length=63)
+    region: Text | None = None
+    endpoint_url: Address | None = Field(None, description="S3-compatible endpoint (path-style)")
     force_path_style: bool = False
     access_key_id: SecretStr | None = None
     secret_access_key: SecretStr | None = None
     session_token: SecretStr | None = None
-    role_arn: str | None = None
+    role_arn: Text | None = None
     external_id: SecretStr | None = None
     sse: Literal["none", "AES256", "aws:kms"] = "none"
-    kms_key_id: str | None = None
+    kms_key_id: Text | None = None
     multipart_threshold_bytes: int = Field(16 * 1024 * 1024, ge=5 * 1024 * 1024)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _url_with_host(self.endpoint_url, "endpoint_url")
+        if self.kms_key_id and self.sse != "aws:kms":
+            raise ValueError(
+                f"kms_key_id is set but sse is {self.sse!r}: set sse to aws:kms, or remove "
+                "kms_key_id"
+            )
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError(
+                "set both access_key_id and secret_access_key, or neither (to use the default "
+                "credential chain)"
+            )
+        if self.session_token is not None and self.access_key_id is None:
+            raise ValueError("session_token needs access_key_id and secret_access_key")
+        if self.external_id is not None and self.role_arn is None:
+            raise ValueError("external_id is only used with role_arn: set role_arn or remove it")
+        return self
+
+    def store_identity(self) -> tuple[str, ...] | None:
+        return self._identity((self.endpoint_url or "").rstrip("/").lower(), self.bucket)
+
+    def location(self, local_root: Path | None = None) -> str:
+        at = f" at {_origin(self.endpoint_url)}" if self.endpoint_url else ""
+        return f"s3://{self.bucket}/{self.prefix}{at}"
+
+    def ambient_credentials_field(self) -> str | None:
+        static = self.access_key_id is not None and self.secret_access_key is not None
+        return None if static or self.role_arn is not None else "access_key_id"
 
 
 class GcsDestination(_ObjectStoreBase):
@@ -100,27 +244,146 @@ class GcsDestination(_ObjectStoreBase):
     credentials; ``anonymous`` only for an emulator ``endpoint``."""
 
     type: Literal["gcs"] = "gcs"
-    bucket: str = Field(min_length=3, max_length=222)
-    project: str | None = None
-    endpoint: str | None = Field(None, description="emulator or private endpoint URL")
-    service_account_json: SecretStr | None = None
+    bucket: Text = Field(min_length=3, max_length=222)
+    project: Text | None = None
+    endpoint: Address | None = Field(None, description="emulator or private endpoint URL")
+    service_account_json: AddressBearingSecret | None = None
     anonymous: bool = False
-    kms_key_name: str | None = None
+    kms_key_name: Text | None = None
     resumable_threshold_bytes: int = Field(8 * 1024 * 1024, ge=256 * 1024)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _url_with_host(self.endpoint, "endpoint")
+        if self.anonymous:
+            if self.service_account_json is not None:
+                raise ValueError(
+                    "anonymous and service_account_json exclude each other: remove one"
+                )
+            if self.endpoint is None:
+                raise ValueError(
+                    "anonymous is only for an emulator: set endpoint, or remove anonymous"
+                )
+        self._service_account()
+        return self
+
+    def _service_account(self) -> dict[str, object] | None:
+        if self.service_account_json is None:
+            return None
+        try:
+            info = json.loads(self.service_account_json.get_secret_value())
+        except ValueError:
+            raise ValueError(
+                "service_account_json is not valid JSON: paste the whole key file"
+            ) from None
+        if not isinstance(info, dict) or info.get("type") != "service_account":
+            raise ValueError(
+                "service_account_json is not a service-account key (its type must be "
+                "service_account)"
+            )
+        return info
+
+    def nested_addresses(self) -> list[NestedAddress]:
+        info = self._service_account() or {}
+        return [
+            ("service_account_json", str(info[k]))
+            for k in (
+                "token_uri",
+                "auth_uri",
+                "auth_provider_x509_cert_url",
+                "client_x509_cert_url",
+            )
+            if isinstance(info.get(k), str) and info[k]
+        ]
+
+    def store_identity(self) -> tuple[str, ...] | None:
+        return self._identity((self.endpoint or "").rstrip("/").lower(), self.bucket)
+
+    def location(self, local_root: Path | None = None) -> str:
+        at = f" at {_origin(self.endpoint)}" if self.endpoint else ""
+        return f"gs://{self.bucket}/{self.prefix}{at}"
+
+    def ambient_credentials_field(self) -> str | None:
+        if self.service_account_json is None and not self.anonymous:
+            return "service_account_json"
+        return None
 
 
 class AzureBlobDestination(_ObjectStoreBase):
     """Azure Blob Storage. Credentials: a connection string, an account key, or a SAS token."""
 
     type: Literal["azure_blob"] = "azure_blob"
-    container: str = Field(min_length=3, max_length=63)
-    connection_string: SecretStr | None = None
-    account_url: str | None = Field(None, description="https://<account>.blob.core.windows.net")
-    account_name: str | None = None
+    container: Text = Field(min_length=3, max_length=63)
+    connection_string: AddressBearingSecret | None = None
+    account_url: Address | None = Field(None, description="https://<account>.blob.core.windows.net")
+    account_name: Text | None = None
     account_key: SecretStr | None = None
     sas_token: SecretStr | None = None
-    encryption_scope: str | None = None
+    encryption_scope: Text | None = None
     block_size_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> Self:
+        given = [
+            name
+            for name in ("connection_string", "account_key", "sas_token")
+            if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "set exactly one of connection_string, account_key (with account_url) or "
+                f"sas_token (with account_url); set: {', '.join(given) or 'none'}"
+            )
+        if self.connection_string is not None:
+            self._connection_parts()
+            return self
+        url = self.account_url
+        _url_with_host(url, "account_url")
+        if url is None or urlsplit(url).query:
+            raise ValueError(
+                "account_url must be the account's blob endpoint without a query, e.g. "
+                "https://<account>.blob.core.windows.net (a SAS token goes in sas_token)"
+            )
+        if self.account_key is not None and not (self.account_name or account_name_of(url)):
+            raise ValueError("set account_name (it is not in account_url)")
+        return self
+
+    def _connection_parts(self) -> dict[str, str]:
+        assert self.connection_string is not None
+        try:
+            return azure_connection_string.parse(self.connection_string.get_secret_value())
+        except ValueError as exc:
+            raise ValueError(
+                f"connection_string is not a valid storage connection string ({exc}): copy it "
+                "again from the storage account's access keys"
+            ) from None
+
+    def nested_addresses(self) -> list[NestedAddress]:
+        if self.connection_string is None:
+            return []
+        parts = self._connection_parts()
+        return [("connection_string", url) for url in azure_connection_string.endpoints(parts)]
+
+    def store_identity(self) -> tuple[str, ...] | None:
+        account = self.account_name or (self.account_url or "").rstrip("/").lower()
+        if self.connection_string is not None:
+            parts = self._connection_parts()
+            account = azure_connection_string.account_name(parts) or account
+        return self._identity(account, self.container)
+
+    def location(self, local_root: Path | None = None) -> str:
+        return f"azure container {self.container}/{self.prefix}"
+
+
+def account_name_of(account_url: str) -> str | None:
+    """The account in ``https://<account>.blob.core.windows.net`` or, for an emulator,
+    ``http://127.0.0.1:10000/<account>``."""
+    parts = urlsplit(account_url)
+    host = parts.hostname or ""
+    if ".blob." in host:
+        return host.split(".", 1)[0] or None
+    first = parts.path.strip("/").split("/", 1)[0]
+    return first or None
 
 
 Destination = Annotated[

@@ -19,16 +19,17 @@ import pytest
 from auditstream.api.app import create_app
 from auditstream.api.options import ApiOptions
 from auditstream.api.service import SettingsService
-from auditstream.api.testing import fake_resolver, serve
-from auditstream.config.address_policy import parse_networks
 from auditstream.cli import main
+from auditstream.config.address_policy import parse_networks
 from auditstream.config.secrets import SecretBox
 from auditstream.pipeline import topics
 from auditstream.pipeline.log import Log
 from auditstream.pipeline.settings_view import SettingsView
 from auditstream.schemas import codec
-from tests.services.ports import free_port
-from tests.services.webhook_receiver import WebhookReceiver
+from devservices.ports import free_port
+from devservices.webhook_receiver import WebhookReceiver
+from tests.api_server import serve
+from tests.fake_resolver import fake_resolver
 
 SIGNING = "roundtrip-Signing-Secret-31c"
 

@@ -3,7 +3,7 @@ own SDK: key layout, NDJSON+gzip and Avro bodies, overwrite on replay, multipart
 block uploads, and the destination check (ok, bucket_missing, bad_credentials, unreachable).
 
 moto_server (S3), fake-gcs-server (GCS) and Azurite (Azure Blob) run on 127.0.0.1, one of
-each for the module (see ``tests/services``); every test uses its own bucket. The webhook and
+each for the module (see ``devservices``); every test uses its own bucket. The webhook and
 local-directory checks run against the project's receiver and a temporary directory.
 """
 
@@ -47,12 +47,12 @@ from auditstream.sinks.object_store import ObjectStoreSink
 from auditstream.sinks.s3 import S3Sink
 from auditstream.sinks.signature import IDEMPOTENCY_HEADER
 from auditstream.sinks.webhook import CHECK_HEADER
+from devservices.azurite import Azurite
+from devservices.gcs import GcsServer
+from devservices.ports import free_port
+from devservices.s3 import S3Server
+from devservices.webhook_receiver import WebhookReceiver
 from tests.factories import make_event
-from tests.services.azurite import Azurite
-from tests.services.gcs import GcsServer
-from tests.services.ports import free_port
-from tests.services.s3 import S3Server
-from tests.services.webhook_receiver import WebhookReceiver
 
 ACCOUNT = "acct-it"
 PREFIX = "audit/stream"

@@ -12,9 +12,9 @@ from auditstream.api.models import (
     PATCH_MODELS,
     READ_ONLY_FIELDS,
     SOURCES,
-    secret_fields,
 )
 from auditstream.api.ops import parse_destination
+from auditstream.config.fields import secret_fields
 
 
 @pytest.mark.parametrize("kind", sorted(SOURCES))

@@ -11,10 +11,10 @@ from auditstream.api import ops
 from auditstream.api.errors import Conflict, Invalid, NotFound
 from auditstream.api.models import MASK, StreamSettingsIn
 from auditstream.api.options import ApiOptions
-from auditstream.api.testing import fake_resolver
 from auditstream.config.address_policy import parse_networks
 from auditstream.config.destinations import Destination
 from auditstream.config.stream import AccountSettings
+from tests.fake_resolver import fake_resolver
 
 OPTIONS = ApiOptions(
     resolver=fake_resolver(
@@ -144,8 +144,16 @@ def test_add_refuses_past_the_limit_but_not_counting_deleting_ones() -> None:
             True,
         ),
         (
-            _d(id="a", type="gcs", bucket="bkt", service_account_json="{}"),
-            _d(id="b", type="gcs", bucket="bkt", prefix="two", service_account_json="{}"),
+            _d(
+                id="a", type="gcs", bucket="bkt", service_account_json='{"type": "service_account"}'
+            ),
+            _d(
+                id="b",
+                type="gcs",
+                bucket="bkt",
+                prefix="two",
+                service_account_json='{"type": "service_account"}',
+            ),
             False,
         ),
         (
@@ -282,7 +290,7 @@ def test_new_destinations_may_not_use_the_mask() -> None:
             dict(
                 type="azure_blob",
                 container="cont",
-                connection_string="DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k;"
+                connection_string="DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=k;"
                 "BlobEndpoint=https://internal.example.com/a",
             ),
             "connection_string",
@@ -313,7 +321,7 @@ def test_policy_refusals(destination: dict[str, Any], field: str) -> None:
         dict(type="webhook", url="https://siem.example.com/in", secret="s", headers={"X-A": "1"}),
         dict(type="s3", bucket="bkt", access_key_id="a", secret_access_key="b"),
         dict(type="s3", bucket="bkt", role_arn="arn:aws:iam::1:role/r"),
-        dict(type="gcs", bucket="bkt", service_account_json="{}"),
+        dict(type="gcs", bucket="bkt", service_account_json='{"type": "service_account"}'),
         dict(
             type="azure_blob",
             container="cont",

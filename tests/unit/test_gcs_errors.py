@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.api_core import exceptions as api
 from google.auth import exceptions as auth
 from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
+from pydantic import ValidationError
 
 from auditstream.config.destinations import GcsDestination
 from auditstream.config.errors import ConfigError
@@ -214,17 +215,28 @@ def test_service_account_sink_repr_holds_no_secret(service_account_json: str) ->
         ({"anonymous": True, "service_account_json": '{"private_key": "k-123"}'}, "exclude"),
         ({"service_account_json": '{"private_key": "k-123", '}, "not valid JSON"),
         ({"service_account_json": '{"type": "user", "private_key": "k-123"}'}, "service-account"),
-        (
-            {"service_account_json": '{"type": "service_account", "private_key": "k-123"}'},
-            "not a usable",
-        ),
         ({"endpoint": "http://"}, "endpoint"),
     ],
 )
-def test_settings_that_cannot_work_are_config_errors(overrides: dict[str, Any], names: str) -> None:
-    with pytest.raises(ConfigError, match=names) as info:
-        GcsSink(make_destination(**overrides))
+def test_settings_that_cannot_work_are_refused_by_validation(
+    overrides: dict[str, Any], names: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        make_destination(**overrides)
+    assert names in _refusal(info.value)
+    assert "k-123" not in _refusal(info.value)
+
+
+def test_a_key_the_auth_library_cannot_load_is_a_config_error() -> None:
+    key = '{"type": "service_account", "private_key": "k-123"}'
+    with pytest.raises(ConfigError, match="not a usable") as info:
+        GcsSink(make_destination(service_account_json=key))
     assert "k-123" not in str(info.value)
+
+
+def _refusal(exc: ValidationError) -> str:
+    """What a client is told (the API renders errors without their input)."""
+    return "; ".join(str(e["msg"]) for e in exc.errors(include_input=False))
 
 
 def test_application_default_credentials_are_looked_up_on_first_use(

@@ -28,9 +28,9 @@ from botocore.exceptions import (
     SSLError,
 )
 from botocore.stub import Stubber
+from pydantic import ValidationError
 
 from auditstream.config.destinations import S3Destination
-from auditstream.config.errors import ConfigError
 from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
 from auditstream.sinks.s3 import S3Sink, assumed_role_credentials, classify_s3_error, put_extra_args
 
@@ -336,10 +336,18 @@ def test_repr_and_settings_hold_no_secret() -> None:
         ({"endpoint_url": f"http://{SECRET_KEY}@:80/"}, "endpoint_url"),
     ],
 )
-def test_settings_that_cannot_work_are_config_errors(overrides: dict[str, Any], names: str) -> None:
-    with pytest.raises(ConfigError, match=names) as info:
-        S3Sink(make_destination(**overrides))
-    assert no_secret(str(info.value))
+def test_settings_that_cannot_work_are_refused_by_validation(
+    overrides: dict[str, Any], names: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        make_destination(**overrides)
+    assert names in _refusal(info.value)
+    assert no_secret(_refusal(info.value))
+
+
+def _refusal(exc: ValidationError) -> str:
+    """What a client is told (the API renders errors without their input)."""
+    return "; ".join(str(e["msg"]) for e in exc.errors(include_input=False))
 
 
 # -- assumed role ---------------------------------------------------------------------------------
