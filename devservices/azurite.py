@@ -23,7 +23,7 @@ from azure.storage.blob import BlobServiceClient
 from .local_process import HOST, LocalServer, http_status
 
 INSTALL_HINT = "run deploy/local/emulators.sh install"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 AZURITE_DIR = REPO_ROOT / "deploy" / "local" / "azurite"
 AZURITE_BLOB_MAIN = AZURITE_DIR / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
 

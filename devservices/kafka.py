@@ -12,7 +12,7 @@ from pathlib import Path
 from .local_process import StopOnExit, log_tail
 from .ports import free_port
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 KAFKA_SH = REPO_ROOT / "deploy" / "local" / "kafka.sh"
 
 _FETCH_TIMEOUT_S = 900.0

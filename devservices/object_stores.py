@@ -1,14 +1,15 @@
-"""The three storage emulators behind one small interface for end-to-end tests: destination
-settings pointing at the emulator, and every stored object read back with the official SDK."""
+"""The three storage emulators behind one small interface for end-to-end tests and benchmarks:
+destination settings pointing at the emulator, and every stored object read back with the
+official SDK."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Protocol
 
-from tests.services.azurite import Azurite
-from tests.services.gcs import GcsServer
-from tests.services.s3 import S3Server
+from .azurite import Azurite
+from .gcs import GcsServer
+from .s3 import S3Server
 
 BUCKET = "audit-bucket"
 

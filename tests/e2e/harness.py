@@ -3,19 +3,14 @@ what the destinations really hold."""
 
 from __future__ import annotations
 
-import gzip
-import io
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import orjson
-import zstandard
-from fastavro import reader as avro_reader
-
 from auditstream.config.stream import AccountSettings
 from auditstream.pipeline.inclusion import Decision, decide
+from devservices.stored_objects import decode_object
 
 SECRET = "e2e-signing-secret"
 ACCOUNTS = ["acct-all", "acct-off", "acct-two", "acct-cats", "acct-excl"]
@@ -100,17 +95,6 @@ def expected_ids(
             for d in acct.destinations:
                 out[d.id].add(str(e["event_id"]))
     return out
-
-
-def decode_object(name: str, data: bytes) -> list[dict[str, Any]]:
-    """The events in one object, by its name's extension (.avro, .ndjson[.gz|.zst])."""
-    if name.endswith(".avro"):
-        return list(avro_reader(io.BytesIO(data)))  # type: ignore[arg-type]
-    if name.endswith(".gz"):
-        data = gzip.decompress(data)
-    elif name.endswith(".zst"):
-        data = zstandard.ZstdDecompressor().decompressobj().decompress(data)
-    return [orjson.loads(line) for line in data.splitlines() if line]
 
 
 def read_object(path: Path) -> list[dict[str, Any]]:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from devservices.object_stores import AzureStore, GcsStore, S3Store
 from tests.e2e.harness import local_event_ids
-from tests.e2e.object_stores import AzureStore, GcsStore, S3Store
 
 
 def _demo(*args: str) -> subprocess.CompletedProcess[str]:

@@ -21,10 +21,11 @@ from auditstream.producers.simulator import Simulator, SimulatorConfig
 from auditstream.sinks.health import State
 from auditstream.sinks.retry import RetryPolicy
 from auditstream.sinks.worker import SinkWorker, WorkerOptions
-from tests.e2e.harness import decode_object, expected_ids
-from tests.e2e.object_stores import Store, start_store
-from tests.services.kafka import KafkaBroker
-from tests.services.processes import ProjectProcess
+from devservices.kafka import KafkaBroker
+from devservices.object_stores import Store, start_store
+from devservices.processes import ProjectProcess
+from devservices.stored_objects import decode_object
+from tests.e2e.harness import expected_ids
 
 KEY = re.compile(
     r"^(?P<prefix>[a-z-]+)/account=(?P<account>[a-z0-9-]+)/date=\d{4}-\d{2}-\d{2}/"

@@ -26,7 +26,6 @@ with warnings.catch_warnings():
 from auditstream.api.app import create_app
 from auditstream.api.options import ApiOptions
 from auditstream.api.service import SettingsService
-from auditstream.api.testing import fake_resolver
 from auditstream.api.tokens import create_token
 from auditstream.config.address_policy import parse_networks
 from auditstream.config.secrets import SecretBox
@@ -34,9 +33,10 @@ from auditstream.pipeline.embedded_log import EmbeddedLog
 from auditstream.pipeline.router import Router
 from auditstream.producers.sdk import ActivityProducer
 from auditstream.sinks.worker import SinkWorker, WorkerOptions
+from devservices.webhook_receiver import WebhookReceiver
 from tests.e2e.harness import local_event_ids, read_object
 from tests.factories import make_event
-from tests.services.webhook_receiver import WebhookReceiver
+from tests.fake_resolver import fake_resolver
 
 SIGNING = "e2e-Audit-Signing-Secret-8d2"
 HEADER_TOKEN = "Splunk e2e-Header-Token-41a"

@@ -19,10 +19,10 @@ from auditstream.pipeline.settings_writer import publish_settings
 from auditstream.producers.sdk import ActivityProducer
 from auditstream.producers.simulator import Simulator, SimulatorConfig
 from auditstream.sinks.worker import SinkWorker
+from devservices.kafka import KafkaBroker
+from devservices.processes import ProjectProcess
+from devservices.webhook_receiver import WebhookReceiver
 from tests.e2e.harness import ACCOUNTS, SECRET, expected_ids, five_accounts, local_event_ids
-from tests.services.kafka import KafkaBroker
-from tests.services.processes import ProjectProcess
-from tests.services.webhook_receiver import WebhookReceiver
 
 EVENTS = 20_000
 

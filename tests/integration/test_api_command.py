@@ -15,8 +15,8 @@ import pytest
 
 from auditstream.cli import main
 from auditstream.config.secrets import ENV_KEYS, ENV_KEYS_FILE, SecretBox
-from tests.services.ports import free_port
-from tests.services.processes import ProjectProcess
+from devservices.ports import free_port
+from devservices.processes import ProjectProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -29,11 +29,11 @@ from schemathesis.specs.openapi.checks import (
 from auditstream.api.app import create_app, openapi_document
 from auditstream.api.options import ApiOptions
 from auditstream.api.service import SettingsService
-from auditstream.api.testing import fake_resolver
 from auditstream.api.tokens import create_token
 from auditstream.config.secrets import SecretBox
 from auditstream.pipeline.embedded_log import EmbeddedLog
 from auditstream.sinks.check import CheckResult
+from tests.fake_resolver import fake_resolver
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

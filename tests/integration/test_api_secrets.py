@@ -19,14 +19,14 @@ with warnings.catch_warnings():
 from auditstream.api.app import create_app
 from auditstream.api.options import ApiOptions
 from auditstream.api.service import SettingsService
-from auditstream.api.testing import fake_resolver
 from auditstream.api.tokens import create_token
 from auditstream.config.address_policy import parse_networks
 from auditstream.config.secrets import SecretBox
 from auditstream.pipeline import topics
 from auditstream.pipeline.embedded_log import EmbeddedLog
 from auditstream.schemas import codec
-from tests.services.webhook_receiver import WebhookReceiver
+from devservices.webhook_receiver import WebhookReceiver
+from tests.fake_resolver import fake_resolver
 
 SIGNING = "whsec-Signing-Value-7f3a9"
 ROTATED = "whsec-Rotated-Value-0c41d"

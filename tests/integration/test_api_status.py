@@ -13,7 +13,6 @@ from auditstream.api.audit import RequestInfo
 from auditstream.api.models import StreamSettingsIn
 from auditstream.api.options import ApiOptions
 from auditstream.api.service import Caller, SettingsService
-from auditstream.api.testing import fake_resolver
 from auditstream.api.tokens import Principal
 from auditstream.config.secrets import SecretBox
 from auditstream.pipeline import topics
@@ -24,6 +23,7 @@ from auditstream.sinks.status import encode_status
 from auditstream.sinks.worker import SinkWorker, WorkerOptions
 from tests.e2e.harness import local_event_ids
 from tests.factories import make_event
+from tests.fake_resolver import fake_resolver
 
 CALLER = Caller(Principal("0" * 16, "acme", "ada", "owner"), RequestInfo(request_id="t"))
 DEST = "st-files"

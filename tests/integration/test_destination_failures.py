@@ -14,9 +14,9 @@ from auditstream.producers.sdk import ActivityProducer
 from auditstream.sinks.health import State
 from auditstream.sinks.retry import RetryPolicy
 from auditstream.sinks.worker import SinkWorker, WorkerOptions
+from devservices.webhook_receiver import WebhookReceiver
 from tests.e2e.harness import local_event_ids
 from tests.factories import make_event
-from tests.services.webhook_receiver import WebhookReceiver
 
 SECRET = b"failure-secret"
 FAST = WorkerOptions(

@@ -19,9 +19,9 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 from google.api_core.exceptions import NotFound
 
-from tests.services.azurite import Azurite
-from tests.services.gcs import GcsServer
-from tests.services.s3 import S3Server
+from devservices.azurite import Azurite
+from devservices.gcs import GcsServer
+from devservices.s3 import S3Server
 
 MiB = 1024 * 1024
 SMALL = b'{"event_id":"e-1","activity":"user_login"}\n'

@@ -16,8 +16,8 @@ from auditstream.sinks.check import check_destination
 from auditstream.sinks.health import State
 from auditstream.sinks.retry import RetryPolicy
 from auditstream.sinks.worker import SinkWorker, WorkerOptions
-from tests.e2e.harness import decode_object
-from tests.e2e.object_stores import AzureStore, GcsStore, S3Store
+from devservices.object_stores import AzureStore, GcsStore, S3Store
+from devservices.stored_objects import decode_object
 from tests.factories import make_event
 
 

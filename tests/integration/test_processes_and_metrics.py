@@ -15,9 +15,9 @@ from auditstream.pipeline.embedded_log import EmbeddedLog
 from auditstream.producers.sdk import ActivityProducer
 from auditstream.producers.simulator import Simulator, SimulatorConfig
 from auditstream.schemas import catalog
+from devservices.ports import free_port
+from devservices.processes import ProjectProcess
 from tests.e2e.harness import local_event_ids
-from tests.services.ports import free_port
-from tests.services.processes import ProjectProcess
 
 SETTINGS = """
 accounts:

@@ -15,7 +15,7 @@ from auditstream.sinks.batch import Batch
 from auditstream.sinks.errors import PermanentError, TransientError
 from auditstream.sinks.retry import RetryPolicy, call
 from auditstream.sinks.webhook import WebhookSink
-from tests.services.webhook_receiver import WebhookReceiver
+from devservices.webhook_receiver import WebhookReceiver
 
 SECRET = "integration-secret-5b2d"
 DESTINATION_ID = "siem-it"

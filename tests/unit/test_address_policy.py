@@ -6,7 +6,6 @@ import ipaddress
 
 import pytest
 
-from auditstream.api.testing import fake_resolver
 from auditstream.config.address_policy import (
     AddressPolicy,
     HostUnresolvable,
@@ -14,6 +13,7 @@ from auditstream.config.address_policy import (
     parse_networks,
     refusal_reason,
 )
+from tests.fake_resolver import fake_resolver
 
 NAMES = {
     "siem.example.com": ["93.184.216.34"],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from auditstream.api.testing import fake_resolver
 from auditstream.config.address_policy import AddressPolicy, parse_networks
 from auditstream.config.destinations import WebhookDestination
 from auditstream.pipeline.log import Record
@@ -13,6 +12,7 @@ from auditstream.sinks.batch import Batch
 from auditstream.sinks.errors import PermanentError, TransientError
 from auditstream.sinks.webhook import WebhookSink
 from tests.factories import make_event
+from tests.fake_resolver import fake_resolver
 
 NAMES = {
     "siem.example.com": ["93.184.216.34"],
