@@ -26,11 +26,6 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
 _TYPE_TAGS = frozenset(SOURCES)
 
 
-def redact_supported() -> bool:
-    """Whether the pipeline's settings model knows the ``redact`` field yet."""
-    return "redact" in AccountSettings.model_fields
-
-
 def blank_settings(account_id: str) -> AccountSettings:
     """An account without settings streams nothing: streaming starts disabled."""
     return AccountSettings(account_id=account_id, streaming_enabled=False)
@@ -70,12 +65,6 @@ def with_stream(
     before: AccountSettings | None, account_id: str, update: StreamSettingsIn
 ) -> AccountSettings:
     base = before or blank_settings(account_id)
-    if update.redact and not redact_supported():
-        raise Invalid.field(
-            "redact",
-            "redaction is not available in this version of the pipeline yet; leave it empty",
-            "not_supported",
-        )
     changes: dict[str, Any] = {
         "streaming_enabled": update.streaming_enabled,
         "include_categories": None
@@ -84,8 +73,7 @@ def with_stream(
         "include_activities": _unique(update.include_activities),
         "exclude_activities": _unique(update.exclude_activities),
     }
-    if redact_supported():
-        changes["redact"] = _unique(update.redact)
+    changes["redact"] = _unique(update.redact)
     return validate_settings(base.model_copy(update=changes))
 
 
@@ -97,7 +85,7 @@ def stream_view(settings: AccountSettings | None, account_id: str) -> dict[str, 
         "include_categories": s.include_categories,
         "include_activities": s.include_activities,
         "exclude_activities": s.exclude_activities,
-        "redact": list(getattr(s, "redact", [])),
+        "redact": list(s.redact),
     }
 
 

@@ -1,9 +1,10 @@
 """Encryption at rest of destination secrets (credentials, webhook signing secrets).
 
 Secrets are sealed with Fernet (AES-128-CBC + HMAC-SHA256) before they are written to the
-settings topic. Several keys may be configured: the first seals, all of them open, so keys are
-rotated by putting a new key first, re-sealing (``auditstream settings reseal``) and then
-removing the old one.
+settings topic. Several keys may be configured: the first seals, all of them open. To rotate,
+put the new key first; a secret is sealed with it the next time its account's settings are
+written. Keep an old key until every account holding secrets sealed with it has been written
+since (a stored secret no key opens is refused with an error naming the key variables).
 """
 
 from __future__ import annotations
@@ -53,10 +54,6 @@ class SecretBox:
                 "a stored secret cannot be opened with the configured keys: add the key it was "
                 f"sealed with to {ENV_KEYS} or {ENV_KEYS_FILE}"
             ) from exc
-
-    def reseal(self, sealed: str) -> str:
-        """Re-encrypt with the first (current) key."""
-        return PREFIX + self._fernet.rotate(sealed[len(PREFIX) :].encode()).decode()
 
 
 def is_sealed(value: str) -> bool:

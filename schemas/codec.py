@@ -73,12 +73,6 @@ def _by_fingerprint() -> Mapping[int, SchemaVersion]:
     return {v.fingerprint: v for v in published_versions()}
 
 
-@cache
-def known_fingerprint_prefixes() -> frozenset[bytes]:
-    """The first ``HEADER_SIZE`` bytes a valid message can start with, one per version."""
-    return frozenset(MARKER + v.fingerprint_bytes for v in published_versions())
-
-
 def version(number: int) -> SchemaVersion:
     """The published version ``number``; raises ``KeyError`` if it was never published."""
     for v in published_versions():

@@ -13,14 +13,9 @@ import orjson
 _OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
-def render_event(event: Mapping[str, Any]) -> bytes:
-    """One event as compact JSON (no trailing newline). Datetimes become
-    ``2026-11-27T10:00:00.123456Z``; UUIDs become their canonical string."""
-    return orjson.dumps(event, option=_OPTS)
-
-
 def render_ndjson(events: Iterable[Mapping[str, Any]]) -> bytes:
-    """Newline-delimited JSON: one event per line, each line ending in ``\\n``."""
+    """Newline-delimited JSON: one event per line, each line ending in ``\\n``. Datetimes
+    become ``2026-11-27T10:00:00.123456Z``; UUIDs become their canonical string."""
     return b"".join(orjson.dumps(e, option=_OPTS | orjson.OPT_APPEND_NEWLINE) for e in events)
 
 
