@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from azure.core.credentials import AzureSasCredential
 from azure.core.exceptions import (
@@ -31,7 +30,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
-from auditstream.config.destinations import AzureBlobDestination
+from auditstream.config.destinations import AzureBlobDestination, account_name_of
 from auditstream.config.errors import ConfigError
 from auditstream.sinks import vendor_errors as vendor
 from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
@@ -199,17 +198,6 @@ def classify_azure_error(
 # -- the sink --------------------------------------------------------------------------------------
 
 
-def account_name_of(account_url: str) -> str | None:
-    """The account in ``https://<account>.blob.core.windows.net`` or, for an emulator,
-    ``http://127.0.0.1:10000/<account>``."""
-    parts = urlsplit(account_url)
-    host = parts.hostname or ""
-    if ".blob." in host:
-        return host.split(".", 1)[0] or None
-    first = parts.path.strip("/").split("/", 1)[0]
-    return first or None
-
-
 class AzureBlobSink(ObjectStoreSink):
     """Writes each batch as one block blob of the destination's container."""
 
@@ -233,16 +221,7 @@ class AzureBlobSink(ObjectStoreSink):
             "connection_timeout": CONNECT_TIMEOUT_S,
             "read_timeout": READ_TIMEOUT_S,
         }
-        given = [
-            name
-            for name in ("connection_string", "account_key", "sas_token")
-            if getattr(destination, name) is not None
-        ]
-        if len(given) != 1:
-            raise ConfigError(
-                f"{problem}: set exactly one of connection_string, account_key (with "
-                f"account_url) or sas_token (with account_url); set: {', '.join(given) or 'none'}"
-            )
+        # The settings model guarantees exactly one credential and a usable account_url.
         service: BlobServiceClient
         if destination.connection_string is not None:
             try:
@@ -256,17 +235,10 @@ class AzureBlobSink(ObjectStoreSink):
                 ) from None
         else:
             url = destination.account_url
-            if url is None or vendor.host_of(url) is None or urlsplit(url).query:
-                raise ConfigError(
-                    f"{problem}: account_url must be the account's blob endpoint without a "
-                    "query, e.g. https://<account>.blob.core.windows.net (a SAS token goes in "
-                    "sas_token)"
-                )
+            assert url is not None
             credential: Any
             if destination.account_key is not None:
                 name = destination.account_name or account_name_of(url)
-                if not name:
-                    raise ConfigError(f"{problem}: set account_name (it is not in account_url)")
                 credential = {
                     "account_name": name,
                     "account_key": destination.account_key.get_secret_value(),

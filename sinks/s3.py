@@ -45,7 +45,6 @@ from botocore.exceptions import SSLError as BotoSSLError
 
 import auditstream
 from auditstream.config.destinations import S3Destination
-from auditstream.config.errors import ConfigError
 from auditstream.sinks import vendor_errors as vendor
 from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
 from auditstream.sinks.object_store import ObjectStoreSink
@@ -390,34 +389,12 @@ class S3Sink(ObjectStoreSink):
         )
         self._destination = destination
         self.bucket = destination.bucket
+        # The settings model validated every cross-field rule: this sink trusts it.
         host = vendor.host_of(destination.endpoint_url)
-        if destination.endpoint_url is not None and host is None:
-            raise ConfigError(
-                f"destination {destination.id}: endpoint_url is not a URL with a host: check it"
-            )
         self._target = f"S3 bucket {destination.bucket!r}" + (f" at {host}" if host else "")
         self._host = host
-        if destination.kms_key_id and destination.sse != "aws:kms":
-            raise ConfigError(
-                f"destination {destination.id}: kms_key_id is set but sse is "
-                f"{destination.sse!r}: set sse to aws:kms, or remove kms_key_id"
-            )
         access_key = _secret(destination.access_key_id)
         secret_key = _secret(destination.secret_access_key)
-        if (access_key is None) != (secret_key is None):
-            raise ConfigError(
-                f"destination {destination.id}: set both access_key_id and secret_access_key, "
-                "or neither (to use the default credential chain)"
-            )
-        if destination.session_token is not None and access_key is None:
-            raise ConfigError(
-                f"destination {destination.id}: session_token needs access_key_id and "
-                "secret_access_key"
-            )
-        if destination.external_id is not None and destination.role_arn is None:
-            raise ConfigError(
-                f"destination {destination.id}: external_id is only used with role_arn"
-            )
         threshold = destination.multipart_threshold_bytes
         self.multipart_threshold = threshold
         self._transfer = TransferConfig(
