@@ -7,7 +7,6 @@ import re
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,6 +17,7 @@ from auditstream.pipeline.router import Router
 from auditstream.pipeline.settings_writer import publish_settings
 from auditstream.producers.sdk import ActivityProducer
 from auditstream.producers.simulator import Simulator, SimulatorConfig
+from auditstream.schemas.event import ActivityEvent
 from auditstream.sinks.health import State
 from auditstream.sinks.retry import RetryPolicy
 from auditstream.sinks.worker import SinkWorker, WorkerOptions
@@ -59,7 +59,7 @@ def _settings(store: Store) -> list[AccountSettings]:
     ]
 
 
-def _produce(log: Log, count: int, seed: int) -> list[dict[str, Any]]:
+def _produce(log: Log, count: int, seed: int) -> list[ActivityEvent]:
     events = list(Simulator(SimulatorConfig(accounts=ACCOUNTS, seed=seed)).events(count))
     with ActivityProducer(log) as producer:
         for e in events:
@@ -84,7 +84,7 @@ def _stored(store: Store) -> tuple[dict[str, list[str]], list[str]]:
 
 
 def _assert_exact(
-    store: Store, events: list[dict[str, Any]], accounts: list[AccountSettings]
+    store: Store, events: list[ActivityEvent], accounts: list[AccountSettings]
 ) -> list[str]:
     expected = expected_ids(events, accounts)
     got, keys = _stored(store)
@@ -197,7 +197,7 @@ def test_outage_of_one_store_pauses_it_and_the_other_keeps_delivering(
         )
         router, worker = Router(log), SinkWorker(log, options=options)
         sim = Simulator(SimulatorConfig(accounts=["acct-a", "acct-b"], seed=13))
-        events: list[dict[str, Any]] = []
+        events: list[ActivityEvent] = []
 
         def produce(n: int) -> None:
             batch_events = list(sim.events(n))

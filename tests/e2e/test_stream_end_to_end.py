@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,6 +17,7 @@ from auditstream.pipeline.router import Router
 from auditstream.pipeline.settings_writer import publish_settings
 from auditstream.producers.sdk import ActivityProducer
 from auditstream.producers.simulator import Simulator, SimulatorConfig
+from auditstream.schemas.event import ActivityEvent
 from auditstream.sinks.worker import SinkWorker
 from devservices.kafka import KafkaBroker
 from devservices.processes import ProjectProcess
@@ -27,7 +27,7 @@ from tests.e2e.harness import ACCOUNTS, SECRET, expected_ids, five_accounts, loc
 EVENTS = 20_000
 
 
-def _produce(log: Log, count: int, seed: int = 11) -> list[dict[str, Any]]:
+def _produce(log: Log, count: int, seed: int = 11) -> list[ActivityEvent]:
     events = list(Simulator(SimulatorConfig(accounts=ACCOUNTS, seed=seed)).events(count))
     with ActivityProducer(log) as producer:
         for e in events:
