@@ -18,12 +18,17 @@ from auditstream.producers.errors import DeliveryFailed
 from auditstream.producers.metrics import EVENTS_PRODUCED
 from auditstream.producers.validation import validate_event
 from auditstream.schemas import codec
+from auditstream.schemas.event import ActivityEvent
+
+EventInput = ActivityEvent | Mapping[str, Any]
+"""What the SDK sends: an ``ActivityEvent`` (mypy checks it where it is built) or any other
+mapping (from untyped code, parsed JSON, ...), which only the run-time validation checks."""
 
 _DELIVERED = EVENTS_PRODUCED.labels(outcome="delivered")
 _FAILED = EVENTS_PRODUCED.labels(outcome="failed")
 
 
-def to_record(event: Mapping[str, Any], topic: str = topics.ACTIVITY) -> OutgoingRecord:
+def to_record(event: EventInput, topic: str = topics.ACTIVITY) -> OutgoingRecord:
     """Validate and encode ``event``. Raises :class:`producers.errors.ValidationError`."""
     validate_event(event)
     return OutgoingRecord(
@@ -64,7 +69,7 @@ class ActivityProducer:
                 if self._first_error is None:
                     self._first_error = err
 
-    def send(self, event: Mapping[str, Any]) -> None:
+    def send(self, event: EventInput) -> None:
         record = to_record(event, self._topic)
         self._producer.produce(record, self._on_delivery)
 
