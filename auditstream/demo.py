@@ -37,10 +37,42 @@ class DemoResult:
     delivered: dict[str, int]
     paths: dict[str, str]
     objects: dict[str, int] = field(default_factory=dict)
+    unconfigured_accounts: list[str] = field(default_factory=list)
+    """Accounts that produced events but have no stream settings (nothing is streamed)."""
+    timed_out: bool = False
+    elapsed_s: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return all(self.delivered.get(d, 0) == n for d, n in self.expected.items())
+        return not self.short()
+
+    def short(self) -> dict[str, tuple[int, int]]:
+        """Destinations that did not receive every included event: ``id -> (delivered,
+        expected)``."""
+        return {
+            d: (self.delivered.get(d, 0), n)
+            for d, n in self.expected.items()
+            if self.delivered.get(d, 0) != n
+        }
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "produced": self.produced,
+            "timed_out": self.timed_out,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "unconfigured_accounts": self.unconfigured_accounts,
+            "destinations": [
+                {
+                    "id": d,
+                    "expected": n,
+                    "delivered": self.delivered.get(d, 0),
+                    "objects": self.objects.get(d, 0),
+                    "location": self.paths.get(d),
+                }
+                for d, n in self.expected.items()
+            ],
+        }
 
 
 def default_config() -> Path:
@@ -66,9 +98,12 @@ def run_demo(
     *,
     seed: int | None = 7,
     console: Console | None = None,
-    timeout_s: float = 600.0,
+    timeout_s: float = 120.0,
 ) -> DemoResult:
+    """Run the demo; stops after ``timeout_s`` even if a destination keeps failing (the result
+    then names what is missing)."""
     console = console or Console()
+    started = time.monotonic()
     settings: SettingsFile = load_settings_file(config_path or default_config())
     prepare_out(out)
     log = EmbeddedLog(out / "log.sqlite")
@@ -106,7 +141,8 @@ def run_demo(
 
         route = progress.add_task("route", total=events)
         deliver = progress.add_task("deliver", total=sum(expected.values()))
-        deadline = time.monotonic() + timeout_s
+        deadline = started + timeout_s
+        timed_out = True
         while time.monotonic() < deadline:
             router.step()
             worker.step()
@@ -118,12 +154,16 @@ def run_demo(
                 delivered = sum(h.delivered_events for h in worker.health.values())
                 progress.update(deliver, completed=delivered)
                 if delivered >= sum(expected.values()):
+                    timed_out = False
                     break
     result = DemoResult(
         produced=events,
         expected={d.id: expected.get(d.id, 0) for a in settings.accounts for d in a.destinations},
         delivered={k: h.delivered_events for k, h in worker.health.items()},
         paths={},
+        unconfigured_accounts=[a for a in accounts if a not in by_account],
+        timed_out=timed_out,
+        elapsed_s=time.monotonic() - started,
     )
     for a in settings.accounts:
         for d in a.destinations:
@@ -156,6 +196,8 @@ def _report(console: Console, settings: SettingsFile, result: DemoResult) -> Non
                 str(result.delivered.get(d.id, 0)),
                 str(result.objects.get(d.id, 0)),
             )
+    for account in result.unconfigured_accounts:
+        table.add_row(f"{account} (no settings)", "-", "0", "0", "0")
     console.print(table)
     console.print("Delivered to:")
     for dest_id, path in result.paths.items():
@@ -163,4 +205,9 @@ def _report(console: Console, settings: SettingsFile, result: DemoResult) -> Non
     if result.ok:
         console.print("[green]every included event was delivered exactly once[/green]")
     else:
-        console.print("[red]some destinations did not receive every included event[/red]")
+        why = f"after {result.elapsed_s:.0f} s (--timeout)" if result.timed_out else ""
+        for dest_id, (delivered, expected) in result.short().items():
+            console.print(
+                f"[red]{dest_id} received {delivered} of {expected} events {why}[/red]",
+                soft_wrap=True,
+            )

@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("auditstream.pipeline",),
     ("auditstream.producers", "auditstream.sinks"),
     ("auditstream.api",),
-    ("auditstream.cli", "auditstream.demo", "auditstream.__main__"),
+    ("auditstream.cli", "auditstream.demo", "auditstream.log_setup", "auditstream.__main__"),
 )
 """Bottom to top. A unit may import units of lower layers and itself, nothing else; the top
 layer (the application) may also import its own units. ``auditstream.__init__`` (the package
