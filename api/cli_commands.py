@@ -47,9 +47,9 @@ def cmd_api(args: argparse.Namespace, runtime: RuntimeOf) -> int:
     from auditstream.api.app import create_app
     from auditstream.api.options import ApiOptions
     from auditstream.api.service import SettingsService
-    from auditstream.backends import open_log
     from auditstream.config.address_policy import parse_networks
     from auditstream.config.secrets import box_from_environment
+    from auditstream.pipeline.open_log import open_log
 
     box = box_from_environment()
     if box is None:
@@ -111,7 +111,7 @@ def cmd_keys_generate(_args: argparse.Namespace) -> int:
 
 def cmd_tokens_create(args: argparse.Namespace, runtime: RuntimeOf) -> int:
     from auditstream.api.tokens import create_token
-    from auditstream.backends import open_log
+    from auditstream.pipeline.open_log import open_log
     from auditstream.pipeline.topic_setup import ensure_core_topics
 
     log_backend = open_log(runtime(args))

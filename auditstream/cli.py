@@ -102,8 +102,8 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from auditstream.backends import open_log
     from auditstream.pipeline import topics
+    from auditstream.pipeline.open_log import open_log
     from auditstream.pipeline.topic_setup import ensure_core_topics
     from auditstream.producers.sdk import ActivityProducer
     from auditstream.producers.simulator import Simulator, SimulatorConfig
@@ -152,7 +152,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_router(args: argparse.Namespace) -> int:
-    from auditstream.backends import open_log
+    from auditstream.pipeline.open_log import open_log
     from auditstream.pipeline.router import Router
 
     settings = _runtime(args)
@@ -195,7 +195,7 @@ def _sink_factory(args: argparse.Namespace) -> Callable[[Destination], Sink] | N
 
 
 def cmd_sink_worker(args: argparse.Namespace) -> int:
-    from auditstream.backends import open_log
+    from auditstream.pipeline.open_log import open_log
     from auditstream.sinks.worker import SinkWorker, WorkerOptions
 
     settings = _runtime(args)
@@ -219,8 +219,8 @@ def cmd_sink_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_settings_apply(args: argparse.Namespace) -> int:
-    from auditstream.backends import open_log
     from auditstream.config.loading import load_settings_file
+    from auditstream.pipeline.open_log import open_log
     from auditstream.pipeline.settings_writer import publish_settings
 
     settings_file = load_settings_file(args.file)
@@ -233,7 +233,7 @@ def cmd_settings_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_settings_show(args: argparse.Namespace) -> int:
-    from auditstream.backends import open_log
+    from auditstream.pipeline.open_log import open_log
     from auditstream.pipeline.settings_view import SettingsView
 
     log = open_log(_runtime(args))
