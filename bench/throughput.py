@@ -30,13 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
-import json
 import logging
-import math
-import os
-import platform
-import resource
 import sqlite3
 import sys
 import tempfile
@@ -44,13 +38,11 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from auditstream.config.destinations import Destination
 from auditstream.config.stream import AccountSettings
 from auditstream.pipeline import topics
 from auditstream.pipeline.embedded_log import EmbeddedLog
@@ -66,18 +58,28 @@ from auditstream.pipeline.log import (
 from auditstream.pipeline.router import Router
 from auditstream.pipeline.settings_writer import publish_settings
 from auditstream.producers.sdk import ActivityProducer, to_record
-from auditstream.producers.simulator import Simulator, SimulatorConfig
 from auditstream.producers.validation import validate_event
 from auditstream.schemas import codec
-from auditstream.sinks.base import Batch, CheckResult, Sink, WriteResult
-from auditstream.sinks.factory import build_sink
+from auditstream.schemas.event import ActivityEvent
 from auditstream.sinks.worker import SinkWorker
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from bench.memory import peak_rss_mib
+from bench.report import (
+    MB,
+    Column,
+    latency_ms,
+    notes,
+    num,
+    per_second,
+    progress,
+    run_meta,
+    table,
+    write_json,
+)
+from bench.timed_sinks import Write, run_until_delivered, timed_factory
+from bench.timing import Deadline, SteadyClock, settle
+from bench.workload import account_settings, local_destination, simulator
 
 ACCOUNTS = [f"bench-acct-{i}" for i in range(1, 6)]
-SEED = 20261127
-SIM_START = datetime(2026, 11, 27, tzinfo=UTC)
 RAW_TOPIC = "bench.raw-produce"
 """Where the raw produce baseline writes: outside the ``auditstream.`` names, so neither the
 router nor the sink worker ever reads it."""
@@ -88,28 +90,6 @@ POLL_TIMEOUT_S = 0.2
 """The router's own poll timeout; the raw consumer waits the same."""
 SQLITE_ROWS_PER_TXN = 1000
 STAGE_TIMEOUT_S = 600.0
-MB = 1_000_000
-
-_T0 = time.perf_counter()
-
-
-def progress(message: str) -> None:
-    """One line on stderr so a long run shows life."""
-    print(f"[{time.perf_counter() - _T0:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def peak_rss_mib() -> float:
-    """Peak resident set size of this process so far (``ru_maxrss`` is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def percentile(sorted_values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile of already sorted values."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(p / 100.0 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
 
 # ------------------------------------------------------------------------------------------------
 # Results
@@ -130,16 +110,7 @@ class Latency:
 
     @classmethod
     def of(cls, backend: str, what: str, seconds: Sequence[float]) -> Latency:
-        s = sorted(seconds)
-        return cls(
-            backend=backend,
-            what=what,
-            count=len(s),
-            p50_ms=percentile(s, 50) * 1000,
-            p95_ms=percentile(s, 95) * 1000,
-            p99_ms=percentile(s, 99) * 1000,
-            max_ms=(s[-1] * 1000) if s else math.nan,
-        )
+        return cls(backend=backend, what=what, **latency_ms(seconds))
 
 
 @dataclass
@@ -161,11 +132,11 @@ class Stage:
 
     @property
     def events_per_s(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else math.nan
+        return per_second(self.events, self.seconds)
 
     @property
     def mb_per_s(self) -> float:
-        return self.mbytes / self.seconds if self.seconds > 0 else math.nan
+        return per_second(self.mbytes, self.seconds)
 
 
 @dataclass
@@ -201,25 +172,11 @@ class Report:
             d["events_per_s"] = s.events_per_s
             d["mb_per_s"] = s.mb_per_s if s.mbytes else None
             stages.append(d)
-        data: dict[str, Any] = _finite(
-            {
-                "meta": self.meta,
-                "stages": stages,
-                "latencies": [asdict(x) for x in self.latencies],
-            }
-        )
-        return data
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with NaN replaced by None (JSON has no NaN)."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
+        return {
+            "meta": self.meta,
+            "stages": stages,
+            "latencies": [asdict(x) for x in self.latencies],
+        }
 
 
 # ------------------------------------------------------------------------------------------------
@@ -231,7 +188,7 @@ def _finite(value: Any) -> Any:
 class Workload:
     """N simulator events and, for the raw baselines, the exact bytes ``to_record`` produces."""
 
-    events: list[dict[str, Any]]
+    events: list[ActivityEvent]
     values: list[bytes]
     keys: list[bytes]
     headers: list[Headers]
@@ -245,12 +202,11 @@ class Workload:
         return sum(len(v) for v in self.values)
 
 
-def generate_events(n: int) -> list[dict[str, Any]]:
-    sim = Simulator(SimulatorConfig(accounts=ACCOUNTS, seed=SEED, start=SIM_START))
-    return list(sim.events(n))
+def generate_events(n: int) -> list[ActivityEvent]:
+    return list(simulator(ACCOUNTS).events(n))
 
 
-def cpu_stages(report: Report, events: list[dict[str, Any]]) -> Workload:
+def cpu_stages(report: Report, events: list[ActivityEvent]) -> Workload:
     """Encode-only, validate-only and decode-only rates; returns the encoded workload."""
     n = len(events)
     progress(f"cpu: encode only ({n:,} events) started")
@@ -296,15 +252,7 @@ def cpu_stages(report: Report, events: list[dict[str, Any]]) -> Workload:
 def bench_settings() -> list[AccountSettings]:
     """Five accounts streaming every event to one local destination each (default batch
     limits: 1000 events, 4 MiB, 5 s; NDJSON + gzip): each event is copied exactly once."""
-    return [
-        AccountSettings.model_validate(
-            {
-                "account_id": acct,
-                "destinations": [{"id": f"{acct}-local", "type": "local", "path": acct}],
-            }
-        )
-        for acct in ACCOUNTS
-    ]
+    return [account_settings(a, local_destination(f"{a}-local", a)) for a in ACCOUNTS]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -343,86 +291,9 @@ def timed_transactions(log: Log) -> Iterator[list[float]]:
         del log.transactional_producer  # the class's method again
 
 
-@dataclass
-class SinkStats:
-    write_seconds: list[float] = field(default_factory=list)
-    objects: int = 0
-    object_bytes: int = 0
-    events: int = 0
-
-
-class TimedSink:
-    """Times each ``write`` of the sink it wraps and counts objects and their bytes."""
-
-    def __init__(self, inner: Sink, stats: SinkStats) -> None:
-        self._inner = inner
-        self._stats = stats
-        self.type = inner.type
-
-    def write(self, batch: Batch) -> WriteResult:
-        started = time.perf_counter()
-        written = self._inner.write(batch)
-        self._stats.write_seconds.append(time.perf_counter() - started)
-        self._stats.objects += written.deliveries
-        self._stats.object_bytes += written.bytes_written
-        self._stats.events += len(batch.events)
-        return written
-
-    def probe(self) -> CheckResult:
-        return self._inner.probe()
-
-    def is_retryable(self, exc: BaseException) -> bool:
-        return self._inner.is_retryable(exc)
-
-    def close(self) -> None:
-        self._inner.close()
-
-
 # ------------------------------------------------------------------------------------------------
 # Stepping loops shared by both backends
 # ------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class SteadyClock:
-    """Steady-state timing of a consuming loop.
-
-    The clock starts when the first non-empty batch has been handled: that batch absorbs the
-    consumer group join, the first fetch and connection set-up, and is not counted. The rate is
-    (N - records of the first batch) / (end - start). ``startup_s`` is the time from the loop's
-    start to the end of that first batch.
-    """
-
-    began: float = field(default_factory=time.perf_counter)
-    start: float | None = None
-    first_batch: int = 0
-    end: float = 0.0
-
-    def batch(self, records: int, finished_at: float) -> bool:
-        """Record a handled batch; True if it is counted (the clock was already running)."""
-        if records <= 0:
-            return False
-        if self.start is None:
-            self.start = finished_at
-            self.first_batch = records
-            return False
-        return True
-
-    def stop(self) -> None:
-        self.end = time.perf_counter()
-
-    @property
-    def seconds(self) -> float:
-        return self.end - (self.start if self.start is not None else self.began)
-
-    @property
-    def startup_s(self) -> float:
-        return (self.start if self.start is not None else self.end) - self.began
-
-
-def _deadline_check(deadline: float, what: str, done: int, total: int) -> None:
-    if time.perf_counter() > deadline:
-        raise RuntimeError(f"{what}: only {done:,} of {total:,} after {STAGE_TIMEOUT_S:.0f}s")
 
 
 def sdk_stage(report: Report, log: Log, w: Workload, baseline: str) -> None:
@@ -458,7 +329,7 @@ def router_stage(report: Report, log: Log, n: int, baseline: str) -> None:
     progress(f"{log.name}: router ({n:,} records) started")
     step_seconds: list[float] = []
     clock = SteadyClock()
-    deadline = clock.began + STAGE_TIMEOUT_S
+    deadline = Deadline("router", STAGE_TIMEOUT_S)
     counted_from = 0
     with timed_transactions(log) as txn_seconds:
         router = Router(log)
@@ -471,7 +342,7 @@ def router_stage(report: Report, log: Log, n: int, baseline: str) -> None:
                     step_seconds.append(finished - started)
                 elif got:
                     counted_from = len(txn_seconds)
-                _deadline_check(deadline, "router", router.consumed, n)
+                deadline.check(router.consumed, n)
             clock.stop()
         finally:
             router.close()
@@ -503,61 +374,40 @@ def router_stage(report: Report, log: Log, n: int, baseline: str) -> None:
 
 def sink_stage(report: Report, log: Log, n: int, out: Path, baseline: str) -> None:
     progress(f"{log.name}: sink worker → local directory ({n:,} events) started")
-    stats = SinkStats()
-
-    def factory(d: Destination) -> Sink:
-        return TimedSink(build_sink(d, local_root=out), stats)
-
-    worker = SinkWorker(log, sink_factory=factory)
-    clock = SteadyClock()
-    deadline = clock.began + STAGE_TIMEOUT_S
-    read = delivered = 0
-    writes_before_clock = objects_before_clock = bytes_before_clock = 0
+    writes: list[Write] = []
+    worker = SinkWorker(log, sink_factory=timed_factory(out, writes))
     try:
-        while delivered < n:
-            got = worker.step()
-            read += got
-            if read >= n:
-                # Everything is read: write the open tail batches now instead of waiting for
-                # their 5 s age limit, which would only measure the limit.
-                worker.drain()
-            if not clock.batch(got, time.perf_counter()) and got:
-                writes_before_clock = len(stats.write_seconds)
-                objects_before_clock = stats.objects
-                bytes_before_clock = stats.object_bytes
-            delivered = sum(h.delivered_events for h in worker.health.values())
-            _deadline_check(deadline, "sink worker", delivered, n)
-        clock.stop()
+        run = run_until_delivered(worker, writes, n, "sink worker", STAGE_TIMEOUT_S)
     finally:
         worker.close()
-    if delivered != n or read != n:
-        raise RuntimeError(f"sink worker read {read:,} and delivered {delivered:,} of {n:,}")
-    counted = n - clock.first_batch
-    written = stats.object_bytes - bytes_before_clock
+    clock, timed = run.clock, run.timed
+    if run.delivered != n or run.read != n:
+        raise RuntimeError(
+            f"sink worker read {run.read:,} and delivered {run.delivered:,} of {n:,}"
+        )
+    objects = sum(w.deliveries for w in writes)
     report.add(
         Stage(
             log.name,
             "sink worker → local dir",
-            counted,
+            n - clock.first_batch,
             clock.seconds,
-            written / MB,
+            sum(w.bytes for w in timed) / MB,
             "bytes of objects written (NDJSON+gzip)",
             baseline=baseline,
             notes={
                 "startup_s": round(clock.startup_s, 3),
                 "first_batch_excluded": clock.first_batch,
-                "objects_written_total": stats.objects,
-                "objects_written_timed": stats.objects - objects_before_clock,
-                "object_bytes_total": stats.object_bytes,
-                "mean_events_per_object": round(stats.events / max(1, stats.objects)),
+                "objects_written_total": objects,
+                "objects_written_timed": sum(w.deliveries for w in timed),
+                "object_bytes_total": sum(w.bytes for w in writes),
+                "mean_events_per_object": round(sum(w.events for w in writes) / max(1, objects)),
                 "files_on_disk": sum(1 for p in out.rglob("*") if p.is_file()),
             },
         )
     )
     report.latencies.append(
-        Latency.of(
-            log.name, "sink batch write (Sink.write)", stats.write_seconds[writes_before_clock:]
-        )
+        Latency.of(log.name, "sink batch write (Sink.write)", [w.seconds for w in timed])
     )
 
 
@@ -648,7 +498,7 @@ def raw_consume_kafka(report: Report, log: KafkaLog, n: int) -> None:
     partitions = sorted(tp.partition for tp in log.end_offsets(topics.ACTIVITY))
     consumer.assign([RawTopicPartition(topics.ACTIVITY, p, OFFSET_BEGINNING) for p in partitions])
     clock = SteadyClock()
-    deadline = clock.began + STAGE_TIMEOUT_S
+    deadline = Deadline("raw consume", STAGE_TIMEOUT_S)
     read = size = counted_size = 0
     try:
         while read < n:
@@ -662,7 +512,7 @@ def raw_consume_kafka(report: Report, log: KafkaLog, n: int) -> None:
             size += batch_size
             if clock.batch(got, time.perf_counter()):
                 counted_size += batch_size
-            _deadline_check(deadline, "raw consume", read, n)
+            deadline.check(read, n)
         clock.stop()
     finally:
         consumer.close()
@@ -683,8 +533,6 @@ def raw_consume_kafka(report: Report, log: KafkaLog, n: int) -> None:
 
 
 def run_kafka(report: Report, w: Workload, workdir: Path) -> None:
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
     from devservices.kafka import KafkaBroker
 
     progress("kafka: starting the broker")
@@ -695,28 +543,24 @@ def run_kafka(report: Report, w: Workload, workdir: Path) -> None:
         try:
             warm_up_kafka(log)
             publish_settings(log, bench_settings())
+            # Between stages, the clients of the one that ended are collected: their
+            # librdkafka threads must not compete with the next stage.
             raw_produce_kafka(report, log, w)
-            _collect()
+            settle()
             sdk_stage(report, log, w, baseline="raw produce (confluent-kafka)")
-            _collect()
+            settle()
             raw_consume_kafka(report, log, w.n)
-            _collect()
+            settle()
             router_stage(report, log, w.n, baseline="raw consume (confluent-kafka)")
-            _collect()
+            settle()
             sink_stage(report, log, w.n, workdir / "kafka-out", "raw consume (confluent-kafka)")
         finally:
             log.close()
             del log
-            _collect()  # every client is gone before the broker stops: no reconnect noise
+            settle()  # every client is gone before the broker stops: no reconnect noise
     finally:
         progress("kafka: stopping the broker")
         broker.stop()
-
-
-def _collect() -> None:
-    """Free the clients of the stage that just ended (router and worker hold reference cycles)
-    so their librdkafka threads do not compete with the next stage."""
-    gc.collect()
 
 
 def warm_up_kafka(log: KafkaLog) -> None:
@@ -853,14 +697,51 @@ def run_embedded(report: Report, w: Workload, workdir: Path) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-def _num(x: float | None, fmt: str) -> str:
-    if x is None or math.isnan(x):
-        return "-"
-    return format(x, fmt)
+STAGE_COLUMNS = (
+    Column("backend", 9, "<"),
+    Column("stage", 38, "<"),
+    Column("events", 8),
+    Column("s", 7),
+    Column("events/s", 9),
+    Column("MB/s", 7),
+    Column("ours/raw", 8),
+    Column("peak RSS MiB", 12),
+)
+LATENCY_COLUMNS = (
+    Column("backend", 9, "<"),
+    Column("latency", 48, "<"),
+    Column("count", 6),
+    Column("p50 ms", 8),
+    Column("p95 ms", 8),
+    Column("p99 ms", 8),
+    Column("max ms", 8),
+)
+
+
+def stage_cells(s: Stage) -> list[str]:
+    return [
+        s.backend,
+        s.name,
+        f"{s.events:,}",
+        f"{s.seconds:.2f}",
+        num(s.events_per_s, ",.0f"),
+        num(s.mb_per_s if s.mbytes else None, ".2f"),
+        num(s.ratio, ".2f"),
+        f"{s.peak_rss_mib:,.0f}",
+    ]
+
+
+def latency_cells(lat: Latency) -> list[str]:
+    figures = (lat.p50_ms, lat.p95_ms, lat.p99_ms, lat.max_ms)
+    return [lat.backend, lat.what, str(lat.count), *(num(x, ".1f") for x in figures)]
+
+
+def stage_note(s: Stage) -> str:
+    vs = f"ratio vs '{s.baseline}'" if s.baseline else ""
+    return f"{s.backend} / {s.name}: {'; '.join(x for x in (vs, notes(s.notes)) if x)}"
 
 
 def render(report: Report) -> str:
-    lines: list[str] = []
     m = report.meta
     sizes = ", ".join(
         f"{name} N = {m[key]:,}"
@@ -871,48 +752,18 @@ def render(report: Report) -> str:
         )
         if m[key] is not None
     )
-    lines.append(
+    lines = [
         f"auditstream throughput: {sizes}; mean payload {m['mean_payload_bytes']:.0f} B; "
-        f"{m['cpus']} CPUs; Python {m['python']}; librdkafka {m['librdkafka']}"
-    )
-    lines.append("")
-    head = (
-        f"{'backend':<9} {'stage':<38} {'events':>8} {'s':>7} {'events/s':>9} {'MB/s':>7} "
-        f"{'ours/raw':>8} {'peak RSS MiB':>12}"
-    )
-    lines.append(head)
-    lines.append("-" * len(head))
-    for s in report.stages:
-        lines.append(
-            f"{s.backend:<9} {s.name:<38} {s.events:>8,} {s.seconds:>7.2f} "
-            f"{_num(s.events_per_s, ',.0f'):>9} {_num(s.mb_per_s if s.mbytes else None, '.2f'):>7} "
-            f"{_num(s.ratio, '.2f'):>8} {s.peak_rss_mib:>12,.0f}"
-        )
-    lines.append("")
-    head = (
-        f"{'backend':<9} {'latency':<48} {'count':>6} {'p50 ms':>8} {'p95 ms':>8} "
-        f"{'p99 ms':>8} {'max ms':>8}"
-    )
-    lines.append(head)
-    lines.append("-" * len(head))
-    for lat in report.latencies:
-        lines.append(
-            f"{lat.backend:<9} {lat.what:<48} {lat.count:>6} {_num(lat.p50_ms, '.1f'):>8} "
-            f"{_num(lat.p95_ms, '.1f'):>8} {_num(lat.p99_ms, '.1f'):>8} "
-            f"{_num(lat.max_ms, '.1f'):>8}"
-        )
-    lines.append("")
-    for s in report.stages:
-        if s.baseline is not None or s.notes:
-            detail = ", ".join(f"{k}={v}" for k, v in s.notes.items())
-            vs = f"ratio vs '{s.baseline}'" if s.baseline else ""
-            lines.append(f"{s.backend} / {s.name}: {'; '.join(x for x in (vs, detail) if x)}")
-    lines.append("")
-    lines.append(
+        f"{m['cpus']} CPUs; Python {m['python']}; librdkafka {m['librdkafka']}",
+        "",
+        *table(STAGE_COLUMNS, [stage_cells(s) for s in report.stages]),
+        *table(LATENCY_COLUMNS, [latency_cells(lat) for lat in report.latencies]),
+        *(stage_note(s) for s in report.stages if s.baseline is not None or s.notes),
+        "",
         "MB = 10^6 bytes of Avro payload, except the sink rows: bytes of gzip NDJSON objects "
         "written. Produce stages exclude their first event, consuming stages their first batch "
-        "(connection, group join); peak RSS is the process peak so far. See bench/README.md."
-    )
+        "(connection, group join); peak RSS is the process peak so far. See bench/README.md.",
+    ]
     return "\n".join(lines)
 
 
@@ -974,24 +825,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     events = generate_events(n)
     report = Report(
         meta={
-            "command": " ".join([".venv/bin/python -m bench.throughput", *sys.argv[1:]]),
-            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            **run_meta(".venv/bin/python -m bench.throughput"),
             "events": n,
             "events_kafka": n_kafka if kafka else None,
             "events_embedded": n_embedded if embedded else None,
             "accounts": len(ACCOUNTS),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
             "librdkafka": _librdkafka_version(),
-            "machine": platform.machine(),
             "gc_freeze": not args.no_gc_freeze,
         }
     )
     if not args.no_gc_freeze:
         # The N event dicts live all run long; a stage's own process would not hold them.
         # Freezing them keeps the cyclic collector from re-scanning them in every stage.
-        gc.collect()
-        gc.freeze()
+        settle(freeze=True)
     w = cpu_stages(report, events)
     report.meta["mean_payload_bytes"] = w.payload_bytes / w.n
     with _workdir() as workdir:
@@ -999,11 +845,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_kafka(report, _subset(w, n_kafka), workdir)
         if embedded:
             run_embedded(report, _subset(w, n_embedded), workdir)
-    text = render(report)
-    print(text)
+    print(render(report))
     if args.json is not None:
-        args.json.write_text(json.dumps(report.to_json(), indent=2, allow_nan=False, default=str))
-        progress(f"figures written to {args.json}")
+        write_json(args.json, report.to_json())
     return 0
 
 
