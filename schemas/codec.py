@@ -1,9 +1,14 @@
 """Avro single-object encoding of ``ActivityEvent``.
 
 Wire format (Avro specification, "Single object encoding"): ``C3 01`` marker, the writer
-schema's CRC-64-AVRO fingerprint as 8 little-endian bytes, then the Avro binary body. The
-fingerprint lets any reader find the writer schema without a registry: every published version
-is kept in ``schemas/avro/`` and data written with any of them is read with the current one.
+schema's CRC-64-AVRO fingerprint of its Parsing Canonical Form as 8 little-endian bytes, then the
+Avro binary body; byte for byte what Java's ``BinaryMessageEncoder`` writes. The fingerprint lets
+any reader find the writer schema without a registry: every published version is kept in
+``schemas/avro/`` and data written with any of them is read with the current one.
+
+Earlier releases wrote the 8 fingerprint bytes in reverse order. Such messages remain in topics
+and dead-letter topics, so the reader also accepts the reversed bytes of every published version
+(docs/adr/008-avro-fingerprint-bytes.md); nothing writes them any more.
 """
 
 from __future__ import annotations
@@ -27,24 +32,40 @@ HEADER_SIZE = len(MARKER) + 8
 SCHEMA_NAME = "ActivityEvent"
 
 
+def crc64_avro(canonical_form: str) -> int:
+    """The CRC-64-AVRO fingerprint of ``canonical_form`` as an unsigned 64-bit integer: the
+    value of Java's ``SchemaNormalization.fingerprint64``, which the header stores little-endian.
+    """
+    # fastavro's digest is the hex of the header bytes (little-endian), not of the number.
+    digest = fingerprint(canonical_form, "CRC-64-AVRO")
+    return int.from_bytes(bytes.fromhex(digest), "little")
+
+
+def reversed_header_value(fp: int) -> int:
+    """The number that the header of an earlier release reads as: ``fp`` with its 8 bytes in
+    reverse order (those releases wrote the fingerprint bytes reversed)."""
+    return int.from_bytes(struct.pack("<Q", fp), "big")
+
+
 @dataclass(frozen=True)
 class SchemaVersion:
     """One published version of the event schema."""
 
     version: int
     fingerprint: int
+    """CRC-64-AVRO of the Parsing Canonical Form (unsigned; Java's ``parsingFingerprint64``)."""
     parsed: Any
 
     @property
     def fingerprint_bytes(self) -> bytes:
+        """The 8 header bytes that follow the marker, as the specification lays them out."""
         return struct.pack("<Q", self.fingerprint)
 
 
 def _load(version: int, text: str) -> SchemaVersion:
     raw = json.loads(text)
     parsed = parse_schema(raw)
-    canonical = to_parsing_canonical_form(parsed)
-    fp = int(fingerprint(canonical, "CRC-64-AVRO"), 16)
+    fp = crc64_avro(to_parsing_canonical_form(parsed))
     return SchemaVersion(version=version, fingerprint=fp, parsed=parsed)
 
 
@@ -68,9 +89,27 @@ def current() -> SchemaVersion:
     return published_versions()[-1]
 
 
+def header_values(versions: tuple[SchemaVersion, ...]) -> Mapping[int, SchemaVersion]:
+    """Every header value a reader accepts (see :func:`read_fingerprint`), with its version:
+    each version's fingerprint and, for messages of earlier releases, its reversed bytes.
+
+    Raises ``ValueError`` if one value would name two versions, in either byte order.
+    """
+    found: dict[int, SchemaVersion] = {}
+    for v in versions:
+        for value in (v.fingerprint, reversed_header_value(v.fingerprint)):
+            other = found.setdefault(value, v)
+            if other.version != v.version:
+                raise ValueError(
+                    f"header value {value:#018x} names both ActivityEvent v{other.version} "
+                    f"and v{v.version}"
+                )
+    return found
+
+
 @cache
-def _by_fingerprint() -> Mapping[int, SchemaVersion]:
-    return {v.fingerprint: v for v in published_versions()}
+def _by_header_value() -> Mapping[int, SchemaVersion]:
+    return header_values(published_versions())
 
 
 def version(number: int) -> SchemaVersion:
@@ -93,7 +132,11 @@ def encode(event: Mapping[str, Any], writer: SchemaVersion | None = None) -> byt
 
 
 def read_fingerprint(data: bytes) -> int:
-    """The writer fingerprint of ``data``. Raises :class:`MalformedMessage` on a bad header."""
+    """The 8 fingerprint bytes of ``data`` read little-endian: the writer's fingerprint for
+    spec-exact messages, its byte-reversed value for those of earlier releases.
+
+    Raises :class:`MalformedMessage` on a bad header.
+    """
     if len(data) < HEADER_SIZE:
         raise MalformedMessage(f"message of {len(data)} bytes is shorter than the 10-byte header")
     if data[:2] != MARKER:
@@ -105,12 +148,12 @@ def read_fingerprint(data: bytes) -> int:
 
 
 def writer_of(data: bytes) -> SchemaVersion:
-    """The published writer schema of ``data``.
+    """The published writer schema of ``data``, whichever byte order its fingerprint has.
 
     Raises :class:`MalformedMessage` (bad header) or :class:`UnknownSchema`.
     """
     fp = read_fingerprint(data)
-    found = _by_fingerprint().get(fp)
+    found = _by_header_value().get(fp)
     if found is None:
         raise UnknownSchema(fp)
     return found
