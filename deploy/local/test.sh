@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need on a fresh machine (a virtualenv with the project and its
 # dev dependencies, the Kafka broker jars), then runs lint, type checks and the test suite.
-# Needs: Python 3.11+, Java 17+, Maven (first run only, to fetch the broker jars), Node.js 20
-# and npm (Azurite, the Azure Blob emulator).
+# Needs: Python 3.11+, a JDK 17+, Maven (first run only, to fetch the broker and Avro jars),
+# Node.js 20 and npm (Azurite, the Azure Blob emulator).
 # Extra arguments go to pytest, e.g. `deploy/local/test.sh -k embedded -x`.
 set -euo pipefail
 
@@ -21,6 +21,9 @@ fi
 
 step "kafka broker jars"
 bash deploy/local/kafka.sh fetch
+
+step "avro java library (encoding interop test)"
+bash deploy/local/avro-java.sh build
 
 step "storage emulators (moto, fake-gcs-server, Azurite)"
 bash deploy/local/emulators.sh install
