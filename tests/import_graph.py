@@ -118,8 +118,8 @@ def violations(modules: dict[str, Path] | None = None) -> list[str]:
             if target_unit is None or target_unit == source_unit:
                 continue
             up = layer_of(target_unit) > layer_of(source_unit)
-            top = len(LAYERS) - 1
-            sideways = layer_of(target_unit) == layer_of(source_unit) != top
+            application = len(LAYERS) - 1
+            sideways = layer_of(target_unit) == layer_of(source_unit) != application
             if up or sideways:
                 bad.append(f"{where} ({'upward' if up else 'sideways'})")
     return bad

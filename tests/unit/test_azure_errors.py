@@ -23,10 +23,9 @@ from azure.core.exceptions import (
 )
 from pydantic import ValidationError
 
-from auditstream.config.destinations import AzureBlobDestination
+from auditstream.config.destinations import AzureBlobDestination, account_name_of
 from auditstream.sinks.azure_blob import (
     AzureBlobSink,
-    account_name_of,
     classify_azure_error,
     error_code,
 )
