@@ -13,14 +13,15 @@ committed), larger ones are reported as the upper bound with ``exact: false``.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from auditstream.api.compacted import consumer_position, read_to_end
 from auditstream.config.destinations import Destination
 from auditstream.pipeline import topics
+from auditstream.pipeline.compacted_view import CompactedTopicView
 from auditstream.pipeline.errors import LogError
 from auditstream.pipeline.log import Consumer, Log, Record, TopicPartition
 from auditstream.sinks.status import decode_status
@@ -126,25 +127,27 @@ def _float(value: Any) -> float | None:
 
 
 class StatusView:
-    """The latest status record per destination id, kept current by polling the status topic."""
+    """The latest status record per destination id, kept current by polling the status topic.
+    Thread-safe."""
 
     def __init__(self, log_backend: Log) -> None:
-        log_backend.create_topic(topics.STATUS, compacted=True)
-        self._log = log_backend
-        self._reader: Consumer = log_backend.reader(topics.STATUS)
+        """Raises :class:`LogError` if the status topic cannot be opened."""
         self._latest: dict[str, Reported] = {}
-        self._polled_at = 0.0
+        self._lock = threading.Lock()
+        self._topic = CompactedTopicView(log_backend, topics.STATUS, self._apply)
 
     def catch_up(self, timeout: float = 30.0) -> None:
-        read_to_end(self._log, self._reader, topics.STATUS, self._apply, timeout)
+        """Read the status topic to its end. Raises ``TimeoutError`` if not done within
+        ``timeout`` seconds (polling continues from there), :class:`LogError` if the log cannot
+        be read."""
+        with self._lock:
+            self._topic.catch_up(timeout)
 
     def poll(self, min_interval: float = 0.5) -> None:
-        now = time.monotonic()
-        if now - self._polled_at < min_interval:
-            return
-        self._polled_at = now
-        for record in self._reader.poll(1000, 0.0):
-            self._apply(record)
+        """Apply new status records, at most every ``min_interval`` seconds. Raises
+        :class:`LogError` if the log cannot be read."""
+        with self._lock:
+            self._topic.poll(min_interval)
 
     def _apply(self, record: Record) -> None:
         if record.key is None:
@@ -166,10 +169,12 @@ class StatusView:
         self._latest[destination_id] = Reported(data, streak)
 
     def get(self, destination_id: str) -> Reported | None:
-        return self._latest.get(destination_id)
+        with self._lock:
+            return self._latest.get(destination_id)
 
     def close(self) -> None:
-        self._reader.close()
+        with self._lock:
+            self._topic.close()
 
 
 def count_waiting(
@@ -226,11 +231,7 @@ def _count_by_reading(
         while len(done) < len(backlog):
             records = reader.poll(1000, 0.5)
             if not records:
-                if all(
-                    (consumer_position(reader, tp) or -1) >= ends[tp]
-                    for tp in backlog
-                    if tp not in done
-                ):
+                if all(_position(reader, tp) >= ends[tp] for tp in backlog if tp not in done):
                     break  # the consumer is past everything there was (markers included)
                 empty_polls += 1
                 # Trailing commit markers are never returned: two empty polls after data (or
@@ -254,3 +255,12 @@ def _count_by_reading(
         return Waiting(count, True, oldest)
     finally:
         reader.close()
+
+
+def _position(reader: Consumer, tp: TopicPartition) -> int:
+    """The reader's position on ``tp`` (past transaction markers); -1 if it has none yet or
+    cannot tell, so the slower empty-read checks decide."""
+    try:
+        return reader.position(tp)
+    except LogError:
+        return -1

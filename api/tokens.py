@@ -20,10 +20,10 @@ from typing import Literal, get_args
 
 import orjson
 
-from auditstream.api.compacted import read_to_end
 from auditstream.pipeline import topics
-from auditstream.pipeline.errors import LogError
-from auditstream.pipeline.log import Consumer, Log, OutgoingRecord, Record
+from auditstream.pipeline.compacted_view import CompactedTopicView
+from auditstream.pipeline.log import Log, OutgoingRecord, Record
+from auditstream.pipeline.produce_all import produce_all
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,8 @@ def create_token(
 ) -> tuple[str, Principal]:
     """Store a new token and return it (the only time it is seen) with its principal.
 
-    Raises ``ValueError`` for an unknown role or privilege, :class:`LogError` if not stored.
+    Raises ``ValueError`` for an unknown role or privilege, :class:`pipeline.errors.LogError`
+    if not stored.
     """
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
@@ -133,16 +134,8 @@ def create_token(
     principal = Principal(token_id, account_id, user_id, role, privileges)
     stored = StoredToken(principal, hash_secret(secret), datetime.now(UTC).isoformat())
     log_backend.create_topic(topics.TOKENS, compacted=True)
-    producer = log_backend.producer()
-    errors: list[Exception] = []
-    producer.produce(
-        OutgoingRecord(topics.TOKENS, encode_token(stored), key=token_id.encode()),
-        lambda err, _r: errors.append(err) if err is not None else None,
-    )
-    remaining = producer.flush(30.0)
-    producer.close()
-    if errors or remaining:
-        raise LogError(f"token not stored: {errors[0] if errors else 'flush timed out'}")
+    record = OutgoingRecord(topics.TOKENS, encode_token(stored), key=token_id.encode())
+    produce_all(log_backend, [record], what="token")
     return token, principal
 
 
@@ -154,19 +147,23 @@ class TokenStore:
     """
 
     def __init__(self, log_backend: Log, refresh_interval: float = 1.0) -> None:
-        log_backend.create_topic(topics.TOKENS, compacted=True)
-        self._log = log_backend
-        self._reader: Consumer = log_backend.reader(topics.TOKENS)
+        """Raises :class:`pipeline.errors.LogError` if the tokens topic cannot be opened."""
         self._tokens: dict[str, StoredToken] = {}
         self._lock = threading.Lock()
         self._refresh_interval = refresh_interval
         self._refreshed_at = 0.0
         self._waited_at = 0.0
+        self._topic = CompactedTopicView(log_backend, topics.TOKENS, self._apply)
 
     def catch_up(self, timeout: float = 30.0) -> None:
+        """Read the tokens topic to its end. Raises ``TimeoutError`` if not done within
+        ``timeout`` seconds (unknown ids still make the store read on), and
+        :class:`pipeline.errors.LogError` if the log cannot be read."""
         with self._lock:
-            read_to_end(self._log, self._reader, topics.TOKENS, self._apply, timeout)
-            self._refreshed_at = time.monotonic()
+            try:
+                self._topic.catch_up(timeout)
+            finally:
+                self._refreshed_at = time.monotonic()
 
     def _apply(self, record: Record) -> None:
         if record.key is None:
@@ -188,15 +185,14 @@ class TokenStore:
         if not force and now - self._refreshed_at < self._refresh_interval:
             return
         self._refreshed_at = now
-        records = self._reader.poll(1000, 0.0)
-        if force and not records and now - self._waited_at >= self._refresh_interval:
+        applied = self._topic.poll()
+        if force and not applied and now - self._waited_at >= self._refresh_interval:
             self._waited_at = now
-            records = self._reader.poll(1000, 0.2)
-        for record in records:
-            self._apply(record)
+            self._topic.poll(wait=0.2)
 
     def authenticate(self, token: str) -> Principal | None:
-        """The principal of ``token``, or None if it is malformed, unknown or wrong."""
+        """The principal of ``token``, or None if it is malformed, unknown or wrong. Raises
+        :class:`pipeline.errors.LogError` if the tokens topic cannot be read."""
         parsed = parse_token(token)
         if parsed is None:
             return None
@@ -216,4 +212,5 @@ class TokenStore:
         return stored.principal
 
     def close(self) -> None:
-        self._reader.close()
+        with self._lock:
+            self._topic.close()

@@ -3,25 +3,20 @@ and kept current by polling it: a change takes effect within one poll interval, 
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable
-
 from auditstream.config.destinations import Destination
-from auditstream.config.errors import ConfigError
 from auditstream.config.secrets import SecretBox
 from auditstream.config.stream import AccountSettings
-from auditstream.config.wire import decode_settings
 from auditstream.pipeline import topics
-from auditstream.pipeline.log import Consumer, Log
+from auditstream.pipeline.compacted_view import CompactedTopicView
+from auditstream.pipeline.log import Log, Record
+from auditstream.pipeline.settings_table import ChangeCallback, SettingsTable
 
-log = logging.getLogger(__name__)
-
-ChangeCallback = Callable[[str, AccountSettings | None], None]
+__all__ = ["ChangeCallback", "SettingsView"]
 
 
 class SettingsView:
-    """Accounts' settings by account id, and destinations by destination id."""
+    """Accounts' settings by account id, and destinations by destination id, as the settings
+    topic holds them. Not thread-safe: one owner polls it."""
 
     def __init__(
         self,
@@ -29,84 +24,42 @@ class SettingsView:
         on_change: ChangeCallback | None = None,
         box: SecretBox | None = None,
     ) -> None:
-        self._box = box
-        log_backend.create_topic(topics.SETTINGS, compacted=True)
-        self._log = log_backend
-        self._reader: Consumer = log_backend.reader(topics.SETTINGS)
-        self._accounts: dict[str, AccountSettings] = {}
-        self._destinations: dict[str, tuple[str, Destination]] = {}
-        self._previous: dict[str, AccountSettings] = {}
-        self._on_change = on_change
-        self.version = 0
-        self._polled_at = 0.0
+        """Raises :class:`pipeline.errors.LogError` if the settings topic cannot be opened."""
+        self._table = SettingsTable(box, on_change)
+        self._topic = CompactedTopicView(log_backend, topics.SETTINGS, self._apply_record)
+
+    def _apply_record(self, record: Record) -> None:
+        self._table.apply(record.key, record.value)
 
     def catch_up(self, timeout: float = 30.0) -> None:
         """Read until the end of the settings topic as it is now (any number of times).
-        Raises ``TimeoutError``. The reader's position, not the last record's offset, says how
-        far it read: on Kafka a transactional write ends with a marker no poll returns."""
-        ends = self._log.end_offsets(topics.SETTINGS)
-        deadline = time.monotonic() + timeout
-        # A position is negative until the first fetch: an empty partition (end 0) is read.
-        while any(max(self._reader.position(tp), 0) < end for tp, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise TimeoutError("settings topic not read to its end in time")
-            for record in self._reader.poll(1000, 0.5):
-                self._apply(record.key, record.value)
+        Raises ``TimeoutError`` if not done within ``timeout`` seconds, and
+        :class:`pipeline.errors.LogError` if the log cannot be read."""
+        self._topic.catch_up(timeout)
 
     def poll(self, min_interval: float = 0.5) -> bool:
-        """Apply new settings records, at most every ``min_interval`` seconds; True if any."""
-        now = time.monotonic()
-        if now - self._polled_at < min_interval:
-            return False
-        self._polled_at = now
-        changed = False
-        for record in self._reader.poll(1000, 0.0):
-            self._apply(record.key, record.value)
-            changed = True
-        return changed
+        """Apply new settings records, at most every ``min_interval`` seconds; True if any.
+        Raises :class:`pipeline.errors.LogError` if the log cannot be read."""
+        return self._topic.poll(min_interval) > 0
 
-    def _apply(self, key: bytes | None, value: bytes) -> None:
-        if key is None:
-            log.warning("settings record without key ignored")
-            return
-        account_id = key.decode()
-        settings: AccountSettings | None = None
-        if value:
-            try:
-                settings = decode_settings(value, self._box)
-            except ConfigError as exc:
-                # Keep the last good settings: a bad record must not stop the stream.
-                log.error("settings for account %s ignored: %s", account_id, exc)
-                return
-        for dest_id, (acct, _d) in list(self._destinations.items()):
-            if acct == account_id:
-                del self._destinations[dest_id]
-        previous = self._accounts.get(account_id)
-        if previous is not None:
-            self._previous[account_id] = previous
-        if settings is None:
-            self._accounts.pop(account_id, None)
-        else:
-            self._accounts[account_id] = settings
-            for d in settings.destinations:
-                self._destinations[d.id] = (account_id, d)
-        self.version += 1
-        if self._on_change is not None:
-            self._on_change(account_id, settings)
+    @property
+    def version(self) -> int:
+        """Counts the changes applied."""
+        return self._table.version
 
     def account(self, account_id: str) -> AccountSettings | None:
-        return self._accounts.get(account_id)
+        return self._table.account(account_id)
 
     def previous(self, account_id: str) -> AccountSettings | None:
         """The account's settings before its latest change (None if it had none)."""
-        return self._previous.get(account_id)
+        return self._table.previous(account_id)
 
     def accounts(self) -> dict[str, AccountSettings]:
-        return dict(self._accounts)
+        return self._table.accounts()
 
     def destination(self, destination_id: str) -> tuple[str, Destination] | None:
         """(account id, destination) for ``destination_id``, or None if no account has it."""
-        return self._destinations.get(destination_id)
+        return self._table.destination(destination_id)
 
     def close(self) -> None:
-        self._reader.close()
+        self._topic.close()

@@ -8,8 +8,8 @@ from auditstream.config.secrets import SecretBox
 from auditstream.config.stream import AccountSettings
 from auditstream.config.wire import encode_settings
 from auditstream.pipeline import topics
-from auditstream.pipeline.errors import LogError
 from auditstream.pipeline.log import Log, OutgoingRecord
+from auditstream.pipeline.produce_all import produce_all
 from auditstream.pipeline.topic_setup import ensure_core_topics
 
 
@@ -19,26 +19,19 @@ def publish_settings(
     """Write each account's settings (replacing the previous ones). Returns how many.
 
     Destination topics are created first, so no routed event waits for one. Raises
-    :class:`LogError` if the log did not store every record.
+    :class:`pipeline.errors.LogError` if the log did not store every record.
     """
     ensure_core_topics(log_backend)
-    producer = log_backend.producer()
-    errors: list[Exception] = []
-    count = 0
+    accounts = list(accounts)
     for account in accounts:
         for d in account.destinations:
             log_backend.create_topic(topics.destination_topic(d.id))
-        producer.produce(
-            OutgoingRecord(
-                topic=topics.SETTINGS,
-                key=account.account_id.encode(),
-                value=encode_settings(account, box),
-            ),
-            lambda err, _r: errors.append(err) if err is not None else None,
+    records = (
+        OutgoingRecord(
+            topic=topics.SETTINGS,
+            key=account.account_id.encode(),
+            value=encode_settings(account, box),
         )
-        count += 1
-    remaining = producer.flush(60.0)
-    producer.close()
-    if errors or remaining:
-        raise LogError(f"settings not stored: {errors[0] if errors else 'flush timed out'}")
-    return count
+        for account in accounts
+    )
+    return produce_all(log_backend, records, what="settings", timeout=60.0)
