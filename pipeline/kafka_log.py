@@ -50,17 +50,28 @@ class KafkaLog:
     def __init__(self, bootstrap: str, extra: Mapping[str, Any] | None = None) -> None:
         self.bootstrap = bootstrap
         self._extra = dict(extra or {})
-        self._admin = AdminClient(self._conf())
+        self._closed = False
+        self._admin: AdminClient | None = AdminClient(self._conf())
         self._meta_consumer: _KConsumer | None = None
 
+    @property
+    def _admin_client(self) -> AdminClient:
+        if self._admin is None:
+            raise LogError("kafka: the log is closed")
+        return self._admin
+
     def _conf(self, **more: Any) -> dict[str, Any]:
+        """The configuration of a new client. Raises :class:`LogError` once the log is closed:
+        a client made then would outlive it."""
+        if self._closed:
+            raise LogError("kafka: the log is closed")
         conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap, **self._extra}
         conf.update(more)
         return conf
 
     def create_topic(self, topic: str, partitions: int = 1, compacted: bool = False) -> None:
         config = {"cleanup.policy": "compact"} if compacted else {}
-        futures = self._admin.create_topics(
+        futures = self._admin_client.create_topics(
             [NewTopic(topic, num_partitions=partitions, replication_factor=-1, config=config)],
             operation_timeout=_ADMIN_TIMEOUT_S,
         )
@@ -71,7 +82,7 @@ class KafkaLog:
                 raise _err(exc, f"create topic {topic}") from exc
 
     def delete_topic(self, topic: str) -> None:
-        futures = self._admin.delete_topics([topic], operation_timeout=_ADMIN_TIMEOUT_S)
+        futures = self._admin_client.delete_topics([topic], operation_timeout=_ADMIN_TIMEOUT_S)
         try:
             futures[topic].result(timeout=_ADMIN_TIMEOUT_S)
         except KafkaException as exc:
@@ -80,12 +91,12 @@ class KafkaLog:
 
     def list_topics(self) -> set[str]:
         try:
-            return set(self._admin.list_topics(timeout=_ADMIN_TIMEOUT_S).topics)
+            return set(self._admin_client.list_topics(timeout=_ADMIN_TIMEOUT_S).topics)
         except KafkaException as exc:
             raise _err(exc, "list topics") from exc
 
     def _partition_ids(self, topic: str) -> list[int]:
-        meta = self._admin.list_topics(topic, timeout=_ADMIN_TIMEOUT_S).topics.get(topic)
+        meta = self._admin_client.list_topics(topic, timeout=_ADMIN_TIMEOUT_S).topics.get(topic)
         if meta is None or meta.error is not None:
             raise LogError(f"topic {topic!r} does not exist")
         return sorted(meta.partitions)
@@ -206,9 +217,11 @@ class KafkaLog:
         return KafkaConsumer(consumer, "", subscription=None)
 
     def close(self) -> None:
+        self._closed = True
         if self._meta_consumer is not None:
             self._meta_consumer.close()
             self._meta_consumer = None
+        self._admin = None  # the last reference: the admin client and its threads end now
 
 
 def _headers(msg: Any) -> tuple[tuple[str, bytes], ...]:
@@ -218,18 +231,34 @@ def _headers(msg: Any) -> tuple[tuple[str, bytes], ...]:
     return tuple((k, v if v is not None else b"") for k, v in raw)
 
 
+def _release(producer: _KProducer, timeout: float = 30.0) -> None:
+    """Give queued records ``timeout`` seconds, then fail what is left, so that dropping the
+    client does not wait for it. A client that is only flushed keeps its threads connecting to
+    the brokers until it is garbage collected (long after a test stopped its broker)."""
+    producer.flush(timeout)
+    producer.purge()
+    producer.poll(0)  # serve the delivery reports of purged records
+
+
 class KafkaProducer:
     def __init__(self, producer: _KProducer) -> None:
-        self._p = producer
+        self._p: _KProducer | None = producer
+
+    @property
+    def _client(self) -> _KProducer:
+        if self._p is None:
+            raise LogError("kafka: the producer is closed")
+        return self._p
 
     def produce(self, record: OutgoingRecord, on_delivery: DeliveryCallback | None = None) -> None:
         def report(err: KafkaError | None, _msg: Any) -> None:
             if on_delivery is not None:
                 on_delivery(None if err is None else LogError(f"kafka: {err.str()}"), record)
 
+        client = self._client
         while True:
             try:
-                self._p.produce(
+                client.produce(
                     record.topic,
                     value=record.value,
                     key=record.key,
@@ -239,21 +268,29 @@ class KafkaProducer:
                 break
             except BufferError:
                 # Local queue full: serve delivery reports to make room, then try again.
-                self._p.poll(0.1)
+                client.poll(0.1)
             except KafkaException as exc:
                 raise _err(exc, f"produce to {record.topic}") from exc
-        self._p.poll(0)
+        client.poll(0)
 
     def flush(self, timeout: float = 30.0) -> int:
-        return int(self._p.flush(timeout))
+        return int(self._client.flush(timeout))
 
     def close(self) -> None:
-        self._p.flush(30.0)
+        if self._p is not None:
+            _release(self._p)
+            self._p = None  # the last reference: the client and its threads end now
 
 
 class KafkaTransactionalProducer:
     def __init__(self, producer: _KProducer) -> None:
-        self._p = producer
+        self._p: _KProducer | None = producer
+
+    @property
+    def _client(self) -> _KProducer:
+        if self._p is None:
+            raise LogError("kafka: the producer is closed")
+        return self._p
 
     def produce_and_commit(
         self,
@@ -263,49 +300,53 @@ class KafkaTransactionalProducer:
     ) -> None:
         if not isinstance(consumer, KafkaConsumer):
             raise TypeError("a Kafka transaction needs a Kafka consumer")
+        client = self._client
         try:
-            self._p.begin_transaction()
+            client.begin_transaction()
             for r in records:
                 while True:
                     try:
-                        self._p.produce(r.topic, value=r.value, key=r.key, headers=list(r.headers))
+                        client.produce(r.topic, value=r.value, key=r.key, headers=list(r.headers))
                         break
                     except BufferError:
-                        self._p.poll(0.1)
-            self._p.send_offsets_to_transaction(
+                        client.poll(0.1)
+            client.send_offsets_to_transaction(
                 [_KTP(tp.topic, tp.partition, off) for tp, off in offsets.items()],
                 consumer.group_metadata(),
                 _ADMIN_TIMEOUT_S,
             )
-            self._p.commit_transaction(_ADMIN_TIMEOUT_S)
+            client.commit_transaction(_ADMIN_TIMEOUT_S)
         except KafkaException as exc:
             kerr = exc.args[0]
             if kerr.fatal():
                 raise FencedError(f"kafka transaction fenced or fatal: {kerr.str()}") from exc
             try:
-                self._p.abort_transaction(_ADMIN_TIMEOUT_S)
+                client.abort_transaction(_ADMIN_TIMEOUT_S)
             except KafkaException as abort_exc:
                 raise FencedError(f"kafka: abort failed: {abort_exc}") from abort_exc
             raise TransactionAborted(f"kafka transaction aborted: {kerr.str()}") from exc
 
     def produce_atomically(self, records: Sequence[OutgoingRecord]) -> None:
+        client = self._client
         try:
-            self._p.begin_transaction()
+            client.begin_transaction()
             for r in records:
-                self._p.produce(r.topic, value=r.value, key=r.key, headers=list(r.headers))
-            self._p.commit_transaction(_ADMIN_TIMEOUT_S)
+                client.produce(r.topic, value=r.value, key=r.key, headers=list(r.headers))
+            client.commit_transaction(_ADMIN_TIMEOUT_S)
         except (KafkaException, BufferError) as exc:
             kerr = exc.args[0] if isinstance(exc, KafkaException) else None
             if kerr is not None and kerr.fatal():
                 raise FencedError(f"kafka transaction fenced or fatal: {kerr.str()}") from exc
             try:
-                self._p.abort_transaction(_ADMIN_TIMEOUT_S)
+                client.abort_transaction(_ADMIN_TIMEOUT_S)
             except KafkaException as abort_exc:
                 raise FencedError(f"kafka: abort failed: {abort_exc}") from abort_exc
             raise TransactionAborted(f"kafka transaction aborted: {exc}") from exc
 
     def close(self) -> None:
-        self._p.flush(30.0)
+        if self._p is not None:
+            _release(self._p)
+            self._p = None  # the last reference: the client and its threads end now
 
 
 class KafkaConsumer:
