@@ -6,16 +6,19 @@ or a cloud metadata service (server-side request forgery). :class:`AddressPolicy
 
 - schemes other than ``https`` (and ``http`` when ``allow_http``);
 - hosts that resolve to a private (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7),
-  loopback (127/8, ::1), link-local (169.254/16, fe80::/10), cloud metadata (169.254.169.254,
-  fd00:ec2::254), unspecified, multicast or otherwise reserved address, unless the address is
-  inside one of ``allowed_networks``.
+  loopback (127/8, ::1), link-local (169.254/16, fe80::/10), unspecified, multicast or
+  otherwise reserved address, unless the address is inside one of ``allowed_networks``;
+- cloud metadata and platform agent addresses (:data:`METADATA_NETWORKS`: the instance
+  metadata services of AWS, GCP, Azure, Oracle, Alibaba and others, ECS and EKS credential
+  agents, Azure's WireServer), always: an allowed network never opens them, since no
+  destination lives there and they hand out the platform's own credentials.
 
 A host is refused if *any* of its addresses is refused (a name may resolve to a public and a
 private address). IPv4 addresses embedded in IPv6 (``::ffff:10.0.0.1``, NAT64 ``64:ff9b::/96``,
 6to4 ``2002::/16``) are judged by the IPv4 address they carry.
 
-The settings API applies the policy when a URL is set; the webhook sink applies the same policy
-before each POST (:meth:`AddressPolicy.check_host`), so a name that later resolves somewhere
+The settings API applies the policy when a URL is set; the sinks apply the same policy right
+before each request (:meth:`AddressPolicy.check_host`), so a name that later resolves somewhere
 else is still refused. The policy never includes a resolved address in its messages.
 """
 
@@ -34,10 +37,27 @@ Resolver = Callable[[str, int], Sequence[str]]
 """``(host, port) -> addresses`` as strings. Raises :class:`OSError` when the name does not
 resolve."""
 
-_METADATA = (
-    ipaddress.ip_network("169.254.169.254/32"),
-    ipaddress.ip_network("fd00:ec2::254/128"),
+METADATA_NETWORKS: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(cidr)
+    for cidr in (
+        "169.254.169.254/32",  # AWS, GCP, Azure, Oracle, DigitalOcean, OpenStack, ... IMDS
+        "169.254.169.253/32",  # AWS VPC DNS resolver
+        "169.254.169.123/32",  # AWS time sync
+        "169.254.170.2/32",  # AWS ECS task credentials agent
+        "169.254.170.23/32",  # AWS EKS pod identity agent
+        "169.254.0.23/32",  # Tencent Cloud metadata
+        "100.100.100.200/32",  # Alibaba Cloud metadata
+        "168.63.129.16/32",  # Azure WireServer (a public address, so only this list refuses it)
+        "192.0.0.192/32",  # Oracle Cloud legacy metadata
+        "fd00:ec2::254/128",  # AWS IMDS over IPv6
+        "fd00:ec2::253/128",  # AWS VPC DNS resolver over IPv6
+        "fd00:ec2::123/128",  # AWS time sync over IPv6
+        "fd00:ec2::23/128",  # AWS EKS pod identity agent over IPv6
+        "fd20:ce::254/128",  # GCP metadata over IPv6
+    )
 )
+"""Cloud metadata and platform agent addresses: refused even inside an allowed network."""
+_IETF_PROTOCOL_ASSIGNMENTS = ipaddress.ip_network("192.0.0.0/24")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _SIXTO4 = ipaddress.ip_network("2002::/16")
 
@@ -110,7 +130,7 @@ def refusal_reason(address: IPAddress) -> str | None:
     inner = _embedded_ipv4(address)
     if inner is not None:
         return refusal_reason(inner)
-    if any(address in net for net in _METADATA):
+    if any(address.version == net.version and address in net for net in METADATA_NETWORKS):
         return "metadata"
     for net, reason in _REFUSED:
         if address.version == net.version and address in net:
@@ -127,6 +147,8 @@ def refusal_reason(address: IPAddress) -> str | None:
         return "reserved"
     if address.is_private:  # documentation, benchmarking and other special ranges
         return "private"
+    if address in _IETF_PROTOCOL_ASSIGNMENTS or not address.is_global:
+        return "reserved"  # special-purpose ranges no destination is reached through
     return None
 
 
@@ -151,10 +173,14 @@ class AddressPolicy:
     resolver: Resolver = field(default=system_resolver, compare=False)
 
     def address_allowed(self, address: IPAddress) -> str | None:
-        """None if ``address`` may be reached, else the refusal reason."""
+        """None if ``address`` may be reached, else the refusal reason. A metadata address is
+        refused even inside an allowed network."""
+        reason = refusal_reason(address)
+        if reason == "metadata":
+            return reason
         if any(address.version == net.version and address in net for net in self.allowed_networks):
             return None
-        return refusal_reason(address)
+        return reason
 
     def check_host(self, host: str, port: int) -> None:
         """Resolve ``host`` and check every address. Raises :class:`HostUnresolvable` or
