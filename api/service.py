@@ -69,27 +69,27 @@ class SettingsService:
         self._clock = clock
         self._check = check
         ensure_core_topics(log_backend)
-        self.settings = SettingsReadModel(log_backend, box)
+        self.read_model = SettingsReadModel(log_backend, box)
         self.tokens = TokenStore(log_backend)
         self.status_view = StatusView(log_backend)
-        for view in (self.settings, self.tokens, self.status_view):
+        for view in (self.read_model, self.tokens, self.status_view):
             try:
                 view.catch_up(_CATCH_UP_S)
             except TimeoutError as exc:
                 log.warning("%s; continuing", exc)
         self._deletions = TopicDeletions()
         self.writes = SettingsWrites(
-            log_backend, box, self.options, self.settings, self._deletions, clock=clock
+            log_backend, box, self.options, self.read_model, self._deletions, clock=clock
         )
         self.janitor = Janitor(
-            log_backend, self.options, self.settings, self.writes, self._deletions, self.waiting
+            log_backend, self.options, self.read_model, self.writes, self._deletions, self.waiting
         )
 
     # reading --------------------------------------------------------------------------------
 
     def account(self, account_id: str) -> AccountSettings | None:
-        with self.settings.fresh():
-            return self.settings.current(account_id)
+        with self.read_model.fresh():
+            return self.read_model.current(account_id)
 
     def stream(self, account_id: str) -> dict[str, Any]:
         return ops.stream_view(self.account(account_id), account_id)
@@ -109,7 +109,7 @@ class SettingsService:
 
     def ready(self) -> bool:
         try:
-            with self.settings.fresh(min_interval=0.0):
+            with self.read_model.fresh(min_interval=0.0):
                 return True
         except Unavailable:
             return False
@@ -222,8 +222,8 @@ class SettingsService:
         """Stop the janitor and release every client; later reads and changes raise
         :class:`api.errors.Unavailable`."""
         self.janitor.close()
-        with self.settings.lock:
+        with self.read_model.lock:
             self.writes.close()
-            self.settings.close()
+            self.read_model.close()
         self.tokens.close()
         self.status_view.close()
