@@ -17,21 +17,34 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from auditstream.config import azure_connection_string
+from auditstream.config import azure_connection_string, vendor_names
 from auditstream.config.fields import Address, AddressBearingSecret, RelativePath, Text, WorkerFile
 
 DESTINATION_ID = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 _CONTROL = frozenset(chr(c) for c in range(32)) | {"\x7f"}
 
-# The URLs of a service-account key file that Google's auth library may contact.
-_SERVICE_ACCOUNT_URLS = ("token_uri", "auth_uri", "auth_provider_x509_cert_url")
+# The URLs a service-account key file holds, and the values Google's own key files hold. The
+# auth library POSTs a signed assertion to ``token_uri``; a tenant must not choose where.
+_GOOGLE_KEY_FILE_URLS: dict[str, tuple[str, ...]] = {
+    "token_uri": (
+        "https://oauth2.googleapis.com/token",
+        "https://accounts.google.com/o/oauth2/token",  # key files made before 2019
+    ),
+    "auth_uri": ("https://accounts.google.com/o/oauth2/auth",),
+    "auth_provider_x509_cert_url": ("https://www.googleapis.com/oauth2/v1/certs",),
+    "client_x509_cert_url": (),
+}
+_GOOGLE_CLIENT_CERTS = "https://www.googleapis.com/robot/v1/metadata/x509/"
+_GOOGLE_UNIVERSE = "googleapis.com"
 
 NestedAddress = tuple[str, str]
 """``(field, url)``: an address found inside another field's value."""
 
 
 def _url_with_host(value: str | None, field: str) -> None:
-    """Raises ValueError unless ``value`` (when set) is an http(s) URL with a host."""
+    """Raises ValueError unless ``value`` (when set) is an http(s) URL with a host, without
+    credentials, whitespace, control characters or backslashes (URL parsers disagree on those:
+    the host a check reads must be the host a client connects to)."""
     if value is None:
         return
     try:
@@ -40,10 +53,21 @@ def _url_with_host(value: str | None, field: str) -> None:
         parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
     except ValueError:
         ok = False
-    if not ok:
+    if not ok or any(c.isspace() or c in _CONTROL or c == "\\" for c in value):
         raise ValueError(
             f"{field} must be an http(s) URL with a host, e.g. https://host.example.com"
         )
+    if "@" in parts.netloc:
+        raise ValueError(
+            f"{field} must not carry credentials (user:password@): set them in the "
+            "destination's credential fields"
+        )
+
+
+def _vendor_name(problem: str | None) -> None:
+    """Raises ValueError with ``problem`` (a vendor naming rule) when there is one."""
+    if problem is not None:
+        raise ValueError(problem)
 
 
 def _origin(url: str) -> str:
@@ -52,15 +76,24 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
-def _relative_path(value: str, field: str) -> str:
-    """``value`` if it is a relative path that cannot leave its root; raises ValueError."""
+def _path_segments(value: str, field: str) -> None:
+    """Raises ValueError if ``value`` holds control characters, backslashes, a leading ``~``, or
+    a ``.``, ``..`` or empty segment (leading and trailing ``/`` aside)."""
     if any(c in _CONTROL for c in value):
         raise ValueError(f"{field} must not contain control characters (NUL, line breaks)")
     if "\\" in value or value.startswith("~"):
         raise ValueError(f"{field} must use / as separator and not start with ~")
-    parts = value.split("/")
-    if any(p in (".", "..") for p in parts):
+    if any(p in (".", "..") for p in value.strip("/").split("/")):
         raise ValueError(f"{field} must not contain . or .. segments")
+    if any(not p for p in value.strip("/").split("/")):
+        raise ValueError(f"{field} must not contain empty segments (// or only /)")
+
+
+def _relative_path(value: str, field: str) -> str:
+    """``value`` if it is a relative path that cannot leave its root (empty is the root
+    itself); raises ValueError."""
+    if value:
+        _path_segments(value, field)
     return value
 
 
@@ -80,7 +113,7 @@ class Replay(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: Text = Field(min_length=1, max_length=100)
+    id: Text = Field(pattern=r"^[A-Za-z0-9._:-]{1,100}$")
     from_time: datetime
 
 
@@ -110,6 +143,17 @@ class _DestinationBase(BaseModel):
     def ambient_credentials_field(self) -> str | None:
         """The field to set when this destination would use the sink workers' own credentials
         (default chain, instance role); None when it brings its own or needs none."""
+        return None
+
+    def unofficial_addresses(self) -> list[NestedAddress]:
+        """The nested addresses that are not the vendor's own (a key file's token endpoint
+        elsewhere than Google's): only an operator may allow each one, e.g. for an emulator."""
+        return []
+
+    def external_id_field(self) -> str | None:
+        """The field that must hold the platform's external id for the account when this
+        destination assumes a role in the tenant's cloud account (so a tenant cannot name
+        another tenant's role: the confused deputy problem); None when it assumes none."""
         return None
 
     def location(self, local_root: Path | None = None) -> str:
@@ -151,9 +195,8 @@ class LocalDestination(_ObjectStoreBase):
 
     @field_validator("path")
     @classmethod
-    def _no_control(cls, v: str) -> str:
-        if any(c in _CONTROL for c in v):
-            raise ValueError("path must not contain control characters (NUL, line breaks)")
+    def _plain_path(cls, v: str) -> str:
+        _path_segments(v, "path")
         return v
 
     def store_identity(self) -> tuple[str, ...] | None:
@@ -171,7 +214,9 @@ class WebhookDestination(_DestinationBase):
     url: Address = Field(
         pattern=r"^https?://", description="Endpoint; https unless allowed otherwise"
     )
-    secret: SecretStr = Field(description="HMAC-SHA256 signing secret shared with the receiver")
+    secret: SecretStr = Field(
+        min_length=1, description="HMAC-SHA256 signing secret shared with the receiver"
+    )
     body: Literal["json_array", "ndjson"] = "json_array"
     timeout_s: float = Field(10.0, gt=0, le=120)
     headers: dict[str, SecretStr] = Field(
@@ -179,6 +224,13 @@ class WebhookDestination(_DestinationBase):
     )
     verify_tls: bool = True
     ca_file: WorkerFile | None = None
+
+    @field_validator("secret")
+    @classmethod
+    def _real_secret(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value().strip():
+            raise ValueError("secret must not be empty or blank: set the receiver's signing secret")
+        return v
 
     @model_validator(mode="after")
     def _usable_url(self) -> Self:
@@ -203,14 +255,57 @@ class S3Destination(_ObjectStoreBase):
     secret_access_key: SecretStr | None = None
     session_token: SecretStr | None = None
     role_arn: Text | None = None
-    external_id: SecretStr | None = None
+    external_id: Text | None = Field(
+        None,
+        description="Set by the platform when role_arn is set: the account's external id "
+        "(GET /v1/accounts/{account_id}/aws-external-id), for the role's trust policy.",
+    )
     sse: Literal["none", "AES256", "aws:kms"] = "none"
     kms_key_id: Text | None = None
     multipart_threshold_bytes: int = Field(16 * 1024 * 1024, ge=5 * 1024 * 1024)
 
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, v: str) -> str:
+        _vendor_name(vendor_names.s3_bucket(v))
+        return v
+
+    @field_validator("region")
+    @classmethod
+    def _region_name(cls, v: str | None) -> str | None:
+        if v is not None:  # the rule of S3-compatible stores; Amazon's is checked below
+            _vendor_name(vendor_names.aws_region(v, custom_endpoint=True))
+        return v
+
+    @field_validator("kms_key_id")
+    @classmethod
+    def _kms_key(cls, v: str | None) -> str | None:
+        if v is not None:  # the rule of S3-compatible stores; Amazon's is checked below
+            _vendor_name(vendor_names.kms_key_id(v, custom_endpoint=True))
+        return v
+
+    @field_validator("role_arn")
+    @classmethod
+    def _role(cls, v: str | None) -> str | None:
+        if v is not None:
+            _vendor_name(vendor_names.role_arn(v))
+        return v
+
+    @field_validator("external_id")
+    @classmethod
+    def _external_id(cls, v: str | None) -> str | None:
+        if v is not None:
+            _vendor_name(vendor_names.external_id(v))
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         _url_with_host(self.endpoint_url, "endpoint_url")
+        if self.endpoint_url is None:  # Amazon S3 itself: its stricter rules
+            if self.region is not None:
+                _vendor_name(vendor_names.aws_region(self.region, custom_endpoint=False))
+            if self.kms_key_id is not None:
+                _vendor_name(vendor_names.kms_key_id(self.kms_key_id, custom_endpoint=False))
         if self.kms_key_id and self.sse != "aws:kms":
             raise ValueError(
                 f"kms_key_id is set but sse is {self.sse!r}: set sse to aws:kms, or remove "
@@ -238,6 +333,9 @@ class S3Destination(_ObjectStoreBase):
         static = self.access_key_id is not None and self.secret_access_key is not None
         return None if static or self.role_arn is not None else "access_key_id"
 
+    def external_id_field(self) -> str | None:
+        return "external_id" if self.role_arn is not None else None
+
 
 class GcsDestination(_ObjectStoreBase):
     """Google Cloud Storage. Credentials: a service-account JSON, else application default
@@ -251,6 +349,26 @@ class GcsDestination(_ObjectStoreBase):
     anonymous: bool = False
     kms_key_name: Text | None = None
     resumable_threshold_bytes: int = Field(8 * 1024 * 1024, ge=256 * 1024)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, v: str) -> str:
+        _vendor_name(vendor_names.gcs_bucket(v))
+        return v
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, v: str | None) -> str | None:
+        if v is not None:
+            _vendor_name(vendor_names.gcs_project(v))
+        return v
+
+    @field_validator("kms_key_name")
+    @classmethod
+    def _kms_key(cls, v: str | None) -> str | None:
+        if v is not None:
+            _vendor_name(vendor_names.gcs_kms_key_name(v))
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -281,20 +399,44 @@ class GcsDestination(_ObjectStoreBase):
                 "service_account_json is not a service-account key (its type must be "
                 "service_account)"
             )
+        for key in _GOOGLE_KEY_FILE_URLS:
+            value = info.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise ValueError(f"service_account_json: {key} must be a URL")
+            _url_with_host(value, f"service_account_json: {key}")
+        universe = info.get("universe_domain", _GOOGLE_UNIVERSE)
+        if universe != _GOOGLE_UNIVERSE:
+            raise ValueError(
+                f"service_account_json: universe_domain must be {_GOOGLE_UNIVERSE} (other "
+                "universes are not supported)"
+            )
         return info
 
     def nested_addresses(self) -> list[NestedAddress]:
         info = self._service_account() or {}
         return [
             ("service_account_json", str(info[k]))
-            for k in (
-                "token_uri",
-                "auth_uri",
-                "auth_provider_x509_cert_url",
-                "client_x509_cert_url",
-            )
+            for k in _GOOGLE_KEY_FILE_URLS
             if isinstance(info.get(k), str) and info[k]
         ]
+
+    def unofficial_addresses(self) -> list[NestedAddress]:
+        info = self._service_account() or {}
+        out: list[NestedAddress] = []
+        for key, google in _GOOGLE_KEY_FILE_URLS.items():
+            value = info.get(key)
+            if not isinstance(value, str) or not value:
+                continue
+            official = (
+                value.startswith(_GOOGLE_CLIENT_CERTS) and "?" not in value and "#" not in value
+                if key == "client_x509_cert_url"
+                else value in google
+            )
+            if not official:
+                out.append(("service_account_json", value))
+        return out
 
     def store_identity(self) -> tuple[str, ...] | None:
         return self._identity((self.endpoint or "").rstrip("/").lower(), self.bucket)
@@ -321,6 +463,36 @@ class AzureBlobDestination(_ObjectStoreBase):
     sas_token: SecretStr | None = None
     encryption_scope: Text | None = None
     block_size_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024)
+
+    @field_validator("container")
+    @classmethod
+    def _container_name(cls, v: str) -> str:
+        _vendor_name(vendor_names.azure_container(v))
+        return v
+
+    @field_validator("account_name")
+    @classmethod
+    def _account_name(cls, v: str | None) -> str | None:
+        if v is not None:
+            _vendor_name(vendor_names.azure_account(v))
+        return v
+
+    @field_validator("encryption_scope")
+    @classmethod
+    def _scope(cls, v: str | None) -> str | None:
+        if v is not None:
+            _vendor_name(vendor_names.azure_encryption_scope(v))
+        return v
+
+    @field_validator("connection_string")
+    @classmethod
+    def _trimmed(cls, v: SecretStr | None) -> SecretStr | None:
+        # Stored trimmed, so the SDK reads exactly what was checked (a pasted string often
+        # ends with a line break, which the SDK would read as part of the last value).
+        if v is None:
+            return v
+        text = v.get_secret_value()
+        return v if text == text.strip() else SecretStr(text.strip())
 
     @model_validator(mode="after")
     def _one_credential(self) -> Self:

@@ -421,7 +421,7 @@ class S3Sink(ObjectStoreSink):
                 sts,
                 role_arn=destination.role_arn,
                 session_name=f"auditstream-{destination.id}"[:64],
-                external_id=_secret(destination.external_id),
+                external_id=destination.external_id,
             )
             core = _botocore_session()
             core.register_component(

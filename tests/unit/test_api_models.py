@@ -40,8 +40,7 @@ def test_secret_fields() -> None:
         "access_key_id",
         "secret_access_key",
         "session_token",
-        "external_id",
-    }
+    }  # external_id is the platform's, shown to the tenant for its role's trust policy
     assert secret_fields(SOURCES["azure_blob"]) == {"connection_string", "account_key", "sas_token"}
     assert secret_fields(SOURCES["gcs"]) == {"service_account_json"}
     assert secret_fields(SOURCES["local"]) == frozenset()

@@ -317,7 +317,7 @@ def test_path_style(overrides: dict[str, Any], path_style: bool) -> None:
 
 def test_repr_and_settings_hold_no_secret() -> None:
     sink = S3Sink(
-        make_destination(role_arn="arn:aws:iam::1:role/audit", external_id=EXTERNAL_ID),
+        make_destination(role_arn="arn:aws:iam::123456789012:role/audit", external_id=EXTERNAL_ID),
         sts_client=FakeSts(),
     )
     text = repr(sink)
