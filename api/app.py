@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import auditstream
-from auditstream.api import access
+from auditstream.api import access, ops
 from auditstream.api.audit import RequestInfo
 from auditstream.api.errors import ApiProblem, Invalid, Unauthenticated
 from auditstream.api.metrics import AUTH_FAILURES, REQUEST_SECONDS, REQUESTS
@@ -43,6 +43,7 @@ from auditstream.api.models import (
     DestinationOut,
     DestinationPatch,
     ErrorMessage,
+    ExternalIdOut,
     MeOut,
     ReplayIn,
     StatusOut,
@@ -54,6 +55,7 @@ from auditstream.api.options import ApiOptions
 from auditstream.api.service import Caller, SettingsService
 from auditstream.api.tokens import Principal
 from auditstream.config.destinations import Destination
+from auditstream.config.external_id import external_id_for
 from auditstream.config.fields import secret_fields
 
 log = logging.getLogger(__name__)
@@ -229,7 +231,7 @@ def _clean_errors(errors: Any) -> list[dict[str, Any]]:
         loc = list(err.get("loc", ()))
         if len(loc) >= 2 and loc[0] == "body" and loc[1] in _TYPE_TAGS:
             del loc[1]
-        msg = str(err.get("msg", "invalid"))
+        msg = ops.safe_message(err)
         if err.get("type") == "json_invalid":
             msg = "the body is not valid JSON"
         out.append({"loc": loc, "msg": msg, "type": str(err.get("type", "value_error"))})
@@ -390,9 +392,27 @@ def build_app(
         account_id: AccountId, body: DestinationCreate, caller: CallerDep
     ) -> dict[str, Any]:
         """Add a destination. Its id must be unused across all accounts (409 otherwise).
-        Webhook URLs and store endpoints must use https and reach a public address."""
-        data = body.model_dump()
+        Webhook URLs and store endpoints must use https and reach a public address. A
+        destination that assumes a role gets the account's external id (see
+        ``aws-external-id``); any other external id is refused."""
+        data = ops.with_external_id(account_id, body.model_dump(), None, options)
         return present(svc().create_destination(account_id, data, caller))
+
+    @v1.get(
+        "/v1/accounts/{account_id}/aws-external-id",
+        tags=["destinations"],
+        response_model=ExternalIdOut,
+    )
+    def aws_external_id(account_id: AccountId, caller: CallerDep) -> Any:
+        """The external id the platform uses for this account when it assumes a role in the
+        account's AWS account (S3 destinations with ``role_arn``): require it in the role's
+        trust policy (``sts:ExternalId``). It is the platform's, the same for every destination
+        of the account; a destination cannot choose another. 404 when this deployment assumes
+        no roles."""
+        external_id = external_id_for(account_id, options.external_id_key)
+        if external_id is None:
+            return _json(404, {"detail": "this deployment does not assume roles"})
+        return {"account_id": account_id, "external_id": external_id}
 
     @v1.get(
         "/v1/accounts/{account_id}/destinations/{destination_id}",
@@ -417,8 +437,14 @@ def build_app(
         caller: CallerDep,
     ) -> dict[str, Any]:
         """Change some fields. ``type`` is required and must be the destination's type; omitted
-        fields keep their values, and so does a secret sent as ``********``."""
+        fields keep their values, and so does a secret sent as ``********``, unless the change
+        moves the destination to another address (URL, endpoint, an address inside a
+        connection string or key file): then every stored secret and header value must be
+        sent again (422 names them)."""
         patch = body.model_dump(exclude_unset=True)
+        stored = svc().destination(account_id, destination_id)
+        if patch.get("type") == stored.type:
+            patch = ops.with_external_id(account_id, patch, stored, options)
         return present(svc().update_destination(account_id, destination_id, patch, caller))
 
     @v1.delete(

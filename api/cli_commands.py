@@ -48,6 +48,7 @@ def cmd_api(args: argparse.Namespace, runtime: RuntimeOf) -> int:
     from auditstream.api.options import ApiOptions
     from auditstream.api.service import SettingsService
     from auditstream.config.address_policy import parse_networks
+    from auditstream.config.external_id import key_from_environment
     from auditstream.config.secrets import box_from_environment
     from auditstream.pipeline.open_log import open_log
 
@@ -68,6 +69,8 @@ def cmd_api(args: argparse.Namespace, runtime: RuntimeOf) -> int:
             allowed_networks=networks,
             allow_ambient_credentials=args.allow_ambient_credentials,
             local_root=args.local_root,
+            allowed_key_file_urls=tuple(args.allow_key_file_url or ()),
+            external_id_key=key_from_environment(),
         )
     except ValueError as exc:
         raise ConfigError(f"settings API options: {exc}") from None
@@ -310,7 +313,9 @@ def add_commands(
         "api",
         help="serve the settings API (HTTP)",
         description="Serves the stream settings API. Needs AUDITSTREAM_SECRET_KEYS (or _FILE): "
-        "destination secrets are sealed with it. Tokens: `auditstream tokens create`.",
+        "destination secrets are sealed with it. With AUDITSTREAM_EXTERNAL_ID_KEY (or _FILE; "
+        "make one with `auditstream keys generate` and keep it for good) S3 destinations may "
+        "assume a role, with the account's external id. Tokens: `auditstream tokens create`.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
@@ -339,6 +344,13 @@ def add_commands(
         "--allow-ambient-credentials",
         action="store_true",
         help="let S3/GCS destinations use the sink workers' own credentials (single tenant)",
+    )
+    p.add_argument(
+        "--allow-key-file-url",
+        action="append",
+        metavar="URL",
+        help="a URL a key file may hold besides the vendor's own, e.g. an emulator's token "
+        "endpoint (repeatable)",
     )
     p.add_argument(
         "--local-root", type=Path, help="folder relative local destination paths start from"

@@ -53,15 +53,16 @@ _CATEGORY_KEYS = tuple(c.key for c in catalog.CATEGORIES)
 _ACTIVITY_KEYS = tuple(a.key for a in catalog.ACTIVITIES)
 
 
+# The messages name the rule, not the value: validation errors never echo input (ADR 005).
 def _known_category(value: str) -> str:
     if value not in _CATEGORY_KEYS:
-        raise ValueError(f"unknown category {value!r}; see `auditstream catalog`")
+        raise ValueError("not a category key; `auditstream catalog` lists them")
     return value
 
 
 def _known_activity(value: str) -> str:
     if value not in _ACTIVITY_KEYS:
-        raise ValueError(f"unknown activity {value!r}; see `auditstream catalog`")
+        raise ValueError("not an activity key; `auditstream catalog` lists them")
     return value
 
 
@@ -258,6 +259,14 @@ class StatusOut(BaseModel):
     oldest_waiting_event_at: datetime | None
     oldest_waiting_age_s: float | None
     reported_at: datetime | None = Field(description="When a sink worker last reported.")
+
+
+class ExternalIdOut(BaseModel):
+    account_id: str
+    external_id: str = Field(
+        description="Require it as sts:ExternalId in the trust policy of the role the "
+        "destination names in role_arn."
+    )
 
 
 class MeOut(BaseModel):

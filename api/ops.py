@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
@@ -15,8 +15,9 @@ from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 from auditstream.api.errors import Conflict, Invalid, NotFound
 from auditstream.api.models import MASK, SOURCES, StreamSettingsIn
 from auditstream.api.options import ApiOptions
-from auditstream.config.address_policy import HostUnresolvable, UrlRefused
+from auditstream.config.address_policy import REASON_TEXT, HostUnresolvable, UrlRefused
 from auditstream.config.destinations import Destination, WebhookDestination
+from auditstream.config.external_id import external_id_for
 from auditstream.config.fields import RoleKind, fields_with_role, secret_fields
 from auditstream.config.stream import AccountSettings
 from auditstream.sinks.webhook import RESERVED_HEADERS
@@ -31,13 +32,54 @@ def blank_settings(account_id: str) -> AccountSettings:
     return AccountSettings(account_id=account_id, streaming_enabled=False)
 
 
+# Pydantic error types whose message quotes the input: their message is replaced by one that
+# names the rule only (ADR 005: validation errors never echo the input, it may be a secret).
+_QUOTING_TYPES = {
+    "union_tag_invalid": "type is not a destination type of this deployment",
+    "literal_error": "not one of the allowed values",
+    "enum": "not one of the allowed values",
+}
+
+
+_ECHO_MIN = 6
+"""Shorter input texts are not looked for in messages (they would match ordinary words)."""
+
+
+def safe_message(err: Mapping[str, Any]) -> str:
+    """The message of one pydantic error without any part of the submitted value: messages
+    that quote the input are replaced, and any other message that contains a text of the
+    input is reduced to its error type."""
+    kind = str(err.get("type", "value_error"))
+    if kind in _QUOTING_TYPES and kind != "literal_error":
+        return _QUOTING_TYPES[kind]
+    msg = str(err.get("msg", "invalid"))
+    if any(len(text) >= _ECHO_MIN and text in msg for text in _texts(err.get("input"))):
+        return _QUOTING_TYPES.get(kind, f"invalid value ({kind})")
+    return msg
+
+
+def _texts(value: Any) -> list[str]:
+    """Every string inside ``value`` (keys and values of nested mappings and lists)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, SecretStr):
+        return [value.get_secret_value()]
+    if isinstance(value, bool | int | float):
+        return [str(value)]
+    if isinstance(value, Mapping):
+        return [t for k, v in value.items() for t in (*_texts(k), *_texts(v))]
+    if isinstance(value, list | tuple | set | frozenset):
+        return [t for v in value for t in _texts(v)]
+    return []
+
+
 def _errors(exc: ValidationError, prefix: Sequence[str | int] = ("body",)) -> Invalid:
     out: list[tuple[list[str | int], str, str]] = []
-    for err in exc.errors(include_input=False, include_url=False):
+    for err in exc.errors(include_url=False):
         loc = list(err["loc"])
         if loc and loc[0] in _TYPE_TAGS:
             loc = loc[1:]  # the discriminated union's tag says nothing the client did not send
-        out.append(([*prefix, *loc], err["msg"], err["type"]))
+        out.append(([*prefix, *loc], safe_message(err), err["type"]))
     return Invalid(out)
 
 
@@ -98,7 +140,7 @@ def find(settings: AccountSettings | None, destination_id: str) -> Destination:
         for d in settings.destinations:
             if d.id == destination_id:
                 return d
-    raise NotFound(f"destination {destination_id} not found")
+    raise NotFound("no such destination in this account")
 
 
 def parse_destination(data: dict[str, Any]) -> Destination:
@@ -123,13 +165,16 @@ def refuse_masks(data: dict[str, Any], model: type[BaseModel]) -> None:
 def merge_patch(stored: Destination, patch: dict[str, Any]) -> dict[str, Any]:
     """The stored destination with ``patch`` applied (``patch`` holds only the fields the
     client sent). A secret given as the mask keeps its value; ``batch`` merges field by field;
-    ``headers`` is replaced, except that a header value given as the mask keeps its value."""
+    ``headers`` is replaced, except that a header value given as the mask keeps its value.
+
+    Raises :class:`Invalid` naming the secrets to send again when the patch changes where the
+    destination sends (see :func:`refuse_kept_secrets_on_new_addresses`)."""
     data = stored.model_dump(mode="python")
     secrets = secret_fields(type(stored))
     for name, value in patch.items():
         if name in ("type", "id"):
             continue
-        if name in secrets and isinstance(value, SecretStr) and value.get_secret_value() == MASK:
+        if name in secrets and _is_mask(value):
             continue
         if name == "headers" and isinstance(value, dict):
             old = data.get("headers") or {}
@@ -140,7 +185,71 @@ def merge_patch(stored: Destination, patch: dict[str, Any]) -> dict[str, Any]:
             data["batch"] = {**data["batch"], **value}
         else:
             data[name] = value
+    refuse_kept_secrets_on_new_addresses(stored, patch, data)
     return data
+
+
+def _is_mask(value: Any) -> bool:
+    return bool(_plain(value) == MASK)
+
+
+def kept_secrets(stored: Destination, patch: dict[str, Any]) -> list[str]:
+    """The stored secrets (and header values, as ``headers.<name>``) that ``patch`` keeps:
+    omitted or sent as the mask. Secrets are found by type."""
+    kept = [
+        name
+        for name in sorted(secret_fields(type(stored)))
+        if getattr(stored, name) is not None and (name not in patch or _is_mask(patch[name]))
+    ]
+    stored_headers: dict[str, Any] = getattr(stored, "headers", None) or {}
+    sent = patch.get("headers")
+    for header in sorted(stored_headers):
+        if not isinstance(sent, dict) or (header in sent and _is_mask(sent[header])):
+            kept.append(f"headers.{header}")
+    return kept
+
+
+def addresses(destination: Destination) -> set[tuple[str, str]]:
+    """Where ``destination`` sends: its ``Address`` fields and the addresses nested in other
+    fields (a connection string's endpoints, a key file's token URL), found by type."""
+    out = {
+        (name, str(getattr(destination, name)))
+        for name in fields_with_role(type(destination), RoleKind.ADDRESS)
+        if getattr(destination, name) is not None
+    }
+    return out | set(destination.nested_addresses())
+
+
+def refuse_kept_secrets_on_new_addresses(
+    stored: Destination, patch: dict[str, Any], merged: dict[str, Any]
+) -> None:
+    """A secret shown masked must not follow the destination to a new address: whoever may
+    change the address but not read the secret would receive it there (a webhook's
+    ``Authorization`` header, a SAS token, request signatures). Raises :class:`Invalid` naming
+    every kept secret when ``merged`` sends somewhere ``stored`` does not. Settings that do not
+    validate are left to the caller's validation."""
+    kept = kept_secrets(stored, patch)
+    if not kept:
+        return
+    try:
+        updated = DESTINATION_ADAPTER.validate_python(merged)
+    except ValidationError:
+        return
+    moved = sorted({name for name, _url in addresses(updated) ^ addresses(stored)})
+    if not moved:
+        return
+    where = ", ".join(moved)
+    raise Invalid(
+        [
+            (
+                ["body", *field.split(".", 1)],
+                f"send this secret again: {where} changes where the destination sends, and a "
+                "stored secret does not follow it",
+                "secret_required",
+            )
+            for field in kept
+        ]
+    )
 
 
 def changed_fields(before: Destination | None, after: Destination) -> set[str]:
@@ -171,8 +280,8 @@ def check_collisions(existing: Iterable[Destination], candidate: Destination) ->
         if other.id != candidate.id and store_identity(other) == identity:
             raise Conflict(
                 f"destination {other.id} of this account already writes to the same "
-                f"{_store_words(candidate)} with prefix {identity[-1]!r}: their objects "
-                "would overwrite each other; choose another prefix"
+                f"{_store_words(candidate)} with the same prefix: their objects would overwrite "
+                "each other; choose another prefix"
             )
 
 
@@ -186,7 +295,7 @@ def with_destination_added(
 ) -> AccountSettings:
     base = before or blank_settings(account_id)
     if id_in_use or any(d.id == destination.id for d in base.destinations):
-        raise Conflict(f"destination id {destination.id} is already in use; choose another")
+        raise Conflict("this destination id is already in use; choose another")
     active = [d for d in base.destinations if not d.deleting]
     if len(active) >= max_destinations:
         raise Conflict(
@@ -214,23 +323,84 @@ def with_destination_removed(settings: AccountSettings, destination_id: str) -> 
     return validate_settings(settings.model_copy(update={"destinations": destinations}))
 
 
+def with_external_id(
+    account_id: str,
+    body: dict[str, Any],
+    stored: Destination | None,
+    options: ApiOptions,
+) -> dict[str, Any]:
+    """``body`` (a new destination, or a patch of ``stored``) with the platform's external id
+    for ``account_id`` in the field the destination names (``external_id_field``) when it
+    assumes a role, and cleared when it no longer does. The tenant may leave it out or send
+    the platform's value; any other value is refused (AWS's defence against a confused deputy:
+    an external id the tenant chooses would let one tenant use another's role).
+
+    Raises :class:`Invalid` for another external id, or for a role when this deployment has no
+    external id key. Bodies that do not validate are returned as they are (the caller's
+    validation names their problems)."""
+    data = dict(body)
+    before = stored.external_id_field() if stored is not None else None
+    trial = {before: None, **data} if before is not None else data
+    try:
+        merged = merge_patch(stored, trial) if stored is not None else trial
+        candidate = DESTINATION_ADAPTER.validate_python(merged)
+    except (ValidationError, Invalid):
+        return data
+    field = candidate.external_id_field()
+    if field is None:
+        if before is not None:
+            data[before] = None  # no role any more: its external id goes with it
+        return data
+    platform = external_id_for(account_id, options.external_id_key)
+    if platform is None:
+        raise Invalid.field(
+            "role_arn",
+            "this deployment cannot assume roles (no external id key is configured): use "
+            "access_key_id and secret_access_key",
+            "role_not_supported",
+        )
+    sent = data.get(field)
+    if sent is not None and sent != platform:
+        raise Invalid.field(
+            field,
+            f"{field} is set by the platform: leave it out (GET "
+            "/v1/accounts/{account_id}/aws-external-id shows it)",
+            "external_id_platform",
+        )
+    data[field] = platform
+    return data
+
+
 def refuse_if_deleting(destination: Destination) -> None:
     if destination.deleting:
-        raise Conflict(f"destination {destination.id} is being deleted")
+        raise Conflict("this destination is being deleted")
 
 
 # -- policy: what a tenant may configure --------------------------------------------------------
 
 
-def _check_url(field: str, url: str, options: ApiOptions, *, show_host: bool = True) -> None:
+def _check_url(field: str, url: str, options: ApiOptions, *, nested: bool = False) -> None:
+    """Raises :class:`Invalid` when the address policy refuses ``url``; the message names the
+    rule, never the URL or its host (input is not echoed; a nested URL is part of a secret)."""
     policy = options.address_policy
+    what = f"an address inside {field}" if nested else field
     try:
         policy.check_url(url)
     except HostUnresolvable as exc:
-        msg = str(exc) if show_host else "its host does not resolve"
-        raise Invalid.field(field, f"{msg}: check the host name", exc.reason) from None
+        raise Invalid.field(
+            field, f"the host of {what} does not resolve: check the host name", exc.reason
+        ) from None
     except UrlRefused as exc:
-        msg = str(exc) if show_host else f"its endpoint is refused ({exc.reason})"
+        if exc.reason == "scheme":
+            need = "https or http" if policy.allow_http else "https"
+            msg = f"{what} must use {need}"
+        elif exc.reason in REASON_TEXT:
+            msg = (
+                f"the host of {what} is or resolves to {REASON_TEXT[exc.reason]}; "
+                "destinations must be reachable on a public address"
+            )
+        else:
+            msg = f"{what} is not a valid URL with a host"
         raise Invalid.field(field, msg, "url_refused") from None
 
 
@@ -250,7 +420,15 @@ def check_policy(destination: Destination, options: ApiOptions, changed: set[str
             _check_url(name, value, options)
     for name, url in destination.nested_addresses():
         if name in changed:
-            _check_url(name, url, options, show_host=False)
+            _check_url(name, url, options, nested=True)
+    for name, url in destination.unofficial_addresses():
+        if url not in options.allowed_key_file_urls:
+            raise Invalid.field(
+                name,
+                f"an address inside {name} is not the vendor's own endpoint (e.g. a key file's "
+                "token_uri elsewhere than Google's): use the key file as the vendor issued it",
+                "url_refused",
+            )
     for name in fields_with_role(model, RoleKind.RELATIVE_PATH):
         value = getattr(destination, name)
         if value is not None:
@@ -262,6 +440,14 @@ def check_policy(destination: Destination, options: ApiOptions, changed: set[str
                 f"{name} is not allowed in this deployment (it names a file of the sink "
                 "workers); leave it null",
             )
+    external = destination.external_id_field()
+    if external is not None and getattr(destination, external) is None:
+        raise Invalid.field(
+            external,
+            f"{external} must be the platform's external id for this account (leave it out and "
+            "the platform sets it)",
+            "external_id_platform",
+        )
     blame = destination.ambient_credentials_field()
     if blame is not None and not options.allow_ambient_credentials:
         raise Invalid.field(

@@ -19,6 +19,9 @@ class ApiOptions:
     ``allow_ambient_credentials`` lets an S3 or GCS destination use the sink workers' own
     credentials (default chain, instance role): off by default, since in a multi-tenant
     deployment those are the platform's, not the tenant's.
+    ``allowed_key_file_urls`` are URLs a key file may hold besides the vendor's own (e.g. an
+    emulator's token endpoint). ``external_id_key`` derives each account's external id
+    (``config.external_id``); without it, destinations cannot assume roles.
     """
 
     max_destinations: int = 10
@@ -38,6 +41,8 @@ class ApiOptions:
     """Where a destination check anchors relative local paths."""
     exact_waiting_limit: int = 10_000
     """On Kafka, backlogs up to this many offsets are counted by reading (exact)."""
+    allowed_key_file_urls: tuple[str, ...] = ()
+    external_id_key: bytes | None = field(default=None, repr=False)
     resolver: Resolver = field(default=system_resolver, compare=False)
 
     def __post_init__(self) -> None:

@@ -10,6 +10,11 @@ from auditstream.config.destinations import Destination
 from auditstream.schemas import catalog
 
 
+def _positions(indexes: list[int]) -> str:
+    """``0, 3`` (list positions, counted from 0)."""
+    return ", ".join(str(i) for i in indexes)
+
+
 class AccountSettings(BaseModel):
     """What one account streams and where. ``include_categories`` None means every category;
     ``include_activities`` non-empty means only those activities; ``exclude_activities`` always
@@ -34,19 +39,23 @@ class AccountSettings(BaseModel):
         if v is None:
             return v
         known = {c.key for c in catalog.CATEGORIES}
-        unknown = [c for c in v if c not in known]
+        unknown = [i for i, c in enumerate(v) if c not in known]
         if unknown:
-            raise ValueError(f"unknown categories {unknown}; valid: {sorted(known)}")
+            # Positions, not values: validation errors never echo input.
+            raise ValueError(
+                f"unknown categories at positions {_positions(unknown)}; valid: {sorted(known)}"
+            )
         return v
 
     @field_validator("include_activities", "exclude_activities")
     @classmethod
     def _known_activities(cls, v: list[str]) -> list[str]:
         known = {a.key for a in catalog.ACTIVITIES}
-        unknown = [a for a in v if a not in known]
+        unknown = [i for i, a in enumerate(v) if a not in known]
         if unknown:
             raise ValueError(
-                f"unknown activities {unknown}; see `auditstream catalog` for valid keys"
+                f"unknown activities at positions {_positions(unknown)}; see `auditstream "
+                "catalog` for valid keys"
             )
         return v
 
