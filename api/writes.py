@@ -29,7 +29,6 @@ from auditstream.api.metrics import DESTINATIONS_REMOVED, SETTINGS_WRITES
 from auditstream.api.models import CREATE_MODELS, StreamSettingsIn
 from auditstream.api.options import ApiOptions
 from auditstream.api.read_model import SettingsReadModel
-from auditstream.api.sink_probe import probe_sink
 from auditstream.api.tokens import Principal
 from auditstream.api.topic_deletions import TopicDeletions
 from auditstream.config.destinations import Destination, Replay
@@ -167,7 +166,6 @@ class SettingsWrites:
         ops.refuse_masks(body, CREATE_MODELS[str(body.get("type"))])
         destination = ops.parse_destination(body)
         ops.check_policy(destination, self._options, ops.changed_fields(None, destination))
-        probe_sink(destination, self._options.local_root)
         with self._settings.fresh(min_interval=0.0):
             before = self._settings.current(account_id)
             after = ops.with_destination_added(
@@ -213,7 +211,6 @@ class SettingsWrites:
         if not changed:
             return stored
         ops.check_policy(updated, self._options, changed)
-        probe_sink(updated, self._options.local_root)
         return self._replace(account_id, stored, updated, caller, operation="updated")
 
     def _replace(

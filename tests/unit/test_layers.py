@@ -74,3 +74,16 @@ def test_the_wheel_installs_exactly_one_top_level_package(tmp_path: Path) -> Non
     ):
         assert data in names
     assert any(n.startswith("auditstream/schemas/avro/") and n.endswith(".avsc") for n in names)
+
+
+def test_the_settings_api_loads_no_vendor_sdk() -> None:
+    """The API validates settings with their models; only a destination check builds a sink."""
+    code = (
+        "import sys, auditstream.api.app, auditstream.api.service\n"
+        "vendors = ('boto3', 'botocore', 'google.cloud', 'google.auth', 'azure.storage')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(vendors)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
