@@ -52,6 +52,8 @@ class CompactedTopicView:
         done: set[TopicPartition] = set()
         deadline = time.monotonic() + timeout
         while True:
+            # Already read past the end (a repeated catch-up): no poll, so no wait.
+            done.update(tp for tp, end in ends.items() if self._reader.position(tp) >= end)
             pending = [tp for tp, end in ends.items() if tp not in done and read_to[tp] < end]
             if not pending:
                 return

@@ -155,3 +155,15 @@ def test_the_topic_is_created_compacted(embedded_log: EmbeddedLog) -> None:
     view.catch_up()
     assert TOPIC in embedded_log.list_topics()
     view.close()
+
+
+def test_a_repeated_catch_up_does_not_poll() -> None:
+    """The router catches up on every batch that carries a settings event: once the reader is
+    past the end, catching up again must not wait on an empty poll."""
+    reader = ScriptedReader([_records(0, 1, 2)], [3])
+    view = CompactedTopicView(ScriptedLog(reader, 3), TOPIC, lambda _r: None)  # type: ignore[arg-type]
+    view.catch_up(timeout=5.0)
+    assert reader.polls == 1
+    for _ in range(3):
+        view.catch_up(timeout=5.0)
+    assert reader.polls == 1
