@@ -292,6 +292,27 @@ def build_app(
     v1 = APIRouter(responses=_ERRORS)
     app.add_middleware(_Guard, get_service=get_service, options=options)
 
+    _add_error_handlers(app)
+    _add_operations(app, get_service)
+    _add_stream_routes(v1, get_service)
+    _add_destination_routes(v1, get_service, options)
+    _add_destination_actions(v1, get_service)
+    app.include_router(v1)
+    return app
+
+
+def _no_service() -> SettingsService:
+    raise RuntimeError("this app only describes the API (openapi_document)")
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of the API (what ``auditstream api --print-openapi`` prints)."""
+    return build_app(_no_service, ApiOptions()).openapi()
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Errors as JSON bodies that never echo input (see ADR 005)."""
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return _json(422, {"detail": _clean_errors(exc.errors())})
@@ -329,7 +350,9 @@ def build_app(
             log.error("request %s failed", request_id, exc_info=exc)
         return _json(500, {"detail": f"internal error (request id {request_id})"})
 
-    svc = get_service
+
+def _add_operations(app: FastAPI, svc: ServiceGetter) -> None:
+    """``/healthz`` and ``/readyz``."""
 
     @app.get("/healthz", tags=["operations"], response_model=ErrorMessage)
     def healthz() -> dict[str, str]:
@@ -347,6 +370,10 @@ def build_app(
         if svc().ready():
             return {"detail": "ready"}
         return _json(503, {"detail": "the log cannot be read"})
+
+
+def _add_stream_routes(v1: APIRouter, svc: ServiceGetter) -> None:
+    """Who the caller is, and the account's stream settings."""
 
     @v1.get("/v1/me", tags=["tokens"], response_model=MeOut)
     def me(caller: CallerDep) -> dict[str, Any]:
@@ -371,6 +398,10 @@ def build_app(
     ) -> dict[str, Any]:
         """Replace whether and what the account streams (omitted lists are reset)."""
         return svc().put_stream(account_id, body, caller)
+
+
+def _add_destination_routes(v1: APIRouter, svc: ServiceGetter, options: ApiOptions) -> None:
+    """Destinations: list, create, read, change, delete."""
 
     @v1.get(
         "/v1/accounts/{account_id}/destinations",
@@ -473,6 +504,10 @@ def build_app(
             return Response(status_code=204)
         return present(destination)
 
+
+def _add_destination_actions(v1: APIRouter, svc: ServiceGetter) -> None:
+    """Check, status, pause, resume and replay of one destination."""
+
     @v1.post(
         "/v1/accounts/{account_id}/destinations/{destination_id}/check",
         tags=["destinations"],
@@ -539,15 +574,3 @@ def build_app(
     ) -> dict[str, Any]:
         """Deliver again every event recorded since ``from_time`` (within retention)."""
         return present(svc().replay(account_id, destination_id, body.from_time, caller))
-
-    app.include_router(v1)
-    return app
-
-
-def _no_service() -> SettingsService:
-    raise RuntimeError("this app only describes the API (openapi_document)")
-
-
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI document of the API (what ``auditstream api --print-openapi`` prints)."""
-    return build_app(_no_service, ApiOptions()).openapi()
