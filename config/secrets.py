@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from auditstream.config.errors import ConfigError
+from auditstream.config.errors import ConfigError, SecretKeyError
 
 PREFIX = "enc:v1:"
 ENV_KEYS = "AUDITSTREAM_SECRET_KEYS"
@@ -50,7 +50,7 @@ class SecretBox:
         try:
             return self._fernet.decrypt(sealed[len(PREFIX) :].encode()).decode()
         except InvalidToken as exc:
-            raise ConfigError(
+            raise SecretKeyError(
                 "a stored secret cannot be opened with the configured keys: add the key it was "
                 f"sealed with to {ENV_KEYS} or {ENV_KEYS_FILE}"
             ) from exc
@@ -75,3 +75,4 @@ def box_from_environment(environ: dict[str, str] | None = None) -> SecretBox | N
     if env.get(ENV_KEYS):
         return SecretBox([k for k in env[ENV_KEYS].split(",") if k.strip()])
     return None
+

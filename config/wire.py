@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from pydantic import SecretStr, ValidationError
 
-from auditstream.config.errors import ConfigError
+from auditstream.config.errors import ConfigError, SecretKeyError
 from auditstream.config.loading import format_validation_error
 from auditstream.config.secrets import SecretBox, is_sealed
 from auditstream.config.stream import AccountSettings
@@ -31,7 +31,7 @@ def _reveal(value: Any, box: SecretBox | None) -> Any:
 def _open(value: Any, box: SecretBox | None) -> Any:
     if isinstance(value, str) and is_sealed(value):
         if box is None:
-            raise ConfigError(
+            raise SecretKeyError(
                 "settings hold encrypted secrets but no key is configured: set "
                 "AUDITSTREAM_SECRET_KEYS or AUDITSTREAM_SECRET_KEYS_FILE"
             )

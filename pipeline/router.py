@@ -42,6 +42,7 @@ class Router:
         ensure_core_topics(log_backend, activity_partitions)
         self.settings = SettingsView(log_backend, on_change=self._settings_changed, box=box)
         self.settings.catch_up()
+        self.settings.require_keys()
         self._consumer = log_backend.consumer(topics.ROUTER_GROUP, [topics.ACTIVITY])
         self._producer = log_backend.transactional_producer(
             transactional_id or f"auditstream-router-{uuid.uuid4()}"

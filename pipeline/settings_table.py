@@ -5,14 +5,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from auditstream.config.destinations import Destination
-from auditstream.config.errors import ConfigError
+from auditstream.config.errors import ConfigError, SecretKeyError
 from auditstream.config.secrets import SecretBox
 from auditstream.config.stream import AccountSettings
 from auditstream.config.wire import decode_settings
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Unapplied:
+    """Why an account's latest settings record was not applied. ``key_problem``: the process
+    has no key (or not the key) that opens the record's secrets."""
+
+    reason: str
+    key_problem: bool
+
 
 ChangeCallback = Callable[[str, AccountSettings | None], None]
 """Called after an account's settings changed: (account id, new settings or None)."""
@@ -31,6 +42,7 @@ class SettingsTable:
         self._previous: dict[str, AccountSettings] = {}
         self.version = 0
         """Counts the changes applied."""
+        self._unapplied: dict[str, Unapplied] = {}
 
     def apply(self, key: bytes | None, value: bytes) -> None:
         """Apply one settings record. A record without a key, or whose value cannot be decoded,
@@ -45,8 +57,11 @@ class SettingsTable:
             try:
                 settings = decode_settings(value, self._box)
             except ConfigError as exc:
-                log.error("settings for account %s ignored: %s", account_id, exc)
+                log.error("settings for account %s not applied: %s", account_id, exc)
+                key_problem = isinstance(exc, SecretKeyError)
+                self._unapplied[account_id] = Unapplied(str(exc), key_problem)
                 return
+        self._unapplied.pop(account_id, None)
         self.put(account_id, settings)
 
     def put(self, account_id: str, settings: AccountSettings | None) -> None:
@@ -66,6 +81,11 @@ class SettingsTable:
         self.version += 1
         if self._on_change is not None:
             self._on_change(account_id, settings)
+
+    def unapplied(self) -> dict[str, Unapplied]:
+        """Accounts whose latest settings record could not be applied (their previous
+        settings, if any, still hold), and why."""
+        return dict(self._unapplied)
 
     def account(self, account_id: str) -> AccountSettings | None:
         return self._accounts.get(account_id)

@@ -4,14 +4,15 @@ and kept current by polling it: a change takes effect within one poll interval, 
 from __future__ import annotations
 
 from auditstream.config.destinations import Destination
+from auditstream.config.errors import SecretKeyError
 from auditstream.config.secrets import SecretBox
 from auditstream.config.stream import AccountSettings
 from auditstream.pipeline import topics
 from auditstream.pipeline.compacted_view import CompactedTopicView
 from auditstream.pipeline.log import Log, Record
-from auditstream.pipeline.settings_table import ChangeCallback, SettingsTable
+from auditstream.pipeline.settings_table import ChangeCallback, SettingsTable, Unapplied
 
-__all__ = ["ChangeCallback", "SettingsView"]
+__all__ = ["ChangeCallback", "SettingsView", "Unapplied"]
 
 
 class SettingsView:
@@ -41,6 +42,25 @@ class SettingsView:
         """Apply new settings records, at most every ``min_interval`` seconds; True if any.
         Raises :class:`pipeline.errors.LogError` if the log cannot be read."""
         return self._topic.poll(min_interval) > 0
+
+    def unapplied(self) -> dict[str, Unapplied]:
+        """Accounts whose latest settings could not be applied, and why."""
+        return self._table.unapplied()
+
+    def require_keys(self) -> None:
+        """Raise :class:`config.errors.SecretKeyError` if any account's settings hold secrets
+        this process cannot open: a router or worker that cannot apply settings must not start
+        and run on stale ones."""
+        accounts = sorted(a for a, u in self._table.unapplied().items() if u.key_problem)
+        if accounts:
+            shown = ", ".join(accounts[:5]) + (
+                f" and {len(accounts) - 5} more" if len(accounts) > 5 else ""
+            )
+            raise SecretKeyError(
+                f"the settings of {shown} hold secrets this process cannot open: start it "
+                "with the settings API's keys in AUDITSTREAM_SECRET_KEYS (or "
+                "AUDITSTREAM_SECRET_KEYS_FILE)"
+            )
 
     @property
     def version(self) -> int:
