@@ -18,6 +18,7 @@ from auditstream.config.stream import AccountSettings
 from auditstream.pipeline import metrics, topics
 from auditstream.pipeline.errors import FencedError, LogError
 from auditstream.pipeline.log import Log, OutgoingRecord, TopicPartition
+from auditstream.pipeline.process_reports import ProcessReporter
 from auditstream.pipeline.routing import SETTINGS_ACTIVITIES, route
 from auditstream.pipeline.settings_view import SettingsView
 from auditstream.pipeline.topic_setup import ensure_core_topics
@@ -44,9 +45,9 @@ class Router:
         self.settings.catch_up()
         self.settings.require_keys()
         self._consumer = log_backend.consumer(topics.ROUTER_GROUP, [topics.ACTIVITY])
-        self._producer = log_backend.transactional_producer(
-            transactional_id or f"auditstream-router-{uuid.uuid4()}"
-        )
+        router_id = transactional_id or f"auditstream-router-{uuid.uuid4()}"
+        self._producer = log_backend.transactional_producer(router_id)
+        self._reporter = ProcessReporter(log_backend, "router", router_id)
         self._batch_size = batch_size
         self._poll_timeout = poll_timeout
         self.consumed = 0
@@ -60,6 +61,7 @@ class Router:
     def step(self) -> int:
         """Route one batch; returns how many activity records it consumed."""
         self.settings.poll()
+        self._reporter.maybe_publish(self.settings.unapplied())
         records = self._consumer.poll(self._batch_size, self._poll_timeout)
         if not records:
             return 0
@@ -134,4 +136,5 @@ class Router:
     def close(self) -> None:
         self._consumer.close()
         self._producer.close()
+        self._reporter.close()
         self.settings.close()
