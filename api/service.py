@@ -166,7 +166,11 @@ class SettingsService:
                 f"{loc[-1]}: {msg}",
                 ["checked the destination's address: refused"],
             )
-        return self._check(destination, local_root=self.options.local_root)
+        return self._check(
+            destination,
+            local_root=self.options.local_root,
+            address_policy=self.options.address_policy,
+        )
 
     def waiting(self, destination_id: str) -> Waiting:
         try:

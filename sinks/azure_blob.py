@@ -28,10 +28,13 @@ from azure.core.exceptions import (
     ServiceResponseError,
     ServiceResponseTimeoutError,
 )
+from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
+from auditstream.config.address_policy import AddressPolicy
 from auditstream.config.destinations import AzureBlobDestination, account_name_of
 from auditstream.config.errors import ConfigError
+from auditstream.sinks import address_guard
 from auditstream.sinks import vendor_errors as vendor
 from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
 from auditstream.sinks.object_store import ObjectStoreSink
@@ -198,12 +201,32 @@ def classify_azure_error(
 # -- the sink --------------------------------------------------------------------------------------
 
 
+class AddressCheckingTransport(RequestsTransport):  # type: ignore[misc]
+    """azure-core's requests transport, checking the host of every request against an address
+    policy right before sending it: the transport sees each request's final URL (after the
+    client picked its location, and for each redirect), so a refused host gets no
+    connection. Raises a ``DeliveryError`` for a refused host."""
+
+    def __init__(self, policy: AddressPolicy, target: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._policy = policy
+        self._target = target
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        address_guard.check_url(self._policy, str(request.url), target=self._target)
+        return super().send(request, **kwargs)
+
+
 class AzureBlobSink(ObjectStoreSink):
-    """Writes each batch as one block blob of the destination's container."""
+    """Writes each batch as one block blob of the destination's container. With an
+    ``address_policy`` the host of every request is checked right before it is sent
+    (:class:`AddressCheckingTransport`)."""
 
     type = "azure_blob"
 
-    def __init__(self, destination: AzureBlobDestination) -> None:
+    def __init__(
+        self, destination: AzureBlobDestination, *, address_policy: AddressPolicy | None = None
+    ) -> None:
         super().__init__(
             destination_id=destination.id,
             prefix=destination.prefix,
@@ -221,6 +244,13 @@ class AzureBlobSink(ObjectStoreSink):
             "connection_timeout": CONNECT_TIMEOUT_S,
             "read_timeout": READ_TIMEOUT_S,
         }
+        if address_policy is not None:
+            options["transport"] = AddressCheckingTransport(
+                address_policy,
+                f"Azure container {destination.container!r}",
+                connection_timeout=CONNECT_TIMEOUT_S,
+                read_timeout=READ_TIMEOUT_S,
+            )
         # The settings model guarantees exactly one credential and a usable account_url.
         service: BlobServiceClient
         if destination.connection_string is not None:

@@ -16,17 +16,24 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from auditstream.config.address_policy import AddressPolicy
 from auditstream.config.destinations import Destination
 from auditstream.config.errors import ConfigError
 from auditstream.sinks.base import CheckResult
 from auditstream.sinks.factory import build_sink
 
 
-def check_destination(destination: Destination, *, local_root: Path | None = None) -> CheckResult:
+def check_destination(
+    destination: Destination,
+    *,
+    local_root: Path | None = None,
+    address_policy: AddressPolicy | None = None,
+) -> CheckResult:
     """Check ``destination`` end to end with its own sink (``local_root`` anchors a relative
-    local path). Never raises for a destination problem: the result says what it is."""
+    local path; ``address_policy`` is applied to every request, as in delivery). Never raises
+    for a destination problem: the result says what it is."""
     try:
-        sink = build_sink(destination, local_root=local_root)
+        sink = build_sink(destination, local_root=local_root, address_policy=address_policy)
     except ConfigError as exc:
         return CheckResult(False, "invalid_config", str(exc), ["read the settings: invalid"])
     try:

@@ -18,16 +18,21 @@ import json
 import time
 from typing import Any
 
+import google.auth
 import requests
 from google.api_core import exceptions as api
 from google.auth import exceptions as auth
 from google.auth.credentials import AnonymousCredentials, Credentials
+from google.auth.transport.requests import AuthorizedSession
+from google.auth.transport.requests import Request as AuthRequest
 from google.cloud import storage
 from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
 from google.oauth2 import service_account
 
+from auditstream.config.address_policy import AddressPolicy
 from auditstream.config.destinations import GcsDestination
 from auditstream.config.errors import ConfigError
+from auditstream.sinks import address_guard
 from auditstream.sinks import vendor_errors as vendor
 from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
 from auditstream.sinks.object_store import ObjectStoreSink
@@ -191,12 +196,41 @@ def _credentials(destination: GcsDestination) -> Credentials | None:
     return credentials
 
 
+class AddressCheckingAdapter(requests.adapters.HTTPAdapter):
+    """A requests transport adapter that checks the host of every request against an address
+    policy right before sending it (redirects, resumable upload session URLs and token
+    requests included): a refused host raises a ``DeliveryError`` and gets no connection."""
+
+    def __init__(self, policy: AddressPolicy, target: str) -> None:
+        super().__init__(max_retries=0)
+        self._policy = policy
+        self._target = target
+
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        address_guard.check_url(self._policy, str(request.url), target=self._target)
+        return super().send(request, *args, **kwargs)
+
+
+def _checked_session(session: requests.Session, policy: AddressPolicy, target: str) -> None:
+    adapter = AddressCheckingAdapter(policy, target)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+
+
 class GcsSink(ObjectStoreSink):
-    """Writes each batch as one object of the destination's bucket."""
+    """Writes each batch as one object of the destination's bucket. With an
+    ``address_policy`` the host of every request is checked right before it is sent: the
+    storage requests always, the token requests when the key is the tenant's (its
+    ``token_uri`` is the tenant's too); application default credentials are the platform's
+    own and fetch their tokens as they always do."""
 
     type = "gcs"
 
-    def __init__(self, destination: GcsDestination) -> None:
+    def __init__(
+        self, destination: GcsDestination, *, address_policy: AddressPolicy | None = None
+    ) -> None:
         super().__init__(
             destination_id=destination.id,
             prefix=destination.prefix,
@@ -209,6 +243,7 @@ class GcsSink(ObjectStoreSink):
         self._host = host
         self._target = f"GCS bucket {destination.bucket!r}" + (f" at {host}" if host else "")
         self._credentials = _credentials(destination)
+        self._address_policy = address_policy
         self.resumable_threshold = destination.resumable_threshold_bytes
         self.chunk_size = chunk_size_for(destination.resumable_threshold_bytes)
         self._timeout = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
@@ -234,14 +269,35 @@ class GcsSink(ObjectStoreSink):
             d = self._destination
             options = {"api_endpoint": d.endpoint} if d.endpoint else None
             try:
+                http = self._checked_http() if self._address_policy is not None else None
                 self._client = storage.Client(
                     project=d.project,
-                    credentials=self._credentials,
+                    credentials=http.credentials if http is not None else self._credentials,
                     client_options=options,
+                    _http=http,
                 )
             except VENDOR_ERRORS as exc:
                 raise self._error(exc, "write") from exc
         return self._client
+
+    def _checked_http(self) -> AuthorizedSession:
+        """The session the storage client sends with, every request's host checked; for a
+        tenant's key, its token requests too. Raises ``google.auth`` errors when application
+        default credentials cannot be found."""
+        assert self._address_policy is not None
+        credentials = self._credentials
+        auth_request = None
+        if credentials is None:
+            credentials, _project = google.auth.default(scopes=SCOPES)
+        elif self._destination.service_account_json is not None:
+            token_session = requests.Session()
+            _checked_session(token_session, self._address_policy, self._target)
+            auth_request = AuthRequest(token_session)
+        session = AuthorizedSession(  # type: ignore[no-untyped-call]
+            credentials, refresh_timeout=READ_TIMEOUT_S, auth_request=auth_request
+        )
+        _checked_session(session, self._address_policy, self._target)
+        return session
 
     def _error(self, exc: BaseException, operation: str) -> DeliveryError:
         return classify_gcs_error(exc, target=self._target, operation=operation)

@@ -78,19 +78,19 @@ def _webhook(settings: WebhookDestination, context: SinkContext) -> Sink:
 def _s3(settings: S3Destination, context: SinkContext) -> Sink:
     from auditstream.sinks.s3 import S3Sink
 
-    return S3Sink(settings)
+    return S3Sink(settings, address_policy=context.address_policy)
 
 
 def _gcs(settings: GcsDestination, context: SinkContext) -> Sink:
     from auditstream.sinks.gcs import GcsSink
 
-    return GcsSink(settings)
+    return GcsSink(settings, address_policy=context.address_policy)
 
 
 def _azure_blob(settings: AzureBlobDestination, context: SinkContext) -> Sink:
     from auditstream.sinks.azure_blob import AzureBlobSink
 
-    return AzureBlobSink(settings)
+    return AzureBlobSink(settings, address_policy=context.address_policy)
 
 
 def _register(*kinds: DestinationKind) -> dict[str, DestinationKind]:

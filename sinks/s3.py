@@ -44,7 +44,9 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import SSLError as BotoSSLError
 
 import auditstream
+from auditstream.config.address_policy import AddressPolicy
 from auditstream.config.destinations import S3Destination
+from auditstream.sinks import address_guard
 from auditstream.sinks import vendor_errors as vendor
 from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
 from auditstream.sinks.object_store import ObjectStoreSink
@@ -375,12 +377,20 @@ class S3Sink(ObjectStoreSink):
 
     Objects up to ``multipart_threshold_bytes`` go in one ``PutObject``; larger ones as a
     multipart upload in parts of that size. ``sts_client`` replaces the STS client used to
-    assume ``role_arn`` (tests pass a fake one).
+    assume ``role_arn`` (tests pass a fake one). With an ``address_policy``, the host of every
+    request is checked right before it is sent (botocore's ``before-send`` event), redirects
+    and retries included.
     """
 
     type = "s3"
 
-    def __init__(self, destination: S3Destination, *, sts_client: Any | None = None) -> None:
+    def __init__(
+        self,
+        destination: S3Destination,
+        *,
+        sts_client: Any | None = None,
+        address_policy: AddressPolicy | None = None,
+    ) -> None:
         super().__init__(
             destination_id=destination.id,
             prefix=destination.prefix,
@@ -417,6 +427,7 @@ class S3Sink(ObjectStoreSink):
                 sts = base.client(
                     "sts", config=_client_config(region=destination.region, path_style=False)
                 )
+                self._guard(sts, address_policy, "STS (assuming the destination's role_arn)")
             credentials = assumed_role_credentials(
                 sts,
                 role_arn=destination.role_arn,
@@ -433,6 +444,19 @@ class S3Sink(ObjectStoreSink):
             endpoint_url=destination.endpoint_url,
             config=_client_config(region=destination.region, path_style=path_style),
         )
+        self._guard(self.client, address_policy, self._target)
+
+    @staticmethod
+    def _guard(client: Any, policy: AddressPolicy | None, target: str) -> None:
+        """Check the host of each request ``client`` sends against ``policy``; a refused host
+        raises a ``DeliveryError`` before botocore connects (see ``sinks.address_guard``)."""
+        if policy is None:
+            return
+
+        def before_send(request: Any, **_: Any) -> None:
+            address_guard.check_url(policy, str(request.url), target=target)
+
+        client.meta.events.register("before-send", before_send)
 
     def __repr__(self) -> str:
         d = self._destination

@@ -12,19 +12,23 @@ collectors carry a token in their path, and configured headers may carry credent
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 import time
+import typing
 import uuid
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 
+import httpcore
 import httpx
 
 import auditstream
-from auditstream.config.address_policy import AddressPolicy, HostUnresolvable, UrlRefused
+from auditstream.config.address_policy import REASON_TEXT, AddressPolicy
 from auditstream.config.destinations import WebhookDestination
 from auditstream.config.errors import ConfigError
 from auditstream.pipeline.log import Record
+from auditstream.sinks import address_guard
 from auditstream.sinks import vendor_errors as vendor
 from auditstream.sinks.base import NOTHING_WRITTEN, CheckResult, WriteResult
 from auditstream.sinks.batch import Batch
@@ -219,7 +223,60 @@ def classify_exception(exc: httpx.HTTPError, *, target: str = "the receiver") ->
     )
 
 
-def _build_client(destination: WebhookDestination) -> httpx.Client:
+class _PeerCheckingBackend(httpcore.NetworkBackend):
+    """Checks the address each new connection reached. The sink checks the host before each
+    POST, but the connection resolves the name again: a name that answered a public address
+    to the check and a private one to the connection (DNS rebinding) is closed here, before a
+    byte is sent."""
+
+    def __init__(self, inner: httpcore.NetworkBackend, policy: AddressPolicy, target: str) -> None:
+        self._inner = inner
+        self._policy = policy
+        self._target = target
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        reason: str | None = "unspecified"
+        try:
+            peer = stream.get_extra_info("socket").getpeername()[0]
+            reason = self._policy.address_allowed(ipaddress.ip_address(peer.split("%", 1)[0]))
+        except (OSError, ValueError, AttributeError, IndexError):
+            pass  # an address that cannot be read is refused
+        if reason is not None:
+            stream.close()
+            raise PermanentError(
+                f"{self._target} refused after connecting: the connection reached "
+                f"{REASON_TEXT.get(reason, 'a refused address')}; destinations must be "
+                "reachable on a public address",
+                cause="address_refused",
+            )
+        return stream
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        raise PermanentError(f"{self._target}: not a network address", cause="address_refused")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _build_client(
+    destination: WebhookDestination, address_policy: AddressPolicy | None = None
+) -> httpx.Client:
+    """The sink's own client: the destination's TLS settings and timeout, no redirects, no
+    proxies from the environment, and with an ``address_policy`` every new connection's peer
+    address checked (:class:`_PeerCheckingBackend`)."""
     verify: ssl.SSLContext | bool
     if destination.ca_file:
         try:
@@ -232,12 +289,17 @@ def _build_client(destination: WebhookDestination) -> httpx.Client:
             ) from exc
     else:
         verify = destination.verify_tls
+    transport = httpx.HTTPTransport(verify=verify, http1=True, http2=False, trust_env=False)
+    if address_policy is not None:
+        # httpx takes no network backend; its connection pool does (httpcore's own option).
+        pool = transport._pool
+        pool._network_backend = _PeerCheckingBackend(
+            pool._network_backend, address_policy, _describe_target(destination)
+        )
     return httpx.Client(
-        verify=verify,
+        transport=transport,
         timeout=httpx.Timeout(destination.timeout_s),
         follow_redirects=False,
-        http1=True,
-        http2=False,
         trust_env=False,
     )
 
@@ -270,7 +332,7 @@ class WebhookSink:
         self._secret = destination.secret.get_secret_value().encode("utf-8")
         self._clock = clock
         self._owns_client = client is None
-        self._client = client if client is not None else _build_client(destination)
+        self._client = client if client is not None else _build_client(destination, address_policy)
         self._content_type = CONTENT_TYPES[destination.body]
 
     def __repr__(self) -> str:
@@ -376,20 +438,10 @@ class WebhookSink:
         resolve, :class:`TransientError` (cause ``unreachable``)."""
         if self._address_policy is None:
             return
+        # httpx's own reading of the URL: the host checked is the host it connects to.
         parsed = httpx.URL(self._destination.url)
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        try:
-            self._address_policy.check_host(parsed.host, port)
-        except HostUnresolvable as exc:
-            raise TransientError(
-                f"{self._target}: the host does not resolve; if this persists, check the "
-                "destination URL and DNS",
-                cause="unreachable",
-            ) from exc
-        except UrlRefused as exc:
-            raise PermanentError(
-                f"{self._target} refused before sending: {exc}", cause="address_refused"
-            ) from exc
+        address_guard.check_host(self._address_policy, parsed.host, port, target=self._target)
 
     def is_retryable(self, exc: BaseException) -> bool:
         """Whether ``exc`` is worth another attempt (a ``TransientError``). Never raises."""

@@ -138,19 +138,22 @@ def test_crash_between_put_and_commit_stores_nothing_twice(
     store = start_store("s3", tmp_path / "s3")
     log = KafkaLog(kafka_broker.bootstrap)
     backend = ["--bootstrap", kafka_broker.bootstrap]
+    emulator = ["--allow-network", "127.0.0.1/32"]  # the store's emulator is on loopback
     try:
         accounts = _settings(store)
         publish_settings(log, accounts)
         events = _produce(log, 6_000, seed=8)
         with ProjectProcess(["router", *backend], tmp_path / "router.log"):
             crashing = ProjectProcess(
-                ["sink-worker", *backend],
+                ["sink-worker", *backend, *emulator],
                 tmp_path / "worker-1.log",
                 env={"AUDITSTREAM_FAULT_EXIT_AFTER_WRITES": "3"},
             )
             assert crashing.proc.wait(120) == 86, crashing.output()[-3000:]
             assert len(store.objects()) == 3
-            with ProjectProcess(["sink-worker", *backend], tmp_path / "worker-2.log") as w:
+            with ProjectProcess(
+                ["sink-worker", *backend, *emulator], tmp_path / "worker-2.log"
+            ) as w:
                 expected = expected_ids(events, accounts)
                 total = sum(len(v) for v in expected.values())
                 deadline = time.monotonic() + 180

@@ -44,7 +44,7 @@ EXISTING = ("acme-files", "acme-hook", "acme-gone")
 STATE: dict[str, str] = {}
 
 
-def _no_network_check(destination: Any, local_root: Path | None = None) -> CheckResult:
+def _no_network_check(destination: Any, local_root: Path | None = None, **_: Any) -> CheckResult:
     return CheckResult(True, None, f"destination {destination.id} checked (fake)", ["fake"])
 
 

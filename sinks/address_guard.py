@@ -1,0 +1,58 @@
+"""The address policy at connection time: every sink that connects to a tenant-chosen host checks
+the host right before each request, as the HTTP library will reach it.
+
+A name that was public when the destination was saved may resolve to loopback or a metadata
+address later (DNS rebinding), and a store may redirect a request or hand out an upload URL on
+another host. So the check runs on the final URL of every request, inside each vendor SDK's own
+request path (an httpx call, a botocore ``before-send`` hook, a requests transport adapter, an
+azure-core transport), and a refused host gets no connection at all.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from auditstream.config.address_policy import AddressPolicy, HostUnresolvable, UrlRefused
+from auditstream.sinks.errors import PermanentError, TransientError
+
+
+def check_host(policy: AddressPolicy | None, host: str, port: int, *, target: str) -> None:
+    """Resolve ``host`` and refuse it if any of its addresses is not allowed (nothing to do
+    without a ``policy``). ``target`` names the destination in messages (never an address).
+
+    Raises :class:`PermanentError` (cause ``address_refused``) for a refused host, or
+    :class:`TransientError` (cause ``unreachable``) when the name does not resolve now.
+    """
+    if policy is None:
+        return
+    try:
+        policy.check_host(host, port)
+    except HostUnresolvable as exc:
+        raise TransientError(
+            f"{target}: the host does not resolve; if this persists, check the destination's "
+            "address and DNS",
+            cause="unreachable",
+        ) from exc
+    except UrlRefused as exc:
+        raise PermanentError(
+            f"{target} refused before connecting: {exc}", cause="address_refused"
+        ) from exc
+
+
+def check_url(policy: AddressPolicy | None, url: str, *, target: str) -> None:
+    """:func:`check_host` for the host and port of ``url`` (an absolute http(s) URL a client is
+    about to request). Raises as :func:`check_host` does; a URL without a host is refused."""
+    if policy is None:
+        return
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host:
+        raise PermanentError(
+            f"{target} refused before connecting: a request URL without a host",
+            cause="address_refused",
+        )
+    default = 443 if parts.scheme.lower() == "https" else 80
+    check_host(policy, host, port or default, target=target)
