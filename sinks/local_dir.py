@@ -1,4 +1,10 @@
-"""The local-directory sink: objects as files, same key layout as the object stores."""
+"""The local-directory sink: objects as files, same key layout as the object stores.
+
+Every file path is resolved (symlinks followed) before it is touched, and must lie inside the
+destination's directory, which must lie inside the workers' local root when one is given: a
+path, prefix or account id that climbs out (``..``, an absolute path, a symlink to elsewhere)
+is refused with cause ``path_outside_root`` and nothing is written.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,9 @@ _TRANSIENT = {errno.ENOSPC, errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.EIO}
 
 
 class LocalDirectorySink(ObjectStoreSink):
+    """Writes each batch as a file below the destination's directory: ``path``, under
+    ``root`` (the workers' local root) when it is relative."""
+
     type = "local"
 
     def __init__(self, destination: LocalDestination, root: Path | None = None) -> None:
@@ -25,14 +34,38 @@ class LocalDirectorySink(ObjectStoreSink):
             compression=destination.compression,
         )
         path = Path(destination.path)
+        self.local_root = root
         self.root = path if path.is_absolute() or root is None else root / path
+
+    def _target(self, key: str) -> Path:
+        """The file for ``key``, resolved. Raises :class:`PermanentError`: cause
+        ``path_outside_root`` when it is not inside the destination's directory or that is not
+        inside the local root, ``invalid_path`` when the path cannot be resolved."""
+        try:
+            base = self.root.resolve()
+            target = (self.root / key).resolve()
+            top = self.local_root.resolve() if self.local_root is not None else base
+        except (OSError, ValueError, RuntimeError) as exc:  # NUL byte, symlink loop, ...
+            raise PermanentError(
+                f"destination {self.destination_id}: its path cannot be resolved "
+                f"({type(exc).__name__}): check the destination's path and prefix",
+                cause="invalid_path",
+            ) from exc
+        if not (base.is_relative_to(top) and target.is_relative_to(base) and target != base):
+            raise PermanentError(
+                f"destination {self.destination_id}: the file would be outside the "
+                "destination's directory or the workers' local root (a .. segment, an absolute "
+                "path or a symlink): check the destination's path and prefix",
+                cause="path_outside_root",
+            )
+        return target
 
     def _put(
         self, key: str, data: bytes, *, content_type: str, content_encoding: str | None
     ) -> None:
         # A file has no Content-Type or Content-Encoding: its extension says both.
         del content_type, content_encoding
-        target = self.root / key
+        target = self._target(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             # Write then rename: a reader never sees half an object; a replay replaces it whole.
@@ -51,7 +84,7 @@ class LocalDirectorySink(ObjectStoreSink):
 
     def _get(self, key: str) -> bytes:
         """The bytes stored at ``key`` (used by the destination check)."""
-        target = self.root / key
+        target = self._target(key)
         try:
             return target.read_bytes()
         except FileNotFoundError as exc:
@@ -61,7 +94,7 @@ class LocalDirectorySink(ObjectStoreSink):
 
     def _delete(self, key: str) -> None:
         """Remove the file at ``key`` (used by the destination check); a missing file is fine."""
-        target = self.root / key
+        target = self._target(key)
         try:
             target.unlink(missing_ok=True)
         except OSError as exc:
