@@ -175,18 +175,27 @@ def cmd_router(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sink_factory(args: argparse.Namespace) -> Callable[[Destination], Sink] | None:
-    """With --address-check, webhooks resolve their host before each POST and refuse private,
-    loopback, link-local and metadata addresses (except --allow-network ones)."""
-    if not args.address_check:
-        return None
+def _sink_factory(args: argparse.Namespace) -> Callable[[Destination], Sink]:
+    """Sinks that check every request's host against the address policy right before sending
+    it (webhooks, S3, GCS, Azure): private, loopback, link-local and metadata addresses are
+    refused, except --allow-network ones (metadata addresses always). --no-address-check turns
+    the check off, for a single-tenant installation whose destinations are on its own
+    network."""
     from auditstream.config.address_policy import AddressPolicy, parse_networks
     from auditstream.sinks.factory import build_sink
 
-    try:
-        policy = AddressPolicy(allowed_networks=parse_networks(args.allow_network or []))
-    except ValueError as exc:
-        raise ConfigError(f"--allow-network: {exc}") from None
+    if args.allow_network and not args.address_check:
+        raise ConfigError("--allow-network has no effect with --no-address-check: remove one")
+    policy: AddressPolicy | None = None
+    if args.address_check:
+        try:
+            policy = AddressPolicy(allowed_networks=parse_networks(args.allow_network or []))
+        except ValueError as exc:
+            raise ConfigError(f"--allow-network: {exc}") from None
+    else:
+        logging.getLogger("auditstream").warning(
+            "address check off: destinations may reach private and loopback addresses"
+        )
 
     def factory(destination: Destination) -> Sink:
         return build_sink(destination, local_root=args.local_root, address_policy=policy)
@@ -219,13 +228,27 @@ def cmd_sink_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_settings_apply(args: argparse.Namespace) -> int:
+    from auditstream.config.fields import holds_secrets
     from auditstream.config.loading import load_settings_file
+    from auditstream.config.secrets import ENV_KEYS, ENV_KEYS_FILE
     from auditstream.pipeline.open_log import open_log
     from auditstream.pipeline.settings_writer import publish_settings
 
     settings_file = load_settings_file(args.file)
+    box = box_from_environment()
+    if box is None and holds_secrets(settings_file) and not args.insecure_plaintext_secrets:
+        raise ConfigError(
+            f"{args.file} holds destination secrets and no secret key is configured, so they "
+            f"would be stored in plain text: make a key with `auditstream keys generate`, give "
+            f"it to every process as {ENV_KEYS} (or {ENV_KEYS_FILE}) and run this again; or "
+            "pass --insecure-plaintext-secrets to store them unsealed"
+        )
+    if box is None and holds_secrets(settings_file):
+        logging.getLogger("auditstream").warning(
+            "storing destination secrets in plain text (--insecure-plaintext-secrets)"
+        )
     log = open_log(_runtime(args))
-    n = publish_settings(log, settings_file.accounts, box_from_environment())
+    n = publish_settings(log, settings_file.accounts, box)
     dests = sum(len(a.destinations) for a in settings_file.accounts)
     print(f"applied settings for {n} accounts ({dests} destinations) from {args.file}")
     log.close()
@@ -320,15 +343,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--address-check",
-        action="store_true",
-        help="resolve webhook hosts before each POST; refuse private, loopback, link-local and "
-        "cloud metadata addresses",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="check the host of every webhook, S3, GCS and Azure request right before it is "
+        "sent; refuse private, loopback, link-local and cloud metadata addresses (default on; "
+        "--no-address-check only for a single-tenant installation)",
     )
     p.add_argument(
         "--allow-network",
         action="append",
         metavar="CIDR",
-        help="with --address-check: a network webhooks may reach anyway (repeatable)",
+        help="a private network destinations may reach anyway (repeatable), e.g. 10.20.0.0/16; "
+        "cloud metadata addresses stay refused",
     )
     _backend_args(p)
     p.set_defaults(func=cmd_sink_worker)
@@ -337,6 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
     ss = p.add_subparsers(dest="settings_command", required=True, metavar="ACTION")
     a = ss.add_parser("apply", help="publish the accounts of a settings YAML file")
     a.add_argument("-f", "--file", type=Path, required=True, help="settings YAML")
+    a.add_argument(
+        "--insecure-plaintext-secrets",
+        action="store_true",
+        help="store destination secrets unsealed when no secret key is configured (not for "
+        "production: set AUDITSTREAM_SECRET_KEYS instead)",
+    )
     _backend_args(a)
     a.set_defaults(func=cmd_settings_apply)
     s = ss.add_parser("show", help="print the current settings (secrets masked)")

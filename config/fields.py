@@ -127,3 +127,17 @@ def unclassified_fields(model: type[BaseModel]) -> list[str]:
         if _holds_text(annotation):
             out.append(name)
     return out
+
+
+def holds_secrets(value: Any) -> bool:
+    """Whether ``value`` (settings: a model, or mappings and lists of them) holds a secret
+    that is set, found by type (``SecretStr``) wherever it is nested."""
+    if isinstance(value, SecretStr):
+        return bool(value.get_secret_value())
+    if isinstance(value, BaseModel):
+        return any(holds_secrets(getattr(value, name)) for name in type(value).model_fields)
+    if isinstance(value, dict):
+        return any(holds_secrets(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(holds_secrets(v) for v in value)
+    return False
