@@ -34,6 +34,7 @@ _GOOGLE_KEY_FILE_URLS: dict[str, tuple[str, ...]] = {
     "auth_provider_x509_cert_url": ("https://www.googleapis.com/oauth2/v1/certs",),
     "client_x509_cert_url": (),
 }
+_ANONYMOUS_AND_KEY = "anonymous and service_account_json exclude each other: remove one"
 _GOOGLE_CLIENT_CERTS = "https://www.googleapis.com/robot/v1/metadata/x509/"
 _GOOGLE_UNIVERSE = "googleapis.com"
 
@@ -370,49 +371,41 @@ class GcsDestination(_ObjectStoreBase):
             _vendor_name(vendor_names.gcs_kms_key_name(v))
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_way_to_authenticate(cls, data: object) -> object:
+        # Before the key file itself is read: with both set, which one to remove comes first.
+        if (
+            isinstance(data, dict)
+            and data.get("anonymous") is True
+            and data.get("service_account_json") is not None
+        ):
+            raise ValueError(_ANONYMOUS_AND_KEY)
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         _url_with_host(self.endpoint, "endpoint")
         if self.anonymous:
             if self.service_account_json is not None:
-                raise ValueError(
-                    "anonymous and service_account_json exclude each other: remove one"
-                )
+                raise ValueError(_ANONYMOUS_AND_KEY)
             if self.endpoint is None:
                 raise ValueError(
                     "anonymous is only for an emulator: set endpoint, or remove anonymous"
                 )
-        self._service_account()
         return self
+
+    @field_validator("service_account_json")
+    @classmethod
+    def _key_file(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            _service_account_info(v.get_secret_value())
+        return v
 
     def _service_account(self) -> dict[str, object] | None:
         if self.service_account_json is None:
             return None
-        try:
-            info = json.loads(self.service_account_json.get_secret_value())
-        except ValueError:
-            raise ValueError(
-                "service_account_json is not valid JSON: paste the whole key file"
-            ) from None
-        if not isinstance(info, dict) or info.get("type") != "service_account":
-            raise ValueError(
-                "service_account_json is not a service-account key (its type must be "
-                "service_account)"
-            )
-        for key in _GOOGLE_KEY_FILE_URLS:
-            value = info.get(key)
-            if value is None:
-                continue
-            if not isinstance(value, str):
-                raise ValueError(f"service_account_json: {key} must be a URL")
-            _url_with_host(value, f"service_account_json: {key}")
-        universe = info.get("universe_domain", _GOOGLE_UNIVERSE)
-        if universe != _GOOGLE_UNIVERSE:
-            raise ValueError(
-                f"service_account_json: universe_domain must be {_GOOGLE_UNIVERSE} (other "
-                "universes are not supported)"
-            )
-        return info
+        return _service_account_info(self.service_account_json.get_secret_value())
 
     def nested_addresses(self) -> list[NestedAddress]:
         info = self._service_account() or {}
@@ -492,6 +485,7 @@ class AzureBlobDestination(_ObjectStoreBase):
         if v is None:
             return v
         text = v.get_secret_value()
+        _connection_string_parts(text.strip())
         return v if text == text.strip() else SecretStr(text.strip())
 
     @model_validator(mode="after")
@@ -522,13 +516,7 @@ class AzureBlobDestination(_ObjectStoreBase):
 
     def _connection_parts(self) -> dict[str, str]:
         assert self.connection_string is not None
-        try:
-            return azure_connection_string.parse(self.connection_string.get_secret_value())
-        except ValueError as exc:
-            raise ValueError(
-                f"connection_string is not a valid storage connection string ({exc}): copy it "
-                "again from the storage account's access keys"
-            ) from None
+        return _connection_string_parts(self.connection_string.get_secret_value())
 
     def nested_addresses(self) -> list[NestedAddress]:
         if self.connection_string is None:
@@ -545,6 +533,47 @@ class AzureBlobDestination(_ObjectStoreBase):
 
     def location(self, local_root: Path | None = None) -> str:
         return f"azure container {self.container}/{self.prefix}"
+
+
+def _connection_string_parts(text: str) -> dict[str, str]:
+    """The parts of an Azure connection string. Raises ValueError saying what is wrong (never
+    quoting the string: it holds a key)."""
+    try:
+        return azure_connection_string.parse(text)
+    except ValueError as exc:
+        raise ValueError(
+            f"connection_string is not a valid storage connection string ({exc}): copy it "
+            "again from the storage account's access keys"
+        ) from None
+
+
+def _service_account_info(text: str) -> dict[str, object]:
+    """A service-account key file, parsed. Raises ValueError unless it is one, its URLs are
+    http(s) URLs with a host and its universe is Google's (never quoting the key)."""
+    try:
+        info = json.loads(text)
+    except ValueError:
+        raise ValueError(
+            "service_account_json is not valid JSON: paste the whole key file"
+        ) from None
+    if not isinstance(info, dict) or info.get("type") != "service_account":
+        raise ValueError(
+            "service_account_json is not a service-account key (its type must be service_account)"
+        )
+    for key in _GOOGLE_KEY_FILE_URLS:
+        value = info.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ValueError(f"service_account_json: {key} must be a URL")
+        _url_with_host(value, f"service_account_json: {key}")
+    universe = info.get("universe_domain", _GOOGLE_UNIVERSE)
+    if universe != _GOOGLE_UNIVERSE:
+        raise ValueError(
+            f"service_account_json: universe_domain must be {_GOOGLE_UNIVERSE} (other "
+            "universes are not supported)"
+        )
+    return info
 
 
 def account_name_of(account_url: str) -> str | None:
