@@ -231,6 +231,7 @@ def _clean_errors(errors: Any) -> list[dict[str, Any]]:
         loc = list(err.get("loc", ()))
         if len(loc) >= 2 and loc[0] == "body" and loc[1] in _TYPE_TAGS:
             del loc[1]
+        loc = ops.safe_loc(loc, str(err.get("type", "")))
         msg = ops.safe_message(err)
         if err.get("type") == "json_invalid":
             msg = "the body is not valid JSON"

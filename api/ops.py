@@ -73,13 +73,36 @@ def _texts(value: Any) -> list[str]:
     return []
 
 
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def safe_loc(loc: Sequence[str | int], kind: str) -> list[str | int]:
+    """``loc`` with the keys a client chose that could be anything but a name: a header name
+    that is not a valid one, an unknown field that is not an identifier (both are often a
+    pasted value, maybe a credential) are replaced by what they are."""
+    out: list[str | int] = []
+    for i, part in enumerate(loc):
+        after_headers = i > 0 and loc[i - 1] == "headers"
+        if isinstance(part, str) and after_headers and not _HEADER_NAME.match(part):
+            part = "(invalid header name)"
+        elif (
+            isinstance(part, str)
+            and kind == "extra_forbidden"
+            and i == len(loc) - 1
+            and not _FIELD_NAME.match(part)
+        ):
+            part = "(unknown field)"
+        out.append(part)
+    return out
+
+
 def _errors(exc: ValidationError, prefix: Sequence[str | int] = ("body",)) -> Invalid:
     out: list[tuple[list[str | int], str, str]] = []
     for err in exc.errors(include_url=False):
         loc = list(err["loc"])
         if loc and loc[0] in _TYPE_TAGS:
             loc = loc[1:]  # the discriminated union's tag says nothing the client did not send
-        out.append(([*prefix, *loc], safe_message(err), err["type"]))
+        out.append(([*prefix, *safe_loc(loc, err["type"])], safe_message(err), err["type"]))
     return Invalid(out)
 
 
@@ -483,10 +506,20 @@ def _check_relative_path(field: str, path: str) -> None:
 
 
 def _check_headers(headers: dict[str, Any]) -> None:
-    for name, secret_or_text in headers.items():
+    for position, (name, secret_or_text) in enumerate(headers.items()):
         value = str(_plain(secret_or_text))
         if not _HEADER_NAME.match(name):
-            raise Invalid([(["body", "headers", name], "not a valid header name", "header")])
+            # Its position, not its name: a malformed name is often a pasted credential.
+            raise Invalid(
+                [
+                    (
+                        ["body", "headers", position],
+                        f"header {position} (counted from 0) is not a valid header name: "
+                        "letters, digits and !#$%&'*+.^_`|~- only",
+                        "header",
+                    )
+                ]
+            )
         if name.lower() in RESERVED_HEADERS:
             raise Invalid(
                 [(["body", "headers", name], "set by the webhook sink itself; remove it", "header")]
