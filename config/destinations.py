@@ -360,8 +360,8 @@ class GcsDestination(_ObjectStoreBase):
     @field_validator("project")
     @classmethod
     def _project(cls, v: str | None) -> str | None:
-        if v is not None:
-            _vendor_name(vendor_names.gcs_project(v))
+        if v is not None:  # the rule of emulators; Google's is checked below
+            _vendor_name(vendor_names.gcs_project(v, custom_endpoint=True))
         return v
 
     @field_validator("kms_key_name")
@@ -386,6 +386,8 @@ class GcsDestination(_ObjectStoreBase):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         _url_with_host(self.endpoint, "endpoint")
+        if self.endpoint is None and self.project is not None:  # Google Cloud itself
+            _vendor_name(vendor_names.gcs_project(self.project))
         if self.anonymous:
             if self.service_account_json is not None:
                 raise ValueError(_ANONYMOUS_AND_KEY)

@@ -150,8 +150,17 @@ GCS_PROJECT_RULE = (
 )
 
 
-def gcs_project(value: str) -> str | None:
-    """A Google Cloud project id (optionally domain-scoped) or project number."""
+_OTHER_PROJECT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._:-]{0,98}[A-Za-z0-9])?$")
+OTHER_PROJECT_RULE = (
+    "project must be 1-100 letters, digits and . _ : -, beginning and ending with a letter or digit"
+)
+
+
+def gcs_project(value: str, *, custom_endpoint: bool = False) -> str | None:
+    """A Google Cloud project id (optionally domain-scoped) or project number; with a
+    ``custom_endpoint`` (an emulator), any plain name."""
+    if custom_endpoint:
+        return None if _OTHER_PROJECT.match(value) else OTHER_PROJECT_RULE
     return None if _GCS_PROJECT.match(value) else GCS_PROJECT_RULE
 
 

@@ -99,7 +99,7 @@ def test_refused_on_change_too(
     assert created.status_code == 201, created.text
     answer = client.patch(
         "/v1/accounts/acme/destinations/acme-hook",
-        json={"type": "webhook", "url": url},
+        json={"type": "webhook", "url": url, "secret": "s"},  # a new URL needs the secret again
         headers=auth,
     )
     assert answer.status_code == 422

@@ -113,4 +113,4 @@ def test_bad_settings_file_is_named_with_the_field(tmp_path: Path) -> None:
     result = _cli("settings", "apply", "-f", str(bad), "--db", str(tmp_path / "x.sqlite"))
     assert result.returncode == 2
     assert "include_categories" in result.stderr
-    assert "recipes" in result.stderr
+    assert "positions 0" in result.stderr  # where, not the value: errors never echo input

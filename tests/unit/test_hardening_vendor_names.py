@@ -196,6 +196,14 @@ def test_gcs_project(value: str, ok: bool) -> None:
 
 @pytest.mark.parametrize(
     ("value", "ok"),
+    [("test", True), ("my_Project.1", True), ("eu/../x@host", False), ("-x", False), ("", False)],
+)
+def test_an_emulators_project(value: str, ok: bool) -> None:
+    _case(lambda v: vn.gcs_project(v, custom_endpoint=True), value, ok)
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
     [
         ("projects/my-project/locations/europe-west1/keyRings/ring/cryptoKeys/key", True),
         ("projects/example.com:my-project/locations/us/keyRings/r/cryptoKeys/k", True),
