@@ -50,6 +50,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/v1/accounts/{account}/destinations/{destination}/pause", None),
     ("POST", "/v1/accounts/{account}/destinations/{destination}/resume", None),
     ("POST", "/v1/accounts/{account}/destinations/{destination}/replay", {"from_time": "REPLAY"}),
+    ("GET", "/v1/accounts/{account}/aws-external-id", None),
 ]
 READS = [e for e in ENDPOINTS if e[0] == "GET"]
 WRITES = [e for e in ENDPOINTS if e[0] != "GET"]
@@ -88,7 +89,7 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     log = EmbeddedLog(tmp_path / "log.sqlite")
-    options = ApiOptions(local_root=tmp_path / "out")
+    options = ApiOptions(local_root=tmp_path / "out", external_id_key=b"k" * 32)
     service = SettingsService(log, SecretBox([SecretBox.generate_key()]), options)
     tokens: dict[str, str] = {}
     for name, account, role, privileges in (
