@@ -3,6 +3,9 @@
 Producers are idempotent with ``acks=all``; the router's produce-and-commit is a Kafka
 transaction (exactly-once from the activity topic to the destination topics); consumers read
 committed data only and never auto-commit.
+
+Every client logs through Python logging (:mod:`pipeline.kafka_client_log`): librdkafka's
+lines go to the ``auditstream.kafka`` logger, each repeated line at most once per window.
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ from confluent_kafka import Producer as _KProducer
 from confluent_kafka import TopicPartition as _KTP
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from auditstream.pipeline.errors import FencedError, LogError, TransactionAborted
+from auditstream.pipeline.errors import (
+    BrokerUnreachable,
+    FencedError,
+    LogError,
+    TransactionAborted,
+)
+from auditstream.pipeline.kafka_client_log import KafkaClientLog, LastProblem, brief
 from auditstream.pipeline.log import (
     Consumer,
     DeliveryCallback,
@@ -35,15 +44,24 @@ from auditstream.pipeline.log import (
 log = logging.getLogger(__name__)
 
 _ADMIN_TIMEOUT_S = 30.0
+_BROKER_HINT = "check that a broker runs there and that the address is right"
 
 
 def _err(exc: BaseException, what: str) -> LogError:
     return LogError(f"kafka: {what}: {exc}")
 
 
+def _timed_out(what: str) -> LogError:
+    return LogError(
+        f"kafka: {what}: no answer within {_ADMIN_TIMEOUT_S:g} s; check that the brokers are "
+        "up and reachable"
+    )
+
+
 class KafkaLog:
     """A :class:`pipeline.log.Log` on a Kafka cluster. ``extra`` is passed to every client
-    (security settings such as ``security.protocol`` or ``sasl.*``)."""
+    (security settings such as ``security.protocol`` or ``sasl.*``; a ``logger`` there replaces
+    the deduplicating one)."""
 
     name = "kafka"
 
@@ -51,6 +69,8 @@ class KafkaLog:
         self.bootstrap = bootstrap
         self._extra = dict(extra or {})
         self._closed = False
+        # One for all clients: the same line from every client counts as one repeat.
+        self._client_log = KafkaClientLog()
         self._admin: AdminClient | None = AdminClient(self._conf())
         self._meta_consumer: _KConsumer | None = None
 
@@ -65,9 +85,37 @@ class KafkaLog:
         a client made then would outlive it."""
         if self._closed:
             raise LogError("kafka: the log is closed")
-        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap, **self._extra}
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap,
+            "logger": self._client_log,
+            **self._extra,
+        }
         conf.update(more)
         return conf
+
+    def _admin_done(self) -> None:
+        """Hand the admin client's queued log lines to Python logging (confluent-kafka hands
+        them over only when a client is polled)."""
+        if self._admin is not None:
+            self._admin.poll(0)
+
+    def wait_for_broker(self, timeout_s: float, hint: str = _BROKER_HINT) -> None:
+        """Return once a broker answers a metadata request. Raises :class:`BrokerUnreachable`
+        (naming the bootstrap address, the client's last complaint and ``hint``) if none does
+        within ``timeout_s`` seconds.
+
+        The request goes through a client of its own that logs nothing: while no broker
+        answers, every reconnect attempt would be a log line, and the error says it all."""
+        problem = LastProblem()
+        probe = AdminClient(self._conf(logger=problem))
+        try:
+            probe.list_topics(timeout=timeout_s)
+        except KafkaException:
+            probe.poll(0)  # collect the lines that say why
+            cause = brief(problem.line) if problem.line else None
+            raise BrokerUnreachable(self.bootstrap, timeout_s, cause, hint) from None
+        finally:
+            del probe  # the last reference: the client and its threads end now
 
     def create_topic(self, topic: str, partitions: int = 1, compacted: bool = False) -> None:
         config = {"cleanup.policy": "compact"} if compacted else {}
@@ -80,6 +128,10 @@ class KafkaLog:
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise _err(exc, f"create topic {topic}") from exc
+        except TimeoutError as exc:
+            raise _timed_out(f"create topic {topic}") from exc
+        finally:
+            self._admin_done()
 
     def delete_topic(self, topic: str) -> None:
         futures = self._admin_client.delete_topics([topic], operation_timeout=_ADMIN_TIMEOUT_S)
@@ -88,15 +140,27 @@ class KafkaLog:
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
                 raise _err(exc, f"delete topic {topic}") from exc
+        except TimeoutError as exc:
+            raise _timed_out(f"delete topic {topic}") from exc
+        finally:
+            self._admin_done()
 
     def list_topics(self) -> set[str]:
         try:
             return set(self._admin_client.list_topics(timeout=_ADMIN_TIMEOUT_S).topics)
         except KafkaException as exc:
             raise _err(exc, "list topics") from exc
+        finally:
+            self._admin_done()
 
     def _partition_ids(self, topic: str) -> list[int]:
-        meta = self._admin_client.list_topics(topic, timeout=_ADMIN_TIMEOUT_S).topics.get(topic)
+        try:
+            found = self._admin_client.list_topics(topic, timeout=_ADMIN_TIMEOUT_S)
+        except KafkaException as exc:
+            raise _err(exc, f"metadata of {topic}") from exc
+        finally:
+            self._admin_done()
+        meta = found.topics.get(topic)
         if meta is None or meta.error is not None:
             raise LogError(f"topic {topic!r} does not exist")
         return sorted(meta.partitions)
@@ -112,6 +176,7 @@ class KafkaLog:
                 _KTP(topic, p), timeout=_ADMIN_TIMEOUT_S, cached=False
             )
             out[TopicPartition(topic, p)] = int(high)
+        self._meta_consumer.poll(0)  # hand its queued log lines over
         return out
 
     def producer(self) -> KafkaProducer:
@@ -316,6 +381,7 @@ class KafkaTransactionalProducer:
                 _ADMIN_TIMEOUT_S,
             )
             client.commit_transaction(_ADMIN_TIMEOUT_S)
+            client.poll(0)  # hand queued log lines over
         except KafkaException as exc:
             kerr = exc.args[0]
             if kerr.fatal():
