@@ -302,7 +302,7 @@ def check_collisions(existing: Iterable[Destination], candidate: Destination) ->
     for other in existing:
         if other.id != candidate.id and store_identity(other) == identity:
             raise Conflict(
-                f"destination {other.id} of this account already writes to the same "
+                "another destination of this account already writes to the same "
                 f"{_store_words(candidate)} with the same prefix: their objects would overwrite "
                 "each other; choose another prefix"
             )

@@ -236,7 +236,6 @@ class AzureBlobSink(ObjectStoreSink):
         self._destination = destination
         self.container_name = destination.container
         self.block_size = destination.block_size_bytes
-        problem = f"destination {destination.id}"
         options: dict[str, Any] = {
             "retry_total": 0,
             "max_single_put_size": destination.block_size_bytes,
@@ -260,7 +259,7 @@ class AzureBlobSink(ObjectStoreSink):
                 )
             except (ValueError, KeyError, TypeError):
                 raise ConfigError(
-                    f"{problem}: connection_string is not a valid storage connection string: "
+                    "connection_string is not a valid storage connection string: "
                     "copy it again from the storage account's access keys"
                 ) from None
         else:
@@ -281,7 +280,7 @@ class AzureBlobSink(ObjectStoreSink):
             try:
                 service = BlobServiceClient(url, credential=credential, **options)
             except (ValueError, TypeError):
-                raise ConfigError(f"{problem}: account_url is not usable: check it") from None
+                raise ConfigError("account_url is not usable: check it") from None
         self.service = service
         self.container = service.get_container_client(destination.container)
         self._host = vendor.host_of(service.url)

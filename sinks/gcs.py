@@ -179,7 +179,6 @@ def _credentials(destination: GcsDestination) -> Credentials | None:
     """The credentials the settings name; ``None`` means application default credentials.
     Raises :class:`ConfigError` (never quoting the key) when Google's auth library cannot load
     the key (the settings model has already checked that it is a service-account key)."""
-    problem = f"destination {destination.id}"
     if destination.anonymous:
         return AnonymousCredentials()  # type: ignore[no-untyped-call]
     if destination.service_account_json is None:
@@ -190,7 +189,7 @@ def _credentials(destination: GcsDestination) -> Credentials | None:
         credentials: Credentials = from_info(info, scopes=SCOPES)  # type: ignore[no-untyped-call]
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(
-            f"{problem}: service_account_json is not a usable service-account key "
+            "service_account_json is not a usable service-account key "
             f"({type(exc).__name__}): create a new key for the service account"
         ) from None
     return credentials

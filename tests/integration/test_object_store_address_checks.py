@@ -78,9 +78,11 @@ def test_allowed_emulators_take_small_and_large_objects(store: Backend) -> None:
 
     large_sink = _sink(store, bucket, EMULATORS, compression="none", **store.large_settings)
     large = make_batch(2500, first_offset=9000, noise=4096)
-    parts = store.upload_parts(
-        large_sink, lambda: large_sink.write(large), bucket, expected_key(".ndjson", 9000)
-    )
+
+    def write_large() -> None:
+        large_sink.write(large)
+
+    parts = store.upload_parts(large_sink, write_large, bucket, expected_key(".ndjson", 9000))
     large_sink.close()
     assert parts >= 2
     stored = store.read(bucket, expected_key(".ndjson", 9000)).data
