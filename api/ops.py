@@ -16,7 +16,12 @@ from auditstream.api.errors import Conflict, Invalid, NotFound
 from auditstream.api.models import MASK, SOURCES, StreamSettingsIn
 from auditstream.api.options import ApiOptions
 from auditstream.config.address_policy import REASON_TEXT, HostUnresolvable, UrlRefused
-from auditstream.config.destinations import Destination, WebhookDestination
+from auditstream.config.destinations import (
+    STORED,
+    UNREADABLE,
+    Destination,
+    WebhookDestination,
+)
 from auditstream.config.external_id import external_id_for
 from auditstream.config.fields import RoleKind, fields_with_role, secret_fields
 from auditstream.config.stream import AccountSettings
@@ -107,9 +112,11 @@ def _errors(exc: ValidationError, prefix: Sequence[str | int] = ("body",)) -> In
 
 
 def validate_settings(settings: AccountSettings) -> AccountSettings:
-    """Re-validate a settings object built by copying (every validator runs)."""
+    """Re-validate a settings object built by copying (every cross-field validator runs).
+    Its destinations are validated as stored settings: a new or changed one was validated as
+    new input already (``parse_destination``), and the others must not block this change."""
     try:
-        return AccountSettings.model_validate(settings.model_dump(mode="python"))
+        return AccountSettings.model_validate(settings.model_dump(mode="python"), context=STORED)
     except ValidationError as exc:
         raise _errors(exc) from None
 
@@ -437,21 +444,7 @@ def check_policy(destination: Destination, options: ApiOptions, changed: set[str
         raise Invalid.field(
             "type", f"{destination.type} destinations are not allowed in this deployment"
         )
-    for name in fields_with_role(model, RoleKind.ADDRESS):
-        value = getattr(destination, name)
-        if value is not None and name in changed:
-            _check_url(name, value, options)
-    for name, url in destination.nested_addresses():
-        if name in changed:
-            _check_url(name, url, options, nested=True)
-    for name, url in destination.unofficial_addresses():
-        if url not in options.allowed_key_file_urls:
-            raise Invalid.field(
-                name,
-                f"an address inside {name} is not the vendor's own endpoint (e.g. a key file's "
-                "token_uri elsewhere than Google's): use the key file as the vendor issued it",
-                "url_refused",
-            )
+    _check_addresses(destination, options, changed)
     for name in fields_with_role(model, RoleKind.RELATIVE_PATH):
         value = getattr(destination, name)
         if value is not None:
@@ -481,6 +474,35 @@ def check_policy(destination: Destination, options: ApiOptions, changed: set[str
         )
     if isinstance(destination, WebhookDestination):
         _check_headers(destination.headers)
+
+
+def _check_addresses(destination: Destination, options: ApiOptions, changed: set[str]) -> None:
+    """The address policy on every ``Address`` field and nested address that changed, and
+    key-file URLs other than the vendor's unless the operator allows them. Raises
+    :class:`Invalid`."""
+    for name in fields_with_role(type(destination), RoleKind.ADDRESS):
+        value = getattr(destination, name)
+        if value is not None and name in changed:
+            _check_url(name, value, options)
+    for name, url in [*destination.nested_addresses(), *destination.unofficial_addresses()]:
+        if url == UNREADABLE:  # stored before the strict reading, and it does not pass it
+            raise Invalid.field(
+                name,
+                f"{name} cannot be read as new settings are read (e.g. an ambiguous key or an "
+                "address that is not a plain URL): send it again as the vendor issued it",
+                "url_refused",
+            )
+    for name, url in destination.nested_addresses():
+        if name in changed:
+            _check_url(name, url, options, nested=True)
+    for name, url in destination.unofficial_addresses():
+        if url not in options.allowed_key_file_urls:
+            raise Invalid.field(
+                name,
+                f"an address inside {name} is not the vendor's own endpoint (e.g. a key file's "
+                "token_uri elsewhere than Google's): use the key file as the vendor issued it",
+                "url_refused",
+            )
 
 
 def _credential_hint(field: str) -> str:

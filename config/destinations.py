@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from auditstream.config import azure_connection_string, vendor_names
 from auditstream.config.fields import Address, AddressBearingSecret, RelativePath, Text, WorkerFile
@@ -41,11 +49,29 @@ _GOOGLE_UNIVERSE = "googleapis.com"
 NestedAddress = tuple[str, str]
 """``(field, url)``: an address found inside another field's value."""
 
+UNREADABLE = ""
+"""The nested address of a value that cannot be read: the address policy refuses it."""
 
-def _url_with_host(value: str | None, field: str) -> None:
-    """Raises ValueError unless ``value`` (when set) is an http(s) URL with a host, without
-    credentials, whitespace, control characters or backslashes (URL parsers disagree on those:
-    the host a check reads must be the host a client connects to)."""
+STORED = {"stored": True}
+"""Validation context for settings read back from where they are kept (the settings topic).
+
+The naming and format rules for new input (vendor names, path segments, URL spelling, the
+strict reading of connection strings and key files) were added after settings were first
+stored; settings stored before them must still load, or their account would stop streaming
+and could not even be changed. They are checked where they are used instead: sinks confine
+paths and check every request's address, and the API validates every change as new input.
+Cross-field rules apply to stored settings too."""
+
+
+def _new_input(info: ValidationInfo) -> bool:
+    """Whether the value being validated is new input (not settings read back)."""
+    return not (isinstance(info.context, dict) and info.context.get("stored") is True)
+
+
+def _url_with_host(value: str | None, field: str, *, strict: bool = True) -> None:
+    """Raises ValueError unless ``value`` (when set) is an http(s) URL with a host; when
+    ``strict``, also without credentials, whitespace, control characters or backslashes (URL
+    parsers disagree on those: the host a check reads must be the host a client reaches)."""
     if value is None:
         return
     try:
@@ -54,20 +80,23 @@ def _url_with_host(value: str | None, field: str) -> None:
         parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
     except ValueError:
         ok = False
-    if not ok or any(c.isspace() or c in _CONTROL or c == "\\" for c in value):
+    if strict and any(c.isspace() or c in _CONTROL or c == "\\" for c in value):
+        ok = False
+    if not ok:
         raise ValueError(
             f"{field} must be an http(s) URL with a host, e.g. https://host.example.com"
         )
-    if "@" in parts.netloc:
+    if strict and "@" in parts.netloc:
         raise ValueError(
             f"{field} must not carry credentials (user:password@): set them in the "
             "destination's credential fields"
         )
 
 
-def _vendor_name(problem: str | None) -> None:
-    """Raises ValueError with ``problem`` (a vendor naming rule) when there is one."""
-    if problem is not None:
+def _vendor_name(problem: str | None, info: ValidationInfo) -> None:
+    """Raises ValueError with ``problem`` (a vendor naming rule) when there is one and the
+    value is new input."""
+    if problem is not None and _new_input(info):
         raise ValueError(problem)
 
 
@@ -170,8 +199,9 @@ class _ObjectStoreBase(_DestinationBase):
 
     @field_validator("prefix")
     @classmethod
-    def _strip_slashes(cls, v: str) -> str:
-        return _relative_path(v.strip("/"), "prefix")
+    def _strip_slashes(cls, v: str, info: ValidationInfo) -> str:
+        v = v.strip("/")
+        return _relative_path(v, "prefix") if _new_input(info) else v
 
     @model_validator(mode="after")
     def _format_and_compression(self) -> Self:
@@ -196,8 +226,9 @@ class LocalDestination(_ObjectStoreBase):
 
     @field_validator("path")
     @classmethod
-    def _plain_path(cls, v: str) -> str:
-        _path_segments(v, "path")
+    def _plain_path(cls, v: str, info: ValidationInfo) -> str:
+        if _new_input(info):
+            _path_segments(v, "path")
         return v
 
     def store_identity(self) -> tuple[str, ...] | None:
@@ -215,9 +246,7 @@ class WebhookDestination(_DestinationBase):
     url: Address = Field(
         pattern=r"^https?://", description="Endpoint; https unless allowed otherwise"
     )
-    secret: SecretStr = Field(
-        min_length=1, description="HMAC-SHA256 signing secret shared with the receiver"
-    )
+    secret: SecretStr = Field(description="HMAC-SHA256 signing secret shared with the receiver")
     body: Literal["json_array", "ndjson"] = "json_array"
     timeout_s: float = Field(10.0, gt=0, le=120)
     headers: dict[str, SecretStr] = Field(
@@ -228,14 +257,14 @@ class WebhookDestination(_DestinationBase):
 
     @field_validator("secret")
     @classmethod
-    def _real_secret(cls, v: SecretStr) -> SecretStr:
-        if not v.get_secret_value().strip():
+    def _real_secret(cls, v: SecretStr, info: ValidationInfo) -> SecretStr:
+        if not v.get_secret_value().strip() and _new_input(info):
             raise ValueError("secret must not be empty or blank: set the receiver's signing secret")
         return v
 
     @model_validator(mode="after")
-    def _usable_url(self) -> Self:
-        _url_with_host(self.url, "url")
+    def _usable_url(self, info: ValidationInfo) -> Self:
+        _url_with_host(self.url, "url", strict=_new_input(info))
         return self
 
     def location(self, local_root: Path | None = None) -> str:
@@ -267,46 +296,47 @@ class S3Destination(_ObjectStoreBase):
 
     @field_validator("bucket")
     @classmethod
-    def _bucket_name(cls, v: str) -> str:
-        _vendor_name(vendor_names.s3_bucket(v))
+    def _bucket_name(cls, v: str, info: ValidationInfo) -> str:
+        _vendor_name(vendor_names.s3_bucket(v), info)
         return v
 
     @field_validator("region")
     @classmethod
-    def _region_name(cls, v: str | None) -> str | None:
+    def _region_name(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None:  # the rule of S3-compatible stores; Amazon's is checked below
-            _vendor_name(vendor_names.aws_region(v, custom_endpoint=True))
+            _vendor_name(vendor_names.aws_region(v, custom_endpoint=True), info)
         return v
 
     @field_validator("kms_key_id")
     @classmethod
-    def _kms_key(cls, v: str | None) -> str | None:
+    def _kms_key(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None:  # the rule of S3-compatible stores; Amazon's is checked below
-            _vendor_name(vendor_names.kms_key_id(v, custom_endpoint=True))
+            _vendor_name(vendor_names.kms_key_id(v, custom_endpoint=True), info)
         return v
 
     @field_validator("role_arn")
     @classmethod
-    def _role(cls, v: str | None) -> str | None:
+    def _role(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None:
-            _vendor_name(vendor_names.role_arn(v))
+            _vendor_name(vendor_names.role_arn(v), info)
         return v
 
     @field_validator("external_id")
     @classmethod
-    def _external_id(cls, v: str | None) -> str | None:
+    def _external_id(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None:
-            _vendor_name(vendor_names.external_id(v))
+            _vendor_name(vendor_names.external_id(v), info)
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        _url_with_host(self.endpoint_url, "endpoint_url")
+    def _consistent(self, info: ValidationInfo) -> Self:
+        _url_with_host(self.endpoint_url, "endpoint_url", strict=_new_input(info))
         if self.endpoint_url is None:  # Amazon S3 itself: its stricter rules
             if self.region is not None:
-                _vendor_name(vendor_names.aws_region(self.region, custom_endpoint=False))
+                _vendor_name(vendor_names.aws_region(self.region, custom_endpoint=False), info)
             if self.kms_key_id is not None:
-                _vendor_name(vendor_names.kms_key_id(self.kms_key_id, custom_endpoint=False))
+                key_rule = vendor_names.kms_key_id(self.kms_key_id, custom_endpoint=False)
+                _vendor_name(key_rule, info)
         if self.kms_key_id and self.sse != "aws:kms":
             raise ValueError(
                 f"kms_key_id is set but sse is {self.sse!r}: set sse to aws:kms, or remove "
@@ -353,22 +383,22 @@ class GcsDestination(_ObjectStoreBase):
 
     @field_validator("bucket")
     @classmethod
-    def _bucket_name(cls, v: str) -> str:
-        _vendor_name(vendor_names.gcs_bucket(v))
+    def _bucket_name(cls, v: str, info: ValidationInfo) -> str:
+        _vendor_name(vendor_names.gcs_bucket(v), info)
         return v
 
     @field_validator("project")
     @classmethod
-    def _project(cls, v: str | None) -> str | None:
+    def _project(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None:  # the rule of emulators; Google's is checked below
-            _vendor_name(vendor_names.gcs_project(v, custom_endpoint=True))
+            _vendor_name(vendor_names.gcs_project(v, custom_endpoint=True), info)
         return v
 
     @field_validator("kms_key_name")
     @classmethod
-    def _kms_key(cls, v: str | None) -> str | None:
+    def _kms_key(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None:
-            _vendor_name(vendor_names.gcs_kms_key_name(v))
+            _vendor_name(vendor_names.gcs_kms_key_name(v), info)
         return v
 
     @model_validator(mode="before")
@@ -384,10 +414,10 @@ class GcsDestination(_ObjectStoreBase):
         return data
 
     @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        _url_with_host(self.endpoint, "endpoint")
+    def _consistent(self, info: ValidationInfo) -> Self:
+        _url_with_host(self.endpoint, "endpoint", strict=_new_input(info))
         if self.endpoint is None and self.project is not None:  # Google Cloud itself
-            _vendor_name(vendor_names.gcs_project(self.project))
+            _vendor_name(vendor_names.gcs_project(self.project), info)
         if self.anonymous:
             if self.service_account_json is not None:
                 raise ValueError(_ANONYMOUS_AND_KEY)
@@ -399,18 +429,23 @@ class GcsDestination(_ObjectStoreBase):
 
     @field_validator("service_account_json")
     @classmethod
-    def _key_file(cls, v: SecretStr | None) -> SecretStr | None:
+    def _key_file(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if v is not None:
-            _service_account_info(v.get_secret_value())
+            _service_account_info(v.get_secret_value(), strict=_new_input(info))
         return v
 
     def _service_account(self) -> dict[str, object] | None:
+        """The key file, read as new input is. Raises ValueError for one stored before the
+        strict reading that it does not pass."""
         if self.service_account_json is None:
             return None
         return _service_account_info(self.service_account_json.get_secret_value())
 
     def nested_addresses(self) -> list[NestedAddress]:
-        info = self._service_account() or {}
+        try:
+            info = self._service_account() or {}
+        except ValueError:
+            return [("service_account_json", UNREADABLE)]
         return [
             ("service_account_json", str(info[k]))
             for k in _GOOGLE_KEY_FILE_URLS
@@ -418,7 +453,10 @@ class GcsDestination(_ObjectStoreBase):
         ]
 
     def unofficial_addresses(self) -> list[NestedAddress]:
-        info = self._service_account() or {}
+        try:
+            info = self._service_account() or {}
+        except ValueError:
+            return [("service_account_json", UNREADABLE)]
         out: list[NestedAddress] = []
         for key, google in _GOOGLE_KEY_FILE_URLS.items():
             value = info.get(key)
@@ -461,37 +499,37 @@ class AzureBlobDestination(_ObjectStoreBase):
 
     @field_validator("container")
     @classmethod
-    def _container_name(cls, v: str) -> str:
-        _vendor_name(vendor_names.azure_container(v))
+    def _container_name(cls, v: str, info: ValidationInfo) -> str:
+        _vendor_name(vendor_names.azure_container(v), info)
         return v
 
     @field_validator("account_name")
     @classmethod
-    def _account_name(cls, v: str | None) -> str | None:
+    def _account_name(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None:
-            _vendor_name(vendor_names.azure_account(v))
+            _vendor_name(vendor_names.azure_account(v), info)
         return v
 
     @field_validator("encryption_scope")
     @classmethod
-    def _scope(cls, v: str | None) -> str | None:
+    def _scope(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None:
-            _vendor_name(vendor_names.azure_encryption_scope(v))
+            _vendor_name(vendor_names.azure_encryption_scope(v), info)
         return v
 
     @field_validator("connection_string")
     @classmethod
-    def _trimmed(cls, v: SecretStr | None) -> SecretStr | None:
+    def _trimmed(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         # Stored trimmed, so the SDK reads exactly what was checked (a pasted string often
         # ends with a line break, which the SDK would read as part of the last value).
-        if v is None:
+        if v is None or not _new_input(info):
             return v
         text = v.get_secret_value()
         _connection_string_parts(text.strip())
         return v if text == text.strip() else SecretStr(text.strip())
 
     @model_validator(mode="after")
-    def _one_credential(self) -> Self:
+    def _one_credential(self, info: ValidationInfo) -> Self:
         given = [
             name
             for name in ("connection_string", "account_key", "sas_token")
@@ -503,10 +541,11 @@ class AzureBlobDestination(_ObjectStoreBase):
                 f"sas_token (with account_url); set: {', '.join(given) or 'none'}"
             )
         if self.connection_string is not None:
-            self._connection_parts()
+            if _new_input(info):
+                self._connection_parts()
             return self
         url = self.account_url
-        _url_with_host(url, "account_url")
+        _url_with_host(url, "account_url", strict=_new_input(info))
         if url is None or urlsplit(url).query:
             raise ValueError(
                 "account_url must be the account's blob endpoint without a query, e.g. "
@@ -523,13 +562,19 @@ class AzureBlobDestination(_ObjectStoreBase):
     def nested_addresses(self) -> list[NestedAddress]:
         if self.connection_string is None:
             return []
-        parts = self._connection_parts()
+        try:
+            parts = self._connection_parts()
+        except ValueError:  # stored before the strict reading, and it does not pass it
+            return [("connection_string", UNREADABLE)]
         return [("connection_string", url) for url in azure_connection_string.endpoints(parts)]
 
     def store_identity(self) -> tuple[str, ...] | None:
         account = self.account_name or (self.account_url or "").rstrip("/").lower()
         if self.connection_string is not None:
-            parts = self._connection_parts()
+            try:
+                parts = self._connection_parts()
+            except ValueError:
+                parts = {}
             account = azure_connection_string.account_name(parts) or account
         return self._identity(account, self.container)
 
@@ -549,9 +594,10 @@ def _connection_string_parts(text: str) -> dict[str, str]:
         ) from None
 
 
-def _service_account_info(text: str) -> dict[str, object]:
-    """A service-account key file, parsed. Raises ValueError unless it is one, its URLs are
-    http(s) URLs with a host and its universe is Google's (never quoting the key)."""
+def _service_account_info(text: str, *, strict: bool = True) -> dict[str, object]:
+    """A service-account key file, parsed. Raises ValueError unless it is one and, when
+    ``strict``, its URLs are http(s) URLs with a host and its universe is Google's (never
+    quoting the key)."""
     try:
         info = json.loads(text)
     except ValueError:
@@ -562,6 +608,8 @@ def _service_account_info(text: str) -> dict[str, object]:
         raise ValueError(
             "service_account_json is not a service-account key (its type must be service_account)"
         )
+    if not strict:
+        return info
     for key in _GOOGLE_KEY_FILE_URLS:
         value = info.get(key)
         if value is None:

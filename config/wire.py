@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from pydantic import SecretStr, ValidationError
 
+from auditstream.config.destinations import STORED
 from auditstream.config.errors import ConfigError, SecretKeyError
 from auditstream.config.loading import format_validation_error
 from auditstream.config.secrets import SecretBox, is_sealed
@@ -61,6 +62,7 @@ def decode_settings(value: bytes, box: SecretBox | None = None) -> AccountSettin
     except orjson.JSONDecodeError as exc:
         raise ConfigError(f"settings record is not JSON: {exc}") from exc
     try:
-        return AccountSettings.model_validate(_open(raw, box))
+        # As stored: rules for new input added since it was stored must not lock it out.
+        return AccountSettings.model_validate(_open(raw, box), context=STORED)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, "settings record")) from exc
