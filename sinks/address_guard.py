@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
+
 from auditstream.config.address_policy import AddressPolicy, HostUnresolvable, UrlRefused
 from auditstream.sinks.errors import PermanentError, TransientError
 
@@ -39,20 +42,37 @@ def check_host(policy: AddressPolicy | None, host: str, port: int, *, target: st
         ) from exc
 
 
+def request_host(url: str) -> tuple[str, int] | None:
+    """``(host, port)`` of an absolute http(s) URL as urllib3 (the connection layer of requests,
+    botocore and azure-core) reads it, or None when it has no host or when Python's own URL
+    parser reads another host or port (parsers disagree on backslashes, for one: the host
+    checked must be the host connected to)."""
+    try:
+        theirs = parse_url(url)
+        ours = urlsplit(url)
+        our_port = ours.port
+    except (LocationParseError, ValueError):
+        return None
+    scheme = (theirs.scheme or "").lower()
+    host = (theirs.host or "").strip("[]").lower()
+    if not host or scheme not in ("http", "https"):
+        return None
+    if host != (ours.hostname or "").lower() or theirs.port != our_port:
+        return None
+    return host, theirs.port or (443 if scheme == "https" else 80)
+
+
 def check_url(policy: AddressPolicy | None, url: str, *, target: str) -> None:
     """:func:`check_host` for the host and port of ``url`` (an absolute http(s) URL a client is
-    about to request). Raises as :func:`check_host` does; a URL without a host is refused."""
+    about to request, read by :func:`request_host`). Raises as :func:`check_host` does; a URL
+    without a host, or one URL parsers read differently, is refused."""
     if policy is None:
         return
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        host, port = None, None
-    if not host:
+    where = request_host(url)
+    if where is None:
         raise PermanentError(
-            f"{target} refused before connecting: a request URL without a host",
+            f"{target} refused before connecting: the request URL has no host, or URL parsers "
+            "read different hosts in it; check the destination's address",
             cause="address_refused",
         )
-    default = 443 if parts.scheme.lower() == "https" else 80
-    check_host(policy, host, port or default, target=target)
+    check_host(policy, where[0], where[1], target=target)

@@ -82,6 +82,34 @@ def test_the_guard_refuses(url: str, cause: str) -> None:
     assert caught.value.cause == cause
 
 
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://store.example.com/x", ("store.example.com", 443)),
+        ("http://Store.Example.com:8080/x?y=1", ("store.example.com", 8080)),
+        ("https://[::1]:8443/x", ("::1", 8443)),
+        ("https://127.0.0.1\\@good.example.com/", None),  # urllib3: 127.0.0.1; Python: good
+        ("https://good.example.com\\@127.0.0.1/", None),
+        ("http://good.example.com\t.evil/", None),
+        ("ftp://store.example.com/", None),
+        ("https:///nohost", None),
+        ("https://store.example.com:99999/", None),
+    ],
+)
+def test_the_request_host_is_read_as_the_connection_layer_reads_it(
+    url: str, expected: tuple[str, int] | None
+) -> None:
+    assert address_guard.request_host(url) == expected
+
+
+def test_an_ambiguous_url_is_refused() -> None:
+    with pytest.raises(PermanentError) as caught:
+        address_guard.check_url(
+            LOOPBACK_ALLOWED, "https://127.0.0.1\\@good.example.com/", target="t"
+        )
+    assert caught.value.cause == "address_refused"
+
+
 def test_the_guard_without_a_policy_and_with_an_allowed_network() -> None:
     address_guard.check_url(None, "http://127.0.0.1/x", target="t")
     address_guard.check_url(LOOPBACK_ALLOWED, "http://127.0.0.1:10000/x", target="t")
