@@ -75,4 +75,3 @@ def box_from_environment(environ: dict[str, str] | None = None) -> SecretBox | N
     if env.get(ENV_KEYS):
         return SecretBox([k for k in env[ENV_KEYS].split(",") if k.strip()])
     return None
-
