@@ -259,6 +259,14 @@ class StatusOut(BaseModel):
     oldest_waiting_event_at: datetime | None
     oldest_waiting_age_s: float | None
     reported_at: datetime | None = Field(description="When a sink worker last reported.")
+    settings_applied: bool = Field(
+        True,
+        description="False when a running router or sink worker could not apply the account's "
+        "latest settings (the state is then error, cause settings_not_applied).",
+    )
+    settings_problems: list[str] = Field(
+        default_factory=list, description="Which process, and why (never a secret)."
+    )
 
 
 class ExternalIdOut(BaseModel):

@@ -21,7 +21,14 @@ from auditstream.api.janitor import Janitor
 from auditstream.api.models import StreamSettingsIn
 from auditstream.api.options import ApiOptions
 from auditstream.api.read_model import SettingsReadModel
-from auditstream.api.status import StatusView, Waiting, count_waiting, derive_status
+from auditstream.api.status import (
+    PROCESS_REPORT_MAX_AGE_S,
+    StatusView,
+    Waiting,
+    count_waiting,
+    derive_status,
+    with_settings_problems,
+)
 from auditstream.api.tokens import Principal, TokenStore
 from auditstream.api.topic_deletions import TopicDeletions
 from auditstream.api.writes import Caller, SettingsWrites
@@ -190,13 +197,17 @@ class SettingsService:
             raise Unavailable(f"status cannot be read now: {exc}") from exc
         reported = self.status_view.get(destination_id)
         waiting = self.waiting(destination_id)
-        return derive_status(
+        body = derive_status(
             destination,
             reported,
             waiting,
             now=self._clock(),
             suspend_after=self.options.suspend_after,
         )
+        problems = self.status_view.settings_problems(
+            account_id, now=self._clock(), max_age=PROCESS_REPORT_MAX_AGE_S
+        )
+        return with_settings_problems(body, problems)
 
     # janitor (see api.janitor) --------------------------------------------------------------
 

@@ -24,6 +24,12 @@ from auditstream.pipeline import topics
 from auditstream.pipeline.compacted_view import CompactedTopicView
 from auditstream.pipeline.errors import LogError
 from auditstream.pipeline.log import Consumer, Log, Record, TopicPartition
+from auditstream.pipeline.process_reports import (
+    ProcessReport,
+    decode_report,
+    is_report_key,
+    unapplied_for,
+)
 from auditstream.sinks.status import decode_status
 
 log = logging.getLogger(__name__)
@@ -52,6 +58,24 @@ class Reported:
 
 def _ts(epoch_s: float | None) -> datetime | None:
     return None if epoch_s is None else datetime.fromtimestamp(epoch_s, tz=UTC)
+
+
+PROCESS_REPORT_MAX_AGE_S = 60.0
+"""A process report older than this is from a process that stopped (they report every 10 s)."""
+
+QUIET_STATES = frozenset({"active", "waiting"})
+
+
+def with_settings_problems(body: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """``body`` with ``settings_applied`` (and ``settings_problems``); a destination whose
+    account's latest settings a running process has not applied never reads as quietly active
+    or waiting: it is in ``error`` with cause ``settings_not_applied`` (pure)."""
+    out = {**body, "settings_applied": not problems, "settings_problems": problems}
+    if problems and out.get("state") in QUIET_STATES:
+        out["state"] = "error"
+        out["last_cause"] = "settings_not_applied"
+        out["last_error"] = "; ".join(problems)
+    return out
 
 
 def derive_status(
@@ -133,6 +157,7 @@ class StatusView:
     def __init__(self, log_backend: Log) -> None:
         """Raises :class:`LogError` if the status topic cannot be opened."""
         self._latest: dict[str, Reported] = {}
+        self._reports: dict[bytes, ProcessReport] = {}
         self._lock = threading.Lock()
         self._topic = CompactedTopicView(log_backend, topics.STATUS, self._apply)
 
@@ -152,6 +177,9 @@ class StatusView:
     def _apply(self, record: Record) -> None:
         if record.key is None:
             return
+        if is_report_key(record.key):
+            self._apply_report(record.key, record.value)
+            return
         destination_id = record.key.decode(errors="replace")
         if not record.value:
             self._latest.pop(destination_id, None)
@@ -167,6 +195,21 @@ class StatusView:
             earlier = previous.failing_streak_since if previous is not None else None
             streak = earlier if earlier is not None else _float(data.get("reported_at"))
         self._latest[destination_id] = Reported(data, streak)
+
+    def _apply_report(self, key: bytes, value: bytes) -> None:
+        if not value:
+            self._reports.pop(key, None)
+            return
+        try:
+            self._reports[key] = decode_report(value)
+        except ValueError:
+            log.warning("process report %r is not readable; ignored", key[:80])
+
+    def settings_problems(self, account_id: str, *, now: float, max_age: float) -> list[str]:
+        """Why running routers or workers have not applied the account's latest settings
+        (empty when every live process has)."""
+        with self._lock:
+            return unapplied_for(self._reports, account_id, now=now, max_age=max_age)
 
     def get(self, destination_id: str) -> Reported | None:
         with self._lock:
