@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from auditstream.config.errors import ConfigError
 from auditstream.config.runtime import RuntimeSettings
@@ -22,6 +22,7 @@ from auditstream.log_setup import configure_logging
 
 if TYPE_CHECKING:
     from auditstream.config.destinations import Destination
+    from auditstream.pipeline.log import Log
     from auditstream.sinks.base import Sink
 
 DESCRIPTION = """\
@@ -99,6 +100,38 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_unconfigured(log: Log, accounts: Sequence[str]) -> None:
+    """Warn when simulated accounts have no stream settings: the router filters out all of
+    their events, and nothing else would say so."""
+    from auditstream.pipeline.settings_view import SettingsView
+
+    view = SettingsView(log, box=box_from_environment())
+    try:
+        view.catch_up()
+        known = set(view.accounts()) | set(view.unapplied())
+    finally:
+        view.close()
+    missing = [a for a in accounts if a not in known]
+    if not missing:
+        return
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    logging.getLogger("auditstream").warning(
+        "no stream settings for %s: the router drops their events; apply settings for them "
+        "(auditstream settings apply -f FILE) or simulate configured accounts (--account-ids)",
+        shown,
+    )
+
+
+def _simulator_clock(args: argparse.Namespace) -> Literal["synthetic", "wall"]:
+    """Real time when events are produced at a rate (their timestamps then match when they
+    are sent), the synthetic clock otherwise; either on request."""
+    if args.synthetic_clock:
+        return "synthetic"
+    if args.wall_clock or args.rate:
+        return "wall"
+    return "synthetic"
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
@@ -108,23 +141,31 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from auditstream.producers.sdk import ActivityProducer
     from auditstream.producers.simulator import Simulator, SimulatorConfig
 
+    accounts = [f"account-{i + 1:03d}" for i in range(args.accounts)]
+    if args.account_ids:
+        accounts = [a.strip() for a in args.account_ids.split(",") if a.strip()]
+    try:
+        sim = Simulator(
+            SimulatorConfig(accounts=accounts, seed=args.seed, clock=_simulator_clock(args))
+        )
+    except ValueError as exc:
+        raise ConfigError(f"simulate: {exc}") from None
     settings = _runtime(args)
     log = open_log(settings)
     ensure_core_topics(log, settings.activity_partitions)
-    accounts = [f"account-{i + 1:03d}" for i in range(args.accounts)]
-    if args.account_ids:
-        accounts = args.account_ids.split(",")
-    sim = Simulator(SimulatorConfig(accounts=accounts, seed=args.seed))
+    _warn_unconfigured(log, accounts)
     interval = 1.0 / args.rate if args.rate else 0.0
+    events = sim.events(args.events)
     started = time.monotonic()
     with Progress(disable=args.quiet) as progress, ActivityProducer(log) as producer:
         task = progress.add_task("simulate", total=args.events)
-        for i, event in enumerate(sim.events(args.events), 1):
+        for i in range(1, args.events + 1):
             if interval:
                 delay = started + i * interval - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            producer.send(event)
+            # Drawn after the wait: under the wall clock an event is recorded when it is sent.
+            producer.send(next(events))
             if i % 500 == 0:
                 progress.update(task, completed=i)
         progress.update(task, completed=args.events)
@@ -298,6 +339,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=int, default=10_000, help="number of events (default 10000)")
     p.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
     p.add_argument("--seed", type=int, help="random seed for a reproducible stream")
+    clock = p.add_mutually_exclusive_group()
+    clock.add_argument(
+        "--synthetic-clock",
+        action="store_true",
+        help="timestamps from a simulated clock (about 20 events a second from now, however "
+        "fast events are produced); the default without --rate",
+    )
+    clock.add_argument(
+        "--wall-clock",
+        action="store_true",
+        help="each event recorded at the real time it is sent; the default with --rate",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _backend_args(p)
     p.set_defaults(func=cmd_simulate)

@@ -17,9 +17,11 @@ platform's:
 * ``recorded_at`` never goes backwards; ``occurred_at`` is milliseconds earlier, except for
   ``late_fraction`` of the events which are recorded minutes to hours late.
 
-With a seed the sequence is reproducible, event ids included; give ``start`` too to reproduce
-the timestamps. IP addresses come from the documentation ranges (RFC 5737) and domains end in
-``.example``.
+Timestamps come from a synthetic clock (about 20 events a second from ``start``, however fast
+events are drawn) or, with ``clock="wall"``, from the system clock as events are drawn. With a
+seed the sequence is reproducible, event ids included, under either clock; give ``start`` too
+to reproduce the synthetic timestamps. IP addresses come from the documentation ranges
+(RFC 5737) and domains end in ``.example``.
 
 Modules: ``config`` (what to simulate), ``activities`` (per-activity frequency and actors),
 ``vocabulary`` (the words drawn from), ``state`` and ``world`` (what the simulation remembers),

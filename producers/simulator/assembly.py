@@ -7,7 +7,7 @@ import uuid
 
 from auditstream.producers.simulator import vocabulary as words
 from auditstream.producers.simulator.activities import Spec
-from auditstream.producers.simulator.clock import Clock
+from auditstream.producers.simulator.clock import EventClock
 from auditstream.producers.simulator.handlers.parts import Parts
 from auditstream.producers.simulator.state import Account, Member
 from auditstream.schemas.event import ActivityEvent, Actor, AuthMethod, Request
@@ -26,7 +26,7 @@ SYSTEM_ACTOR: Actor = {
 
 def build_event(
     rng: random.Random,
-    clock: Clock,
+    clock: EventClock,
     acct: Account,
     spec: Spec,
     member: Member | None,

@@ -12,7 +12,7 @@ from itertools import accumulate
 from auditstream.producers.simulator import activities, people
 from auditstream.producers.simulator.activities import Spec
 from auditstream.producers.simulator.assembly import build_event
-from auditstream.producers.simulator.clock import Clock
+from auditstream.producers.simulator.clock import Clock, EventClock, WallClock
 from auditstream.producers.simulator.config import SimulatorConfig
 from auditstream.producers.simulator.handlers import Parts, handler_for
 from auditstream.producers.simulator.handlers.parts import NO_CHANGES
@@ -26,8 +26,9 @@ __all__ = ["Simulator"]
 class Simulator:
     """Generates a reproducible stream of realistic audit events (see the package doc).
 
-    Raises ``ValueError`` for a config without accounts, with an empty account id, or with a
-    ``late_fraction`` outside [0, 1].
+    Raises ``ValueError`` for a config without accounts, with an empty account id, with a
+    ``late_fraction`` outside [0, 1], with an unknown ``clock``, or with a ``start`` for the
+    wall clock.
     """
 
     def __init__(self, config: SimulatorConfig) -> None:
@@ -40,8 +41,7 @@ class Simulator:
             raise ValueError(f"late_fraction must be within [0, 1], not {config.late_fraction}")
         self.config = config
         self._rng = random.Random(config.seed)
-        start = config.start if config.start is not None else datetime.now(UTC)
-        self._clock = Clock(start, config.late_fraction)
+        self._clock = _make_clock(config)
         self._world = World(self._rng)
 
         self._specs = activities.specs()
@@ -108,3 +108,16 @@ class Simulator:
         method = member.login_method
         parts = Parts(None, NO_CHANGES, {"activity": "switch_team", "login_method": method})
         return build_event(self._rng, self._clock, acct, self._login_spec, member, method, parts)
+
+
+def _make_clock(config: SimulatorConfig) -> EventClock:
+    """The clock ``config`` asks for. Raises ``ValueError`` for an unknown clock, or for a
+    ``start`` with the wall clock (which always reads the present)."""
+    if config.clock == "wall":
+        if config.start is not None:
+            raise ValueError("start applies to the synthetic clock only: the wall clock is now")
+        return WallClock(config.late_fraction)
+    if config.clock != "synthetic":
+        raise ValueError(f"clock must be 'synthetic' or 'wall', not {config.clock!r}")
+    start = config.start if config.start is not None else datetime.now(UTC)
+    return Clock(start, config.late_fraction)
