@@ -399,6 +399,7 @@ class KafkaTransactionalProducer:
             for r in records:
                 client.produce(r.topic, value=r.value, key=r.key, headers=list(r.headers))
             client.commit_transaction(_ADMIN_TIMEOUT_S)
+            client.poll(0)  # hand queued log lines over
         except (KafkaException, BufferError) as exc:
             kerr = exc.args[0] if isinstance(exc, KafkaException) else None
             if kerr is not None and kerr.fatal():
