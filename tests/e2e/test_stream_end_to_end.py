@@ -114,7 +114,8 @@ def test_end_to_end_kafka_with_sink_worker_crash(tmp_path: Path, kafka_broker: K
 
         router = ProjectProcess(["router", *backend], tmp_path / "router.log")
         worker = ProjectProcess(
-            ["sink-worker", *backend, "--local-root", str(out)], tmp_path / "worker-1.log"
+            ["sink-worker", *backend, "--local-root", str(out), "--allow-network", "127.0.0.1/32"],
+            tmp_path / "worker-1.log",
         )
         try:
             # Crash the worker once part of the stream is stored, then start a new one.
@@ -127,7 +128,15 @@ def test_end_to_end_kafka_with_sink_worker_crash(tmp_path: Path, kafka_broker: K
                 time.sleep(0.2)
             worker.kill9()
             worker = ProjectProcess(
-                ["sink-worker", *backend, "--local-root", str(out)], tmp_path / "worker-2.log"
+                [
+                    "sink-worker",
+                    *backend,
+                    "--local-root",
+                    str(out),
+                    "--allow-network",
+                    "127.0.0.1/32",
+                ],
+                tmp_path / "worker-2.log",
             )
             deadline = time.monotonic() + 300
             got = _delivered(out, receiver, accounts)
