@@ -8,11 +8,25 @@ from typing import Any
 
 from auditstream.pipeline.log import Record
 
+DECODED_SIZE_FACTOR = 8
+"""Memory a record costs once decoded, as a multiple of its encoded size: the decoded event
+(dicts, strings, datetimes) measured at about 6.2 times the Avro bytes with ``tracemalloc``
+over the simulator's mix, plus the record itself; 8 leaves room for the allocator."""
+
+
+def decoded_size(record: Record) -> int:
+    """The memory estimate of ``record`` once decoded (see :data:`DECODED_SIZE_FACTOR`)."""
+    return DECODED_SIZE_FACTOR * len(record.value)
+
 
 @dataclass(slots=True)
 class Batch:
     """Records of one partition, in offset order. ``events`` are the decoded records, in the
-    same order; records that failed to decode are not in ``events`` (they are dead-lettered)."""
+    same order; records that failed to decode are not in ``events`` (they are dead-lettered).
+
+    The worker holds a batch as records only and decodes it for each attempt, so every attempt
+    at one batch renders the same events. ``replay_id`` is set on batches of a requested replay
+    (their deliveries are new ones, see :func:`sinks.signature.idempotency_key`)."""
 
     destination_id: str
     account_id: str
@@ -22,6 +36,7 @@ class Batch:
     events: list[dict[str, Any]] = field(default_factory=list)
     size_bytes: int = 0
     opened_at: float = 0.0
+    replay_id: str | None = None
 
     @property
     def first_offset(self) -> int:

@@ -1,7 +1,12 @@
-"""Retry policies, in one place: every remote call of a sink goes through :func:`call`.
+"""Retry policies, in one place.
 
 Decisions (``is_retryable``) are kept apart from mechanics (backoff): exponential backoff with
 full jitter, bounded attempts, and the destination's ``Retry-After`` honoured (capped).
+
+The sink worker never sleeps on a retry: :func:`delay_after_failure` says when a failed batch
+may be tried again and the worker's delivery lane waits on a timer, holding no thread.
+:func:`call` runs the same policy in place, sleeping between attempts, for callers that have
+nothing else to do meanwhile.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from auditstream.sinks.errors import DeliveryError, TransientError
+from auditstream.sinks.health import pause_seconds
 
 T = TypeVar("T")
 
@@ -64,13 +70,50 @@ class RetryPolicy:
     attempts: int = 5
     base: float = 0.2
     max_wait: float = 10.0
-    max_retry_after: float = 60.0
+    max_retry_after: float = 3600.0
 
     def wait_seconds(self, attempt: int, exc: BaseException | None) -> float:
-        if isinstance(exc, TransientError) and exc.retry_after is not None:
-            return max(0.0, min(exc.retry_after, self.max_retry_after))
+        """The wait before attempt ``attempt + 1``: the destination's ``Retry-After`` when
+        ``exc`` carries one (capped), else uniform in ``[0, min(max_wait, base * 2**(n-1)))``."""
+        asked = retry_after(exc, self.max_retry_after) if exc is not None else None
+        if asked is not None:
+            return asked
         ceiling = min(self.max_wait, self.base * (2 ** max(0, attempt - 1)))
         return random.uniform(0.0, ceiling)
+
+
+def retry_after(exc: BaseException, cap: float) -> float | None:
+    """The delay the destination asked for (``Retry-After``), capped at ``cap``; None if it
+    asked for none."""
+    if isinstance(exc, TransientError) and exc.retry_after is not None:
+        return max(0.0, min(exc.retry_after, cap))
+    return None
+
+
+def delay_after_failure(
+    failures: int,
+    exc: BaseException,
+    *,
+    permanent: bool,
+    policy: RetryPolicy,
+    pause_base: float,
+    pause_cap: float,
+) -> float:
+    """Seconds from now until the next attempt after the ``failures``-th failure in a row.
+
+    Transient failures are first retried quickly (``policy``: full-jitter exponential backoff,
+    ``policy.attempts`` attempts in all); after that, and at once for refusals, the wait
+    doubles from ``pause_base`` up to ``pause_cap`` (jittered, :func:`health.pause_seconds`),
+    counted from the first failure past the quick retries. Never earlier than the
+    ``Retry-After`` the destination asked for (capped at ``policy.max_retry_after``).
+    """
+    if not permanent and failures < policy.attempts:
+        delay = policy.wait_seconds(failures, None)
+    else:
+        slow_failures = failures if permanent else failures - policy.attempts + 1
+        delay = pause_seconds(slow_failures, base=pause_base, cap=pause_cap)
+    asked = retry_after(exc, policy.max_retry_after)
+    return delay if asked is None else max(delay, asked)
 
 
 def call(

@@ -1,0 +1,107 @@
+"""One delivery attempt: decode a sealed batch, write it once, report what happened.
+
+This is the only code that runs on delivery threads. It never touches the consumer, the
+settings or the worker's state: it gets everything it needs as arguments and returns an
+:class:`AttemptResult`, which the poll loop applies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from auditstream.config.destinations import Destination
+from auditstream.config.errors import ConfigError
+from auditstream.pipeline.log import Record
+from auditstream.schemas import codec
+from auditstream.schemas.errors import CodecError
+from auditstream.sinks.base import NOTHING_WRITTEN, WriteResult
+from auditstream.sinks.batch import Batch
+from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
+from auditstream.sinks.lanes import Delivery, Lane, SinkFactory
+from auditstream.sinks.redaction import redact
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """A record that cannot be decoded: it goes to the dead-letter topic once its batch is
+    stored."""
+
+    record: Record
+    reason: str
+    detail: str
+
+
+@dataclass(slots=True)
+class AttemptResult:
+    lane: Lane
+    delivery: Delivery
+    sink_type: str
+    written: WriteResult | None
+    """What was delivered; None when the attempt failed."""
+    error: DeliveryError | None = None
+    retryable: bool = False
+    rejects: list[Reject] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def materialize(batch: Batch, redact_fields: Iterable[str]) -> tuple[Batch, list[Reject]]:
+    """``batch`` with its records decoded into ``events`` (redacted), and the records that
+    could not be decoded. Pure: the same batch always gives the same events."""
+    fields = tuple(redact_fields)
+    events = []
+    rejects = []
+    for record in batch.records:
+        try:
+            event = codec.decode(record.value)
+        except CodecError as exc:
+            rejects.append(Reject(record, exc.reason, str(exc)))
+            continue
+        if fields:
+            redact(event, fields)
+        events.append(event)
+    return dataclasses.replace(batch, events=events), rejects
+
+
+def attempt(
+    lane: Lane, delivery: Delivery, destination: Destination, factory: SinkFactory
+) -> AttemptResult:
+    """Write ``delivery`` once through ``lane``'s sink for ``destination``. Never raises: a
+    failure is the result's ``error`` (settings no sink can work with are a permanent
+    ``invalid_config``; an unexpected exception, a bug or an unmapped vendor error, is a
+    transient ``internal`` so the batch is never lost)."""
+    started = time.perf_counter()
+    try:
+        sink = lane.sink_for(destination, factory)
+    except (ConfigError, ValueError) as exc:
+        refused = PermanentError(str(exc), cause="invalid_config")
+        return AttemptResult(lane, delivery, destination.type, None, refused, False)
+    sink_type = sink.type
+    batch, rejects = materialize(delivery.batch, delivery.redact)
+    try:
+        written = sink.write(batch) if batch.events else NOTHING_WRITTEN
+    except DeliveryError as exc:
+        return _failed(lane, delivery, sink_type, exc, sink.is_retryable(exc), started)
+    except Exception as exc:  # never lose the batch: retry it
+        log.exception("unexpected error writing to destination %s", lane.destination_id)
+        internal = TransientError(repr(exc), cause="internal")
+        return _failed(lane, delivery, sink_type, internal, True, started)
+    seconds = time.perf_counter() - started
+    return AttemptResult(lane, delivery, sink_type, written, None, False, rejects, seconds)
+
+
+def _failed(
+    lane: Lane,
+    delivery: Delivery,
+    sink_type: str,
+    error: DeliveryError,
+    retryable: bool,
+    started: float,
+) -> AttemptResult:
+    seconds = time.perf_counter() - started
+    return AttemptResult(lane, delivery, sink_type, None, error, retryable, [], seconds)
