@@ -6,8 +6,11 @@ Every webhook POST carries three headers:
 - ``X-Auditstream-Signature``: ``v1=<hex HMAC-SHA256(secret, "<timestamp>." + body)>``; during
   a secret rotation a header may carry several comma-separated values
   (``v1=<hex>,v1=<hex>``), one per secret, and any one matching is enough;
-- ``Idempotency-Key``: ``<destination_id>:<partition>:<first_offset>``, the same for every
-  attempt at the same batch.
+- ``Idempotency-Key``: ``<destination_id>:<partition>:<first_offset>-<last_offset>``, the
+  same for every attempt at the same batch, and a batch is only ever sent with the same records
+  under one key (even when a restarted worker cuts its batches elsewhere: the offsets differ,
+  so the key does). A requested replay is a new delivery of the same records:
+  ``<destination_id>:<partition>:<first_offset>-<last_offset>:replay:<replay_id>``.
 
 A receiver verifies a request as follows:
 
@@ -88,6 +91,21 @@ def verify(
     return matched
 
 
-def idempotency_key(destination_id: str, partition: int, first_offset: int) -> str:
-    """The key every attempt at one batch carries: ``<destination_id>:<partition>:<offset>``."""
-    return f"{destination_id}:{partition}:{first_offset}"
+def idempotency_key(
+    destination_id: str,
+    partition: int,
+    first_offset: int,
+    last_offset: int | None = None,
+    replay_id: str | None = None,
+) -> str:
+    """The key every attempt at one batch carries:
+    ``<destination_id>:<partition>:<first_offset>-<last_offset>`` (without ``last_offset``:
+    ``<destination_id>:<partition>:<first_offset>``), followed by ``:replay:<replay_id>`` for
+    the batches of a requested replay, so a receiver that drops repeated keys takes the replay
+    for the new delivery it is."""
+    key = f"{destination_id}:{partition}:{first_offset}"
+    if last_offset is not None:
+        key += f"-{last_offset}"
+    if replay_id is not None:
+        key += f":replay:{replay_id}"
+    return key

@@ -1,8 +1,9 @@
 """Webhook sink: one signed HTTP POST per batch (JSON array or NDJSON body).
 
 Delivery is at-least-once. Every attempt at a batch carries the same ``Idempotency-Key``
-(destination, partition, first offset) and a fresh HMAC-SHA256 signature over the timestamp
-and the body (see :mod:`sinks.signature`), so receivers can verify the sender and drop replays.
+(destination, partition, first and last offset; a requested replay adds its id) and a fresh
+HMAC-SHA256 signature over the timestamp and the body (see :mod:`sinks.signature`), so
+receivers can verify the sender and drop replays.
 
 The request building is pure; :meth:`WebhookSink.write` does the I/O and maps every outcome
 onto the project's error tree at this boundary (:func:`classify_response`,
@@ -357,7 +358,11 @@ class WebhookSink:
                 TIMESTAMP_HEADER: str(timestamp),
                 SIGNATURE_HEADER: sign(self._secret, timestamp, body),
                 IDEMPOTENCY_HEADER: idempotency_key(
-                    self._destination.id, batch.partition, batch.first_offset
+                    self._destination.id,
+                    batch.partition,
+                    batch.first_offset,
+                    batch.last_offset,
+                    batch.replay_id,
                 ),
                 DESTINATION_HEADER: self._destination.id,
             }

@@ -111,8 +111,8 @@ def test_signed_batches_arrive(receiver: WebhookReceiver, body: str) -> None:
     assert receiver.unique_event_ids() == set(event_ids(first) + event_ids(second))
     deliveries = receiver.deliveries
     assert [d.idempotency_key for d in deliveries] == [
-        f"{DESTINATION_ID}:0:0",
-        f"{DESTINATION_ID}:0:3",
+        f"{DESTINATION_ID}:0:0-2",
+        f"{DESTINATION_ID}:0:3-4",
     ]
     assert deliveries[0].headers["X-Auditstream-Destination"] == DESTINATION_ID
     stored = receiver.events[event_ids(first)[0]]

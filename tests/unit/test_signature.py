@@ -137,3 +137,21 @@ def test_idempotency_key(
     destination_id: str, partition: int, first_offset: int, expected: str
 ) -> None:
     assert idempotency_key(destination_id, partition, first_offset) == expected
+
+
+@pytest.mark.parametrize(
+    ("last_offset", "replay_id", "expected"),
+    [
+        (62, None, "siem-1:0:0-62"),
+        (62, "r-2026-11-27", "siem-1:0:0-62:replay:r-2026-11-27"),
+        (None, "r:1", "siem-1:0:0:replay:r:1"),
+    ],
+)
+def test_idempotency_key_names_the_exact_records_and_the_replay(
+    last_offset: int | None, replay_id: str | None, expected: str
+) -> None:
+    assert idempotency_key("siem-1", 0, 0, last_offset, replay_id) == expected
+
+
+def test_a_batch_cut_elsewhere_gets_another_key() -> None:
+    assert idempotency_key("d", 0, 100, 162) != idempotency_key("d", 0, 100, 299)

@@ -138,7 +138,7 @@ def test_one_post_with_signed_headers() -> None:
     assert headers["Content-Type"] == "application/json"
     assert headers["User-Agent"] == f"auditstream/{auditstream.__version__}"
     assert headers[TIMESTAMP_HEADER] == str(SIGNED_AT)
-    assert headers[IDEMPOTENCY_HEADER] == "siem-1:2:40"
+    assert headers[IDEMPOTENCY_HEADER] == "siem-1:2:40-42"
     assert headers[DESTINATION_HEADER] == "siem-1"
     assert headers["Authorization"] == HEADER_TOKEN
     assert headers["X-Tenant"] == "acme"
