@@ -1,5 +1,6 @@
 """A misconfigured destination (wrong credentials, missing bucket) is named precisely by the
-check, goes to ``error`` in the worker, keeps its events, and never blocks the others."""
+check, is suspended at once by the worker with its cause (no retry fixes either without the
+owner), keeps its events, and never blocks the others."""
 
 from __future__ import annotations
 
@@ -83,9 +84,9 @@ def test_misconfigured_destinations_are_named_and_isolated(tmp_path: Path) -> No
             router.step()
             worker.step()
 
-        assert worker.health["az-bad"].state is State.ERROR
+        assert worker.health["az-bad"].state is State.SUSPENDED
         assert worker.health["az-bad"].last_cause == "bad_credentials"
-        assert worker.health["s3-bad"].state is State.ERROR
+        assert worker.health["s3-bad"].state is State.SUSPENDED
         assert worker.health["s3-bad"].last_cause == "bucket_missing"
         got = {str(e["event_id"]) for k, d in gcs.objects().items() for e in decode_object(k, d)}
         assert got == want_gcs
