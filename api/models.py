@@ -259,6 +259,14 @@ class StatusOut(BaseModel):
     oldest_waiting_event_at: datetime | None
     oldest_waiting_age_s: float | None
     reported_at: datetime | None = Field(description="When a sink worker last reported.")
+    events_expired: int = Field(
+        0,
+        description="Events the topic's retention removed before they could be delivered "
+        "(counted by the sink workers; on Kafka an upper bound).",
+    )
+    next_attempt_at: datetime | None = Field(
+        None, description="When a failing, error or suspended destination is tried next."
+    )
     settings_applied: bool = Field(
         True,
         description="False when a running router or sink worker could not apply the account's "

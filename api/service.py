@@ -203,6 +203,7 @@ class SettingsService:
             waiting,
             now=self._clock(),
             suspend_after=self.options.suspend_after,
+            account_id=account_id,
         )
         problems = self.status_view.settings_problems(
             account_id, now=self._clock(), max_age=PROCESS_REPORT_MAX_AGE_S

@@ -34,7 +34,7 @@ from auditstream.sinks.status import decode_status
 
 log = logging.getLogger(__name__)
 
-FAILING_STATES = frozenset({"failing", "error"})
+FAILING_STATES = frozenset({"failing", "error", "suspended"})
 EMPTY_READ_S = 1.5
 """Kafka: how long a read from the committed offsets may return nothing before the backlog is
 taken as markers only (the janitor also wants two drained passes in a row)."""
@@ -85,16 +85,24 @@ def derive_status(
     *,
     now: float,
     suspend_after: timedelta,
+    account_id: str | None = None,
 ) -> dict[str, Any]:
     """The status body for ``destination`` (pure; ``now`` in epoch seconds).
 
     Settings win over what a worker last said: deleting, disabled and paused are reported as
     such whatever the worker state. A worker that reported paused, disabled or waiting for a
     destination whose settings are now active has not caught up yet: the destination is then
-    active, or waiting if events wait. Failing or error for longer than ``suspend_after`` is
-    reported as suspended; "since when" is the earliest of the start of the failing streak in
-    the status topic and the oldest waiting event, never before the last success.
+    active, or waiting if events wait. A worker reports ``suspended`` itself (after its own
+    ``suspend_after``, or at once for a destination that is gone); failing or error for
+    longer than ``suspend_after`` here is reported as suspended too. "Since when" is the
+    worker's ``failing_since`` if it said, else the earliest of the start of the failing streak
+    in the status topic and the oldest waiting event, never before the last success.
+
+    A report of another account than ``account_id`` (a deleted destination whose id was
+    reused) is ignored.
     """
+    if reported is not None and _other_account(reported.record, account_id):
+        reported = None
     record = reported.record if reported is not None else {}
     worker_state = str(record.get("state")) if record.get("state") else None
     last_success = _float(record.get("last_success_at"))
@@ -107,6 +115,9 @@ def derive_status(
             for t in (reported.failing_streak_since if reported else None, oldest_s)
             if t is not None
         ]
+        reported_since = _float(record.get("failing_since"))
+        if reported_since is not None:
+            candidates = [reported_since]
         if candidates:
             failing_since = min(candidates)
             if last_success is not None:
@@ -119,7 +130,7 @@ def derive_status(
     elif destination.paused:
         state = "paused"
     elif worker_state in FAILING_STATES:
-        suspended = (
+        suspended = worker_state == "suspended" or (
             failing_since is not None and now - failing_since > suspend_after.total_seconds()
         )
         state = "suspended" if suspended else worker_state
@@ -141,7 +152,16 @@ def derive_status(
         "oldest_waiting_event_at": _ts(oldest_s),
         "oldest_waiting_age_s": None if oldest_s is None else max(0.0, round(now - oldest_s, 3)),
         "reported_at": _ts(_float(record.get("reported_at"))),
+        "events_expired": int(record.get("expired_events") or 0),
+        "next_attempt_at": _ts(_float(record.get("next_attempt_at")))
+        if worker_state in FAILING_STATES
+        else None,
     }
+
+
+def _other_account(record: dict[str, Any], account_id: str | None) -> bool:
+    reported = record.get("account_id")
+    return account_id is not None and reported is not None and reported != account_id
 
 
 def _float(value: Any) -> float | None:

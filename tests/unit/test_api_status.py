@@ -92,3 +92,56 @@ def test_body_fields() -> None:
     assert body["events_waiting_exact"] is False
     assert body["oldest_waiting_age_s"] == 90.0
     assert body["reported_at"].timestamp() == NOW - 5
+
+
+def test_a_worker_that_suspended_a_destination_is_believed_at_once() -> None:
+    reported = _reported(
+        "suspended",
+        NOW - 60,
+        last_cause="bucket_missing",
+        failing_since=NOW - 30,
+        next_attempt_at=NOW + 900,
+    )
+    body = derive_status(_dest(), reported, NONE_WAITING, now=NOW, suspend_after=SIX_DAYS)
+    assert body["state"] == "suspended"
+    assert body["last_cause"] == "bucket_missing"
+    assert body["failing_since"].timestamp() == NOW - 30  # the worker's own account of it
+    assert body["next_attempt_at"].timestamp() == NOW + 900
+
+
+def test_expired_events_are_reported() -> None:
+    body = derive_status(
+        _dest(),
+        _reported("active", expired_events=12),
+        NONE_WAITING,
+        now=NOW,
+        suspend_after=SIX_DAYS,
+    )
+    assert body["events_expired"] == 12
+    assert body["next_attempt_at"] is None
+    assert (
+        derive_status(_dest(), None, NONE_WAITING, now=NOW, suspend_after=SIX_DAYS)[
+            "events_expired"
+        ]
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("reported_account", "state", "last_error"),
+    [
+        ("acme", "error", "401 from the receiver"),  # this account's report
+        (None, "error", "401 from the receiver"),  # a report from before accounts were named
+        ("globex", "active", None),  # a deleted destination of another account, same id
+    ],
+)
+def test_a_report_of_another_account_is_ignored(
+    reported_account: str | None, state: str, last_error: str | None
+) -> None:
+    reported = _reported(
+        "error", NOW - 60, account_id=reported_account, last_error="401 from the receiver"
+    )
+    body = derive_status(
+        _dest(), reported, NONE_WAITING, now=NOW, suspend_after=SIX_DAYS, account_id="acme"
+    )
+    assert (body["state"], body["last_error"]) == (state, last_error)
