@@ -17,6 +17,10 @@ A host is refused if *any* of its addresses is refused (a name may resolve to a 
 private address). IPv4 addresses embedded in IPv6 (``::ffff:10.0.0.1``, NAT64 ``64:ff9b::/96``,
 6to4 ``2002::/16``) are judged by the IPv4 address they carry.
 
+A host name that is not ASCII is resolved in the form HTTP clients (httpx, urllib3) connect to,
+IDNA 2008 (``straße`` → ``xn--strae-oqa``), not in the operating system resolver's IDNA 2003
+form (``strasse``): checking one name while the client connects to another checks nothing.
+
 The settings API applies the policy when a URL is set; the sinks apply the same policy right
 before each request (:meth:`AddressPolicy.check_host`), so a name that later resolves somewhere
 else is still refused. The policy never includes a resolved address in its messages.
@@ -29,6 +33,8 @@ import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+import idna
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -74,6 +80,8 @@ _REFUSED: tuple[tuple[IPNetwork, str], ...] = (
     (ipaddress.ip_network("fc00::/7"), "private"),
     (ipaddress.ip_network("169.254.0.0/16"), "link_local"),
     (ipaddress.ip_network("fe80::/10"), "link_local"),
+    (ipaddress.ip_network("fec0::/10"), "private"),  # site-local: deprecated, still routed inside
+    (ipaddress.ip_network("3fff::/20"), "reserved"),  # documentation (RFC 9637)
     (ipaddress.ip_network("224.0.0.0/4"), "multicast"),
     (ipaddress.ip_network("ff00::/8"), "multicast"),
 )
@@ -184,7 +192,9 @@ class AddressPolicy:
 
     def check_host(self, host: str, port: int) -> None:
         """Resolve ``host`` and check every address. Raises :class:`HostUnresolvable` or
-        :class:`UrlRefused`."""
+        :class:`UrlRefused`. A host that is not ASCII is resolved in its IDNA 2008 form, the
+        name HTTP clients connect to (see the module docstring)."""
+        host = connection_host(host)
         literal = _ip_literal(host)
         if literal is not None:
             addresses: list[IPAddress] = [literal]
@@ -234,7 +244,20 @@ class AddressPolicy:
         host = parts.hostname
         if not host:
             raise UrlRefused("invalid_url", "the URL has no host")
+        if port == 0:
+            raise UrlRefused("invalid_url", "the URL's port must be 1-65535")
         return host, port if port is not None else (443 if scheme == "https" else 80)
+
+
+def connection_host(host: str) -> str:
+    """``host`` as HTTP clients connect to it: unchanged when ASCII, else its IDNA 2008 form,
+    as httpx and urllib3 encode it. Raises :class:`UrlRefused` for a name they cannot encode."""
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host.lower()).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        raise UrlRefused("invalid_url", "the host is not a valid host name") from None
 
 
 def _ip_literal(host: str) -> IPAddress | None:

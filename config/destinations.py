@@ -70,8 +70,9 @@ def _new_input(info: ValidationInfo) -> bool:
 
 def _url_with_host(value: str | None, field: str, *, strict: bool = True) -> None:
     """Raises ValueError unless ``value`` (when set) is an http(s) URL with a host; when
-    ``strict``, also without credentials, whitespace, control characters or backslashes (URL
-    parsers disagree on those: the host a check reads must be the host a client reaches)."""
+    ``strict``, also without credentials, whitespace, control characters, backslashes or a host
+    that is not ASCII (URL parsers disagree on those: the host a check reads must be the host a
+    client reaches), and not on port 0."""
     if value is None:
         return
     try:
@@ -91,6 +92,14 @@ def _url_with_host(value: str | None, field: str, *, strict: bool = True) -> Non
             f"{field} must not carry credentials (user:password@): set them in the "
             "destination's credential fields"
         )
+    if strict and not (parts.hostname or "").isascii():
+        # Resolvers and HTTP clients encode such names differently (IDNA 2003 and 2008).
+        raise ValueError(
+            f"{field} must write its host in ASCII: an internationalised domain name in its "
+            "xn-- form"
+        )
+    if strict and parts.port == 0:
+        raise ValueError(f"{field} must not use port 0: give the port the receiver listens on")
 
 
 def _vendor_name(problem: str | None, info: ValidationInfo) -> None:
