@@ -109,7 +109,9 @@ class WorkerOptions:
     commit_retry_base: float = 0.5
     commit_retry_cap: float = 10.0
     exit_after_writes: int | None = None
-    """Fault injection for crash tests (see config.runtime): exit after the N-th write."""
+    """Fault injection for crash tests (see config.runtime): exit right after the N-th stored
+    batch, before its offset is committed. Attempts then run one at a time, so that the N-th
+    batch is the last one stored."""
 
 
 class SinkWorker:
@@ -153,7 +155,8 @@ class SinkWorker:
         self._health: dict[LaneKey, DestinationHealth] = {}
         self._offsets = OffsetBook()
         self._results: queue.SimpleQueue[AttemptResult] = queue.SimpleQueue()
-        self._threads = DeliveryThreads(self.options.delivery_threads)
+        exact_crash = self.options.exit_after_writes is not None
+        self._threads = DeliveryThreads(1 if exact_crash else self.options.delivery_threads)
         self._busy = 0
         self._writes = 0
         self._generations = itertools.count(1)
