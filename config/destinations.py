@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -646,7 +647,193 @@ def account_name_of(account_url: str) -> str | None:
     return first or None
 
 
+# -- SIEM collectors ------------------------------------------------------------------------------
+
+_SPLUNK_INDEX = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
+_SPLUNK_PATHS = (
+    "/services/collector",
+    "/services/collector/event",
+    "/services/collector/event/1.0",
+    "/services/collector/raw",
+)
+_DATADOG_TAG = re.compile(r"^[^\s,\x00-\x1f\x7f]{1,200}$")
+_DATADOG_API_KEY = re.compile(r"^[A-Za-z0-9]{20,64}$")
+
+DatadogSite = Literal[
+    "datadoghq.com",
+    "us3.datadoghq.com",
+    "us5.datadoghq.com",
+    "datadoghq.eu",
+    "ap1.datadoghq.com",
+    "ap2.datadoghq.com",
+    "uk1.datadoghq.com",
+    "ddog-gov.com",
+    "us2.ddog-gov.com",
+]
+"""Datadog's sites, as Datadog names them (``site`` of a Datadog destination)."""
+
+DATADOG_SITES: tuple[str, ...] = get_args(DatadogSite)
+
+
+def _plain_text(value: str | None, field: str, info: ValidationInfo) -> None:
+    """Raises ValueError when ``value`` (new input) holds control characters or line breaks:
+    it is copied into every event the collector indexes."""
+    if value is not None and _new_input(info) and any(c in _CONTROL for c in value):
+        raise ValueError(f"{field} must not contain control characters or line breaks")
+
+
+def _collector_base_url(url: str, field: str, info: ValidationInfo) -> None:
+    """Raises ValueError unless ``url`` is an http(s) base URL with a host and no query or
+    fragment (a token in a query would be logged by proxies; the sink adds the paths)."""
+    strict = _new_input(info)
+    _url_with_host(url, field, strict=strict)
+    if not strict:
+        return
+    parts = urlsplit(url)
+    if parts.query or parts.fragment:
+        raise ValueError(
+            f"{field} must not have a query or fragment: credentials go in their own field"
+        )
+
+
+class SplunkHecDestination(_DestinationBase):
+    """Splunk HTTP Event Collector: batches POSTed to ``{url}/services/collector/event`` as
+    concatenated JSON event objects (``time`` from ``occurred_at``, the event as ``event``),
+    with ``Authorization: Splunk <token>``, gzip-compressed by default. With ``ack``, a batch
+    counts as delivered only once Splunk confirms it was indexed (indexer acknowledgement)."""
+
+    type: Literal["splunk_hec"] = "splunk_hec"
+    url: Address = Field(
+        pattern=r"^https?://",
+        description="HEC base URL, e.g. https://splunk.example.com:8088 (the sink adds "
+        "/services/collector/...)",
+    )
+    token: SecretStr = Field(description="HEC token, sent as Authorization: Splunk <token>")
+    index: Text | None = Field(None, description="Index; omit for the token's default index")
+    source: Text = Field("auditstream", min_length=1, max_length=512)
+    sourcetype: Text = Field("auditstream:activity", min_length=1, max_length=512)
+    host: Text | None = Field(None, max_length=512, description="Omit for Splunk's default")
+    gzip: bool = True
+    ack: bool = Field(
+        False, description="Wait for indexer acknowledgement (the token must have it enabled)"
+    )
+    ack_timeout_s: float = Field(60.0, gt=0, le=600)
+    max_request_bytes: int = Field(
+        1_000_000,
+        ge=64 * 1024,
+        le=800 * 1024 * 1024,
+        description="Uncompressed bytes per request at most (HEC's max_content_length)",
+    )
+    timeout_s: float = Field(10.0, gt=0, le=120)
+    verify_tls: bool = True
+    ca_file: WorkerFile | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _real_token(cls, v: SecretStr, info: ValidationInfo) -> SecretStr:
+        text = v.get_secret_value()
+        if _new_input(info) and (not text.strip() or any(c.isspace() for c in text)):
+            raise ValueError("token must be the HEC token, without spaces or the word Splunk")
+        return v
+
+    @field_validator("index")
+    @classmethod
+    def _index_name(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and _new_input(info) and not _SPLUNK_INDEX.match(v):
+            raise ValueError(
+                "index must be 1-80 lower-case letters, digits, underscores and hyphens, "
+                "beginning with a letter or digit (Splunk index naming rules)"
+            )
+        return v
+
+    @field_validator("source", "sourcetype", "host")
+    @classmethod
+    def _no_control(cls, v: str | None, info: ValidationInfo) -> str | None:
+        _plain_text(v, str(info.field_name), info)
+        return v
+
+    @model_validator(mode="after")
+    def _usable_url(self, info: ValidationInfo) -> Self:
+        _collector_base_url(self.url, "url", info)
+        if _new_input(info) and urlsplit(self.url).path.rstrip("/") in _SPLUNK_PATHS:
+            raise ValueError(
+                "url is the HEC base URL: remove /services/collector... (the sink adds it)"
+            )
+        return self
+
+    def location(self, local_root: Path | None = None) -> str:
+        index = f" (index {self.index})" if self.index else ""
+        return f"Splunk HEC at {_origin(self.url)}{index}"
+
+
+class DatadogLogsDestination(_DestinationBase):
+    """Datadog Logs: batches POSTed as JSON arrays to the v2 logs intake of the Datadog
+    ``site`` (``https://http-intake.logs.<site>/api/v2/logs``) with ``DD-API-KEY``,
+    gzip-compressed by default, split within the intake's limits (1,000 entries and 5 MB per
+    request, 1 MB per entry). Tags ``account_id`` and ``category`` are added to each log."""
+
+    type: Literal["datadog_logs"] = "datadog_logs"
+    site: DatadogSite = Field("datadoghq.com", description="The Datadog site of the account")
+    endpoint: Address | None = Field(
+        None, description="Replaces the site's intake origin (a proxy); omit for Datadog"
+    )
+    api_key: SecretStr = Field(description="Datadog API key (not an application key)")
+    service: Text = Field("auditstream", min_length=1, max_length=100)
+    ddsource: Text = Field("auditstream", min_length=1, max_length=100)
+    hostname: Text | None = Field(None, max_length=255)
+    tags: Text = Field(
+        "", max_length=2000, description="Extra tags, comma-separated, e.g. env:prod,team:sec"
+    )
+    gzip: bool = True
+    timeout_s: float = Field(10.0, gt=0, le=120)
+    verify_tls: bool = True
+    ca_file: WorkerFile | None = None
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_shape(cls, v: SecretStr, info: ValidationInfo) -> SecretStr:
+        if _new_input(info) and not _DATADOG_API_KEY.match(v.get_secret_value()):
+            raise ValueError(
+                "api_key must be a Datadog API key: letters and digits only (copy it from "
+                "Organization Settings > API Keys)"
+            )
+        return v
+
+    @field_validator("service", "ddsource", "hostname")
+    @classmethod
+    def _no_control(cls, v: str | None, info: ValidationInfo) -> str | None:
+        _plain_text(v, str(info.field_name), info)
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _tag_list(cls, v: str, info: ValidationInfo) -> str:
+        if v and _new_input(info) and not all(_DATADOG_TAG.match(t) for t in v.split(",")):
+            raise ValueError(
+                "tags must be comma-separated tags of 1-200 characters each, without spaces "
+                "or control characters, e.g. env:prod,team:security"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _usable_endpoint(self, info: ValidationInfo) -> Self:
+        if self.endpoint is not None:
+            _collector_base_url(self.endpoint, "endpoint", info)
+        return self
+
+    def location(self, local_root: Path | None = None) -> str:
+        if self.endpoint is not None:
+            return f"Datadog Logs at {_origin(self.endpoint)}"
+        return f"Datadog Logs ({self.site})"
+
+
 Destination = Annotated[
-    LocalDestination | WebhookDestination | S3Destination | GcsDestination | AzureBlobDestination,
+    LocalDestination
+    | WebhookDestination
+    | S3Destination
+    | GcsDestination
+    | AzureBlobDestination
+    | SplunkHecDestination
+    | DatadogLogsDestination,
     Field(discriminator="type"),
 ]

@@ -24,10 +24,12 @@ from pydantic import BaseModel
 from auditstream.config.address_policy import AddressPolicy
 from auditstream.config.destinations import (
     AzureBlobDestination,
+    DatadogLogsDestination,
     Destination,
     GcsDestination,
     LocalDestination,
     S3Destination,
+    SplunkHecDestination,
     WebhookDestination,
 )
 from auditstream.config.fields import unclassified_fields
@@ -93,6 +95,18 @@ def _azure_blob(settings: AzureBlobDestination, context: SinkContext) -> Sink:
     return AzureBlobSink(settings, address_policy=context.address_policy)
 
 
+def _splunk_hec(settings: SplunkHecDestination, context: SinkContext) -> Sink:
+    from auditstream.sinks.splunk_hec import SplunkHecSink
+
+    return SplunkHecSink(settings, address_policy=context.address_policy)
+
+
+def _datadog_logs(settings: DatadogLogsDestination, context: SinkContext) -> Sink:
+    from auditstream.sinks.datadog_logs import DatadogLogsSink
+
+    return DatadogLogsSink(settings, address_policy=context.address_policy)
+
+
 def _register(*kinds: DestinationKind) -> dict[str, DestinationKind]:
     out: dict[str, DestinationKind] = {}
     for kind in kinds:
@@ -114,6 +128,8 @@ KINDS: dict[str, DestinationKind] = _register(
     DestinationKind(S3Destination, "Amazon S3", _s3),
     DestinationKind(GcsDestination, "Google Cloud Storage", _gcs),
     DestinationKind(AzureBlobDestination, "Azure Blob Storage", _azure_blob),
+    DestinationKind(SplunkHecDestination, "Splunk HTTP Event Collector", _splunk_hec),
+    DestinationKind(DatadogLogsDestination, "Datadog Logs", _datadog_logs),
 )
 """Every destination kind, by ``type``."""
 

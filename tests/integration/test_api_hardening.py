@@ -89,6 +89,12 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "account_url": "https://acct.blob.core.windows.net",
         "sas_token": "sv=2024&sig=Azure-Sas-Value",
     },
+    "splunk_hec": {
+        "type": "splunk_hec",
+        "url": "https://siem.example.com:8088",
+        "token": "Hec-Token-Value-77",
+    },
+    "datadog_logs": {"type": "datadog_logs", "api_key": "DatadogApiKeyValue0123456789abcd"},
 }
 
 

@@ -122,6 +122,20 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "account_url": "https://acct.blob.core.windows.net/t0p",
         "sas_token": "sv=1&sig=x",
     },
+    "splunk_hec": {
+        "type": "splunk_hec",
+        "id": "h1",
+        "url": "https://splunk.example.com:8088/t0p",
+        "token": "11111111-2222-3333-4444-555555555555",
+        "index": "audit",
+    },
+    "datadog_logs": {
+        "type": "datadog_logs",
+        "id": "d1",
+        "site": "datadoghq.eu",
+        "endpoint": "https://dd-proxy.example.com/t0p",
+        "api_key": "0123456789abcdef0123456789abcdef",
+    },
 }
 
 
