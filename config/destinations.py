@@ -129,6 +129,20 @@ def _path_segments(value: str, field: str) -> None:
         raise ValueError(f"{field} must not contain empty segments (// or only /)")
 
 
+def _valid_unicode(value: object) -> bool:
+    """Whether every secret in ``value`` (a secret, or a mapping of secrets) can be encoded as
+    UTF-8."""
+    if isinstance(value, SecretStr):
+        try:
+            value.get_secret_value().encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_valid_unicode(v) for v in value.values())
+    return True
+
+
 def _relative_path(value: str, field: str) -> str:
     """``value`` if it is a relative path that cannot leave its root (empty is the root
     itself); raises ValueError."""
@@ -168,6 +182,18 @@ class _DestinationBase(BaseModel):
     )
     replay: Replay | None = None
     batch: BatchLimits = Field(default_factory=BatchLimits)  # type: ignore[arg-type]
+
+    @field_validator("*")
+    @classmethod
+    def _storable_secrets(cls, v: object, info: ValidationInfo) -> object:
+        # pydantic refuses text that is not valid Unicode in str fields, not inside secrets:
+        # such a secret could be neither sealed nor stored nor sent.
+        if not _valid_unicode(v):
+            raise ValueError(
+                f"{info.field_name} must be valid Unicode text (it holds an unpaired surrogate "
+                "code point)"
+            )
+        return v
 
     def nested_addresses(self) -> list[NestedAddress]:
         """Addresses held inside other fields' values (a connection string's endpoints): the
@@ -302,7 +328,13 @@ class S3Destination(_ObjectStoreBase):
     )
     sse: Literal["none", "AES256", "aws:kms"] = "none"
     kms_key_id: Text | None = None
-    multipart_threshold_bytes: int = Field(16 * 1024 * 1024, ge=5 * 1024 * 1024)
+    multipart_threshold_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        le=5 * 1024**3,
+        description="Objects this large or larger are uploaded in parts (5 MiB to 5 GiB, the "
+        "largest single upload S3 takes)",
+    )
 
     @field_validator("bucket")
     @classmethod
@@ -389,7 +421,13 @@ class GcsDestination(_ObjectStoreBase):
     service_account_json: AddressBearingSecret | None = None
     anonymous: bool = False
     kms_key_name: Text | None = None
-    resumable_threshold_bytes: int = Field(8 * 1024 * 1024, ge=256 * 1024)
+    resumable_threshold_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=256 * 1024,
+        le=5 * 1024**4,
+        description="Objects this large or larger are uploaded resumably (256 KiB to 5 TiB, "
+        "the largest object Cloud Storage takes)",
+    )
 
     @field_validator("bucket")
     @classmethod
