@@ -124,7 +124,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(Answer(413, {"text": "body too large"}))
             self.close_connection = True
             return
-        self._serve(self.rfile.read(int(length)))
+        raw = self.rfile.read(int(length))
+        if len(raw) < int(length):  # the client went away mid-body: nothing was received
+            self.close_connection = True
+            return
+        self._serve(raw)
 
     def _serve(self, raw: bytes) -> None:
         headers = {name.lower(): value for name, value in self.headers.items()}
