@@ -29,6 +29,8 @@ from auditstream.sinks.webhook import RESERVED_HEADERS
 
 DESTINATION_ADAPTER: TypeAdapter[Destination] = TypeAdapter(Destination)
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+_HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]{0,8192}$")
+"""What httpx can encode (ASCII) and h11 sends (no control characters but tab)."""
 _TYPE_TAGS = frozenset(SOURCES)
 
 
@@ -546,7 +548,15 @@ def _check_headers(headers: dict[str, Any]) -> None:
             raise Invalid(
                 [(["body", "headers", name], "set by the webhook sink itself; remove it", "header")]
             )
-        if any(c in value for c in "\r\n\0") or len(value) > 8192:
+        if not _HEADER_VALUE.fullmatch(value):
             raise Invalid(
-                [(["body", "headers", name], "value has line breaks or is too long", "header")]
+                [
+                    (
+                        ["body", "headers", name],
+                        "the value must be at most 8192 visible ASCII characters, spaces or tabs "
+                        "(no line breaks, control characters or other characters: HTTP clients "
+                        "cannot send them)",
+                        "header",
+                    )
+                ]
             )
