@@ -90,7 +90,7 @@ class _Guard:
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         given = headers.get("x-request-id", "")
-        request_id = given if _REQUEST_ID.match(given) else str(uuid.uuid4())
+        request_id = given if _REQUEST_ID.fullmatch(given) else str(uuid.uuid4())
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status_seen = 500

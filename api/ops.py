@@ -90,13 +90,13 @@ def safe_loc(loc: Sequence[str | int], kind: str) -> list[str | int]:
     out: list[str | int] = []
     for i, part in enumerate(loc):
         after_headers = i > 0 and loc[i - 1] == "headers"
-        if isinstance(part, str) and after_headers and not _HEADER_NAME.match(part):
+        if isinstance(part, str) and after_headers and not _HEADER_NAME.fullmatch(part):
             part = "(invalid header name)"
         elif (
             isinstance(part, str)
             and kind == "extra_forbidden"
             and i == len(loc) - 1
-            and not _FIELD_NAME.match(part)
+            and not _FIELD_NAME.fullmatch(part)
         ):
             part = "(unknown field)"
         out.append(part)
@@ -532,7 +532,7 @@ def _check_relative_path(field: str, path: str) -> None:
 def _check_headers(headers: dict[str, Any]) -> None:
     for position, (name, secret_or_text) in enumerate(headers.items()):
         value = str(_plain(secret_or_text))
-        if not _HEADER_NAME.match(name):
+        if not _HEADER_NAME.fullmatch(name):
             # Its position, not its name: a malformed name is often a pasted credential.
             raise Invalid(
                 [

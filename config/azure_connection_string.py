@@ -72,7 +72,7 @@ def parse(text: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError("every item must be Key=Value, separated by ';'")
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):
             raise ValueError(
                 "a key is not plain letters (spaces, accents or other characters around or in "
                 "it): type the key names again"
@@ -114,10 +114,10 @@ def _check_values(parts: dict[str, str]) -> None:
     if protocol is not None and protocol.lower() not in _PROTOCOLS:
         raise ValueError("DefaultEndpointsProtocol must be https or http")
     name = parts.get("accountname")
-    if name is not None and not _ACCOUNT_NAME.match(name):
+    if name is not None and not _ACCOUNT_NAME.fullmatch(name):
         raise ValueError("AccountName must be 3-24 lower-case letters and digits")
     suffix = parts.get("endpointsuffix")
-    if suffix is not None and not _SUFFIX.match(suffix):
+    if suffix is not None and not _SUFFIX.fullmatch(suffix):
         raise ValueError("EndpointSuffix must be a lower-case DNS name such as core.windows.net")
     for key in (*_BLOB_KEYS, *_OTHER_SERVICE_KEYS):
         if key in parts and not _plain_url(parts[key]):

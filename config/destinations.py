@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal, Self, get_args
@@ -27,7 +28,15 @@ from pydantic import (
 )
 
 from auditstream.config import azure_connection_string, vendor_names
-from auditstream.config.fields import Address, AddressBearingSecret, RelativePath, Text, WorkerFile
+from auditstream.config.fields import (
+    Address,
+    AddressBearingSecret,
+    RelativePath,
+    RoleKind,
+    Text,
+    WorkerFile,
+    field_role,
+)
 
 DESTINATION_ID = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 _CONTROL = frozenset(chr(c) for c in range(32)) | {"\x7f"}
@@ -129,6 +138,15 @@ def _path_segments(value: str, field: str) -> None:
         raise ValueError(f"{field} must not contain empty segments (// or only /)")
 
 
+_TEXT_ROLES = frozenset({RoleKind.TEXT, RoleKind.RELATIVE_PATH, RoleKind.WORKER_FILE})
+
+
+def _has_control(value: str) -> bool:
+    """Whether ``value`` holds a control character (C0, DEL, C1) or a line or paragraph
+    separator."""
+    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value)
+
+
 def _valid_unicode(value: object) -> bool:
     """Whether every secret in ``value`` (a secret, or a mapping of secrets) can be encoded as
     UTF-8."""
@@ -193,6 +211,23 @@ class _DestinationBase(BaseModel):
                 f"{info.field_name} must be valid Unicode text (it holds an unpaired surrogate "
                 "code point)"
             )
+        return v
+
+    @field_validator("*")
+    @classmethod
+    def _one_line_text(cls, v: object, info: ValidationInfo) -> object:
+        # Every text field, found by its role (names, paths, file names): a line break or a
+        # control character is never part of one, and a vendor would read it as part of a
+        # host name, a path or a header.
+        name = info.field_name
+        if (
+            isinstance(v, str)
+            and name is not None
+            and _new_input(info)
+            and field_role(cls, name) in _TEXT_ROLES
+            and _has_control(v)
+        ):
+            raise ValueError(f"{name} must not contain control characters or line breaks")
         return v
 
     def nested_addresses(self) -> list[NestedAddress]:

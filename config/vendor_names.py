@@ -41,7 +41,7 @@ S3_BUCKET_RULE = (
 def s3_bucket(value: str) -> str | None:
     """Amazon S3 general purpose bucket naming rules."""
     if (
-        not _S3_BUCKET.match(value)
+        not _S3_BUCKET.fullmatch(value)
         or ".." in value
         or ".-" in value
         or "-." in value
@@ -66,8 +66,8 @@ def aws_region(value: str, *, custom_endpoint: bool) -> str | None:
     """An AWS region code; with an S3-compatible ``custom_endpoint``, any name botocore takes
     as a region (such stores name theirs freely: ``auto``, ``us-west-004``)."""
     if custom_endpoint:
-        return None if _ENDPOINT_REGION.match(value) else ENDPOINT_REGION_RULE
-    return None if _AWS_REGION.match(value) else AWS_REGION_RULE
+        return None if _ENDPOINT_REGION.fullmatch(value) else ENDPOINT_REGION_RULE
+    return None if _AWS_REGION.fullmatch(value) else AWS_REGION_RULE
 
 
 _ROLE_ARN = re.compile(
@@ -80,7 +80,7 @@ ROLE_ARN_RULE = (
 
 def role_arn(value: str) -> str | None:
     """An IAM role ARN (any partition, optional role path)."""
-    return None if len(value) <= 2048 and _ROLE_ARN.match(value) else ROLE_ARN_RULE
+    return None if len(value) <= 2048 and _ROLE_ARN.fullmatch(value) else ROLE_ARN_RULE
 
 
 _KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
@@ -100,8 +100,8 @@ def kms_key_id(value: str, *, custom_endpoint: bool) -> str | None:
     """An AWS KMS key reference; with an S3-compatible ``custom_endpoint``, that store's own key
     name."""
     if custom_endpoint:
-        return None if _OTHER_KMS_KEY.match(value) else OTHER_KMS_KEY_RULE
-    return None if _KMS_KEY.match(value) else KMS_KEY_RULE
+        return None if _OTHER_KMS_KEY.fullmatch(value) else OTHER_KMS_KEY_RULE
+    return None if _KMS_KEY.fullmatch(value) else KMS_KEY_RULE
 
 
 _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$")
@@ -110,7 +110,7 @@ EXTERNAL_ID_RULE = "external_id must be 2-1224 letters, digits and + = , . @ : /
 
 def external_id(value: str) -> str | None:
     """An STS ``ExternalId``."""
-    return None if _EXTERNAL_ID.match(value) else EXTERNAL_ID_RULE
+    return None if _EXTERNAL_ID.fullmatch(value) else EXTERNAL_ID_RULE
 
 
 # -- Google Cloud Storage ----------------------------------------------------------------------
@@ -131,7 +131,7 @@ def gcs_bucket(value: str) -> str | None:
     limit = 222 if "." in value else 63
     if (
         not 3 <= len(value) <= limit
-        or not _GCS_BUCKET.match(value)
+        or not _GCS_BUCKET.fullmatch(value)
         or any(not c or len(c) > 63 for c in components)
         or _is_ipv4(value)
         or value.startswith("goog")
@@ -160,8 +160,8 @@ def gcs_project(value: str, *, custom_endpoint: bool = False) -> str | None:
     """A Google Cloud project id (optionally domain-scoped) or project number; with a
     ``custom_endpoint`` (an emulator), any plain name."""
     if custom_endpoint:
-        return None if _OTHER_PROJECT.match(value) else OTHER_PROJECT_RULE
-    return None if _GCS_PROJECT.match(value) else GCS_PROJECT_RULE
+        return None if _OTHER_PROJECT.fullmatch(value) else OTHER_PROJECT_RULE
+    return None if _GCS_PROJECT.fullmatch(value) else GCS_PROJECT_RULE
 
 
 _GCS_KMS_KEY = re.compile(
@@ -175,7 +175,7 @@ GCS_KMS_KEY_RULE = (
 
 def gcs_kms_key_name(value: str) -> str | None:
     """A Cloud KMS key resource name."""
-    return None if _GCS_KMS_KEY.match(value) else GCS_KMS_KEY_RULE
+    return None if _GCS_KMS_KEY.fullmatch(value) else GCS_KMS_KEY_RULE
 
 
 # -- Azure Blob Storage ------------------------------------------------------------------------
@@ -190,7 +190,7 @@ AZURE_CONTAINER_RULE = (
 
 def azure_container(value: str) -> str | None:
     """Azure Blob Storage container naming rules."""
-    if value in _AZURE_SPECIAL_CONTAINERS or _AZURE_CONTAINER.match(value):
+    if value in _AZURE_SPECIAL_CONTAINERS or _AZURE_CONTAINER.fullmatch(value):
         return None
     return AZURE_CONTAINER_RULE
 
@@ -201,7 +201,7 @@ AZURE_ACCOUNT_RULE = "account_name must be 3-24 lower-case letters and digits"
 
 def azure_account(value: str) -> str | None:
     """An Azure storage account name."""
-    return None if _AZURE_ACCOUNT.match(value) else AZURE_ACCOUNT_RULE
+    return None if _AZURE_ACCOUNT.fullmatch(value) else AZURE_ACCOUNT_RULE
 
 
 _AZURE_SCOPE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{1,61}[A-Za-z0-9])$")
@@ -213,4 +213,4 @@ AZURE_SCOPE_RULE = (
 
 def azure_encryption_scope(value: str) -> str | None:
     """An Azure Storage encryption scope name."""
-    return None if _AZURE_SCOPE.match(value) else AZURE_SCOPE_RULE
+    return None if _AZURE_SCOPE.fullmatch(value) else AZURE_SCOPE_RULE
