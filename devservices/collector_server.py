@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import signal
 import socket
 import sys
 import threading
@@ -20,6 +21,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
@@ -107,6 +109,9 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30.0
+    # Headers and body go out in two writes: without this, Nagle's algorithm holds the body
+    # until the client's delayed ACK (about 40 ms a response).
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -170,6 +175,10 @@ class CollectorServer(StopOnExit):
         self._forced: Answer | None = None
         self._delay = 0.0
         self.requests = 0
+        self.received = 0
+        """Events received and kept or counted (see ``keep``)."""
+        self.keep = True
+        """Keep what arrives for tests to read; False only counts it (long benchmarks)."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -274,3 +283,24 @@ class CollectorServer(StopOnExit):
     def answer(self, request: Request) -> Answer:
         """The emulator's answer to ``request`` (called on the connection's thread)."""
         raise NotImplementedError
+
+
+def serve_until_signal(server: CollectorServer) -> int:
+    """Start ``server``, print its URL, serve until SIGTERM or Ctrl-C, then print what it
+    received (for ``python -m devservices.<emulator>``)."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.start()
+    print(server.base_url, flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        print(f"requests={server.requests} received={server.received}", flush=True)
+    return 0

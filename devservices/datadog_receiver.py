@@ -10,6 +10,9 @@ It implements what the Datadog Logs sink uses, by Datadog's documented formats a
   milliseconds) is more than 18 hours old (``dropped_late``).
 - ``GET /api/v1/validate``: ``200 {"valid": true}`` for a known key, ``403`` otherwise.
 
+By hand: ``python -m devservices.datadog_receiver --api-key K`` prints the URL (use it as a
+destination's ``endpoint``) and serves until SIGTERM or Ctrl-C.
+
 Tests read what was kept (``logs``, ``deliveries``) and inject failures through
 :class:`devservices.collector_server.CollectorServer` (``fail_next``, ``set_answer``,
 ``stop``/``restart`` for an outage). One receiver per site: a wrong-site test gives each its
@@ -18,12 +21,14 @@ own keys.
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .collector_server import Answer, CollectorServer, Request
+from .collector_server import Answer, CollectorServer, Request, serve_until_signal
 
 INTAKE_PATH = "/api/v2/logs"
 VALIDATE_PATH = "/api/v1/validate"
@@ -116,10 +121,12 @@ class DatadogReceiver(CollectorServer):
             return Answer(400, {"errors": ["Bad Request: at most 1000 log objects"]})
         kept = [log for log in (self._accept(i) for i in items) if log is not None]
         with self.lock:
-            self.logs.extend(kept)
-            ids = tuple(str(log.get("event_id")) for log in kept if not _is_check(log))
-            if ids:
-                self.deliveries.append(ids)
+            self.received += len(kept)
+            if self.keep:
+                self.logs.extend(kept)
+                ids = tuple(str(log.get("event_id")) for log in kept if not _is_check(log))
+                if ids:
+                    self.deliveries.append(ids)
             self.wire_bytes += request.wire_bytes
             self.body_bytes += len(body)
             self.lock.notify_all()
@@ -142,6 +149,26 @@ class DatadogReceiver(CollectorServer):
 
 def _is_check(log: dict[str, Any]) -> bool:
     return CHECK_TAG in str(log.get("ddtags", "")).split(",")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devservices.datadog_receiver",
+        description="Serve a Datadog logs intake emulator on 127.0.0.1.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument("--api-key", action="append", required=True, help="a key it accepts")
+    parser.add_argument(
+        "--count-only", action="store_true", help="count logs instead of keeping them"
+    )
+    args = parser.parse_args(argv)
+    receiver = DatadogReceiver(args.api_key, port=args.port)
+    receiver.keep = not args.count_only
+    return serve_until_signal(receiver)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
 
 
 __all__ = ["DatadogReceiver"]

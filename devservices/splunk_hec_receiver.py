@@ -17,6 +17,9 @@ It implements what the Splunk HEC sink uses, by Splunk's documented formats and 
   id reported true is forgotten; ``400`` code 14 for a token without acknowledgement.
   ``ack_delay_s`` delays confirmations; ``lose_acks`` never confirms (a restarted indexer).
 
+By hand: ``python -m devservices.splunk_hec_receiver --token T [--ack-token T2]`` prints
+the URL and serves until SIGTERM or Ctrl-C.
+
 Tests read what was indexed (``events``, ``deliveries``) and inject failures through
 :class:`devservices.collector_server.CollectorServer` (``fail_next``, ``set_answer``,
 ``stop``/``restart`` for an outage).
@@ -24,15 +27,17 @@ Tests read what was indexed (``events``, ``deliveries``) and inject failures thr
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
+import sys
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .collector_server import Answer, CollectorServer, Request
+from .collector_server import Answer, CollectorServer, Request, serve_until_signal
 
 EVENT_PATHS = ("/services/collector/event", "/services/collector/event/1.0", "/services/collector")
 ACK_PATH = "/services/collector/ack"
@@ -210,9 +215,12 @@ class SplunkHecReceiver(CollectorServer):
 
     def _index(self, events: list[dict[str, Any]], wire: int, body: int) -> None:
         with self.lock:
-            self.events.extend(events)
-            if events:
-                self.deliveries.append(tuple(_event_id(e) for e in events if not _is_check(e)))
+            self.received += len(events)
+            if self.keep:
+                self.events.extend(events)
+                if events:
+                    ids = tuple(_event_id(e) for e in events if not _is_check(e))
+                    self.deliveries.append(ids)
             self.wire_bytes += wire
             self.body_bytes += body
             self.lock.notify_all()
@@ -285,6 +293,31 @@ def _event_id(item: dict[str, Any]) -> str:
 def _is_check(item: dict[str, Any]) -> bool:
     event = item.get("event")
     return isinstance(event, dict) and event.get(CHECK_FIELD) is True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devservices.splunk_hec_receiver",
+        description="Serve a Splunk HTTP Event Collector emulator on 127.0.0.1.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument("--token", required=True, help="a HEC token it accepts")
+    parser.add_argument("--ack-token", help="a HEC token with indexer acknowledgement")
+    parser.add_argument("--index", action="append", help="an index the tokens may write")
+    parser.add_argument(
+        "--count-only", action="store_true", help="count events instead of keeping them"
+    )
+    args = parser.parse_args(argv)
+    indexes = tuple(args.index or ["main"])
+    receiver = SplunkHecReceiver(args.token, indexes=indexes, port=args.port)
+    if args.ack_token:
+        receiver.add_token(args.ack_token, indexes=indexes, ack=True)
+    receiver.keep = not args.count_only
+    return serve_until_signal(receiver)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
 
 
 __all__ = ["HecToken", "SplunkHecReceiver"]
