@@ -25,14 +25,13 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import auditstream
 from auditstream.api import access, ops
 from auditstream.api.audit import RequestInfo
-from auditstream.api.errors import ApiProblem, Invalid, Unauthenticated
+from auditstream.api.errors import ApiProblem, Invalid, Unauthenticated, failure_text
 from auditstream.api.metrics import AUTH_FAILURES, REQUEST_SECONDS, REQUESTS
 from auditstream.api.models import (
     MASK,
@@ -94,10 +93,12 @@ class _Guard:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status_seen = 500
+        started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status_seen
+            nonlocal status_seen, started
             if message["type"] == "http.response.start":
+                started = True
                 status_seen = int(message["status"])
                 message.setdefault("headers", [])
                 message["headers"] = [
@@ -112,6 +113,12 @@ class _Guard:
                 await refusal(scope, receive, send_with_id)
                 return
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:  # answered here, never handed to the server
+            # Starlette would hand it on to the server after its 500, and the server logs the
+            # traceback with its own handlers, messages (maybe quoting a secret) included.
+            log_failure(request_id, exc)
+            if not started:
+                await _json(500, _internal_error(request_id))(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or (
@@ -345,11 +352,18 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         request_id = request.scope.get("state", {}).get("request_id")
-        if isinstance(exc, ValidationError):  # its text quotes input values: never log it
-            log.error("request %s failed: unexpected %s", request_id, type(exc).__name__)
-        else:
-            log.error("request %s failed", request_id, exc_info=exc)
-        return _json(500, {"detail": f"internal error (request id {request_id})"})
+        log_failure(request_id, exc)
+        return _json(500, _internal_error(request_id))
+
+
+def _internal_error(request_id: object) -> dict[str, str]:
+    return {"detail": f"internal error (request id {request_id})"}
+
+
+def log_failure(request_id: object, exc: BaseException) -> None:
+    """Log an unexpected failure of a request: where it failed, never a message that may quote
+    a value (see :func:`api.errors.failure_text`)."""
+    log.error("request %s failed: %s", request_id, failure_text(exc))
 
 
 def _add_operations(app: FastAPI, svc: ServiceGetter) -> None:

@@ -90,6 +90,9 @@ def cmd_api(args: argparse.Namespace, runtime: RuntimeOf) -> int:
             host=args.host,
             port=args.port,
             log_level="info",
+            # The server's lines go through the CLI's handler, which redacts URLs and secrets;
+            # uvicorn's own logging configuration would give them handlers of their own.
+            log_config=None,
             server_header=False,
             proxy_headers=bool(args.forwarded_allow_ips),
             forwarded_allow_ips=args.forwarded_allow_ips,

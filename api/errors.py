@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Sequence
 
 from auditstream.errors import AuditstreamError
@@ -44,3 +45,29 @@ class Invalid(ApiProblem):
     @classmethod
     def field(cls, field: str, msg: str, kind: str = "value_error") -> Invalid:
         return cls([(["body", field], msg, kind)])
+
+
+def failure_text(exc: BaseException) -> str:
+    """``exc`` and the exceptions it was raised from, for a log line: each one's frames and
+    type, and the message only of the product's own exceptions (whose messages never hold a
+    secret). Other messages often quote values, some of them secrets: pydantic's quote the
+    input, ``UnicodeError`` the character and where it was, ``int()`` the text it could not
+    read."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        kind = type(current)
+        name = f"{kind.__module__}.{kind.__qualname__}"
+        own = isinstance(current, AuditstreamError)
+        message = str(current) if own else "(message withheld: it may quote values)"
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        parts.append(f"Traceback (most recent call last):\n{frames}{name}: {message}")
+        if current.__cause__ is not None:
+            current = current.__cause__
+        elif not current.__suppress_context__:
+            current = current.__context__
+        else:
+            current = None
+    return "\n\nraised from:\n".join(parts)

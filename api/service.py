@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from auditstream.api import ops
-from auditstream.api.errors import Invalid, Unavailable
+from auditstream.api.errors import Invalid, Unavailable, failure_text
 from auditstream.api.janitor import Janitor
 from auditstream.api.models import StreamSettingsIn
 from auditstream.api.options import ApiOptions
@@ -173,11 +173,27 @@ class SettingsService:
                 f"{loc[-1]}: {msg}",
                 ["checked the destination's address: refused"],
             )
-        return self._check(
-            destination,
-            local_root=self.options.local_root,
-            address_policy=self.options.address_policy,
-        )
+        try:
+            return self._check(
+                destination,
+                local_root=self.options.local_root,
+                address_policy=self.options.address_policy,
+            )
+        except Exception as exc:  # a vendor SDK's surprise is the check's answer
+            log.error(
+                "account %s: the check of destination %s stopped: %s",
+                account_id,
+                destination_id,
+                failure_text(exc),
+            )
+            return CheckResult(
+                False,
+                "check_failed",
+                f"the check stopped on an unexpected {type(exc).__name__}; deliveries would "
+                "likely fail the same way: check the destination's settings (credentials, key "
+                "files), and the settings API's log for where it stopped",
+                ["ran the check: stopped unexpectedly"],
+            )
 
     def waiting(self, destination_id: str) -> Waiting:
         try:
