@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from auditstream.config.destinations import Destination
     from auditstream.pipeline.log import Log
     from auditstream.sinks.base import Sink
+    from auditstream.sinks.worker import WorkerOptions
 
 DESCRIPTION = """\
 auditstream: every user action in an account, as an Avro event in a log, filtered by the
@@ -244,18 +245,42 @@ def _sink_factory(args: argparse.Namespace) -> Callable[[Destination], Sink]:
     return factory
 
 
+def _worker_options(args: argparse.Namespace, exit_after_writes: int | None) -> WorkerOptions:
+    """The sink worker's options from its flags. Raises :class:`ConfigError` for a flag that
+    is not more than 0."""
+    from auditstream.sinks.worker import WorkerOptions
+
+    for flag, value in (
+        ("--delivery-threads", args.delivery_threads),
+        ("--max-buffered-mb", args.max_buffered_mb),
+        ("--suspend-after-hours", args.suspend_after_hours),
+        ("--drain-timeout", args.drain_timeout),
+    ):
+        if value <= 0:
+            raise ConfigError(f"{flag} must be more than 0 (got {value:g})")
+    return WorkerOptions(
+        delivery_threads=args.delivery_threads,
+        max_buffered_bytes=int(args.max_buffered_mb * 1024 * 1024),
+        suspend_after=args.suspend_after_hours * 3600.0,
+        drain_timeout=args.drain_timeout,
+        destination_metrics=args.destination_metrics,
+        exit_after_writes=exit_after_writes,
+    )
+
+
 def cmd_sink_worker(args: argparse.Namespace) -> int:
     from auditstream.pipeline.open_log import open_log
-    from auditstream.sinks.worker import SinkWorker, WorkerOptions
+    from auditstream.sinks.worker import SinkWorker
 
     settings = _runtime(args)
+    options = _worker_options(args, settings.fault_exit_after_writes)
     _serve_metrics(settings)
     log = open_log(settings)
     worker = SinkWorker(
         log,
         local_root=args.local_root,
         box=box_from_environment(),
-        options=WorkerOptions(exit_after_writes=settings.fault_exit_after_writes),
+        options=options,
         sink_factory=_sink_factory(args),
     )
     stop = _stop_event()
@@ -408,6 +433,40 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CIDR",
         help="a private network destinations may reach anyway (repeatable), e.g. 10.20.0.0/16; "
         "cloud metadata addresses stay refused",
+    )
+    p.add_argument(
+        "--delivery-threads",
+        type=int,
+        default=32,
+        help="writes to destinations under way at once, over all destinations (default 32); "
+        "one destination has one at a time, and failing ones never more than half",
+    )
+    p.add_argument(
+        "--max-buffered-mb",
+        type=float,
+        default=128,
+        help="memory for events read and not yet stored, counted decoded (default 128); when "
+        "full, the destinations holding the most stop reading",
+    )
+    p.add_argument(
+        "--suspend-after-hours",
+        type=float,
+        default=72,
+        help="a destination failing this long is suspended: tried every 15 minutes (default 72)",
+    )
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30,
+        help="on SIGTERM, seconds to wait for writes under way; what is not stored by then is "
+        "not committed and is delivered by the next owner (default 30)",
+    )
+    p.add_argument(
+        "--destination-metrics",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="export lag and oldest-undelivered age per destination (a `destination` label); "
+        "--no-destination-metrics for workers serving very many destinations",
     )
     _backend_args(p)
     p.set_defaults(func=cmd_sink_worker)
