@@ -30,6 +30,7 @@ tree by :func:`classify_answer`.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ MARKER = "auditstream"
 """The attribute holding the sink's notes on a log: ``truncated``, ``original_bytes``,
 ``late``, ``check``."""
 
+_TAG_SEPARATORS = re.compile(r"[,\s]")
 _IDENTITY = ("event_id", "account_id", "category", "activity")
 _NAMED_IN_LOGS = 10
 _SITE_LOOKUP_TIMEOUT_S = 5.0
@@ -165,8 +167,7 @@ def epoch_millis(value: object) -> int | None:
 
 def _tag_value(value: object) -> str:
     """A tag value: no comma (the separator) nor whitespace, 200 characters at most."""
-    text = "".join("_" if c == "," or c.isspace() else c for c in str(value))
-    return text[:200]
+    return _TAG_SEPARATORS.sub("_", str(value))[:200]
 
 
 def ddtags(event: Mapping[str, Any], extra: str) -> str:
