@@ -1,9 +1,11 @@
-"""Logging for the command line: quiet libraries, and no URL secret in any log line.
+"""Logging for the command line: quiet libraries, and no secret in any log line.
 
 Webhook and collector URLs often carry a token in their query or userinfo
 (``https://user:pw@host/path?token=...``); HTTP client libraries log request URLs, and error
-messages quote them. :class:`UrlRedactingFilter` rewrites every URL in a record's message to
-its scheme, host and port before any handler formats it.
+messages quote them. Vendor SDKs log request headers at DEBUG (botocore: the access key id and
+the session token). :class:`UrlRedactingFilter` rewrites every URL in a record's message to
+its scheme, host and port, and replaces every secret of the settings this process has read
+(``config.secrets.redact_secrets``), before any handler formats it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
+
+from auditstream.config.secrets import redact_secrets
 
 _URL = re.compile(
     r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<authority>[^\s/?#'\"<>]*)(?P<rest>[^\s'\"<>]*)"
@@ -31,15 +35,17 @@ def redact_urls(text: str) -> str:
 
 
 class UrlRedactingFilter(logging.Filter):
-    """Rewrites URLs in the formatted message of every record (see :func:`redact_urls`)."""
+    """Rewrites URLs (see :func:`redact_urls`) and remembered secrets in the formatted message
+    and traceback of every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = redact_urls(message)
+        redacted = redact_secrets(redact_urls(message))
         if redacted != message:
             record.msg, record.args = redacted, None
         if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = redact_urls(logging.Formatter().formatException(record.exc_info))
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = redact_secrets(redact_urls(text))
             record.exc_info = None
         return True
 

@@ -141,3 +141,17 @@ def holds_secrets(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(holds_secrets(v) for v in value)
     return False
+
+
+def secret_values(value: Any) -> list[str]:
+    """The plain text of every secret (``SecretStr``) in ``value`` (settings: a model, or
+    mappings and lists of them), found by type wherever it is nested."""
+    if isinstance(value, SecretStr):
+        return [value.get_secret_value()]
+    if isinstance(value, BaseModel):
+        return [t for name in type(value).model_fields for t in secret_values(getattr(value, name))]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in secret_values(v)]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in secret_values(v)]
+    return []

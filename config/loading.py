@@ -8,6 +8,8 @@ import yaml
 from pydantic import ValidationError
 
 from auditstream.config.errors import ConfigError
+from auditstream.config.fields import secret_values
+from auditstream.config.secrets import remember_secrets
 from auditstream.config.stream import SettingsFile
 
 
@@ -31,6 +33,8 @@ def load_settings_file(path: Path) -> SettingsFile:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with an `accounts:` list at the top")
     try:
-        return SettingsFile.model_validate(raw)
+        settings = SettingsFile.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(path))) from exc
+    remember_secrets(secret_values(settings))  # kept out of log lines from now on
+    return settings

@@ -1,4 +1,5 @@
-"""Encryption at rest of destination secrets (credentials, webhook signing secrets).
+"""Encryption at rest of destination secrets (credentials, webhook signing secrets), and the
+secrets this process has read, so that log lines never show them.
 
 Secrets are sealed with Fernet (AES-128-CBC + HMAC-SHA256) before they are written to the
 settings topic. Several keys may be configured: the first seals, all of them open. To rotate,
@@ -10,7 +11,9 @@ since (a stored secret no key opens is refused with an error naming the key vari
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import re
+import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -75,3 +78,50 @@ def box_from_environment(environ: dict[str, str] | None = None) -> SecretBox | N
     if env.get(ENV_KEYS):
         return SecretBox([k for k in env[ENV_KEYS].split(",") if k.strip()])
     return None
+
+
+# -- secrets kept out of log lines ----------------------------------------------------------------
+
+MIN_REDACTED_LENGTH = 8
+"""Shorter secrets (and parts) are not looked for in log lines: ordinary words would go too."""
+REDACTED = "[redacted]"
+_known: set[str] = set()
+_known_lock = threading.Lock()
+_pattern: re.Pattern[str] | None = None
+
+
+def _parts(secret: str) -> list[str]:
+    """``secret`` and the parts a client may send or log on their own: the words of a header
+    value (``Splunk <token>``), the items of a connection string or query (``a=b;c=d``,
+    ``a=b&c=d``) and their values."""
+    out = [secret.strip()]
+    for word in re.split(r"[\s;&]+", secret):
+        out.append(word)
+        out.append(word.partition("=")[2])
+    return [p for p in out if len(p) >= MIN_REDACTED_LENGTH]
+
+
+def remember_secrets(secrets: Iterable[str]) -> None:
+    """Keep ``secrets`` (plain text) out of every later log line (see :func:`redact_secrets`)."""
+    global _pattern
+    new = {p for s in secrets for p in _parts(s)}
+    with _known_lock:
+        if new <= _known:
+            return
+        _known.update(new)
+        longest_first = sorted(_known, key=len, reverse=True)
+        _pattern = re.compile("|".join(re.escape(s) for s in longest_first))
+
+
+def forget_secrets() -> None:
+    """Forget every remembered secret (for tests)."""
+    global _pattern
+    with _known_lock:
+        _known.clear()
+        _pattern = None
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with every remembered secret replaced by ``[redacted]``."""
+    pattern = _pattern
+    return text if pattern is None else pattern.sub(REDACTED, text)

@@ -13,8 +13,9 @@ from pydantic import SecretStr, ValidationError
 
 from auditstream.config.destinations import STORED
 from auditstream.config.errors import ConfigError, SecretKeyError
+from auditstream.config.fields import secret_values
 from auditstream.config.loading import format_validation_error
-from auditstream.config.secrets import SecretBox, is_sealed
+from auditstream.config.secrets import SecretBox, is_sealed, remember_secrets
 from auditstream.config.stream import AccountSettings
 
 
@@ -63,6 +64,8 @@ def decode_settings(value: bytes, box: SecretBox | None = None) -> AccountSettin
         raise ConfigError(f"settings record is not JSON: {exc}") from exc
     try:
         # As stored: rules for new input added since it was stored must not lock it out.
-        return AccountSettings.model_validate(_open(raw, box), context=STORED)
+        settings = AccountSettings.model_validate(_open(raw, box), context=STORED)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, "settings record")) from exc
+    remember_secrets(secret_values(settings))  # opened: from now on kept out of log lines
+    return settings
