@@ -31,7 +31,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import auditstream
 from auditstream.api import access, ops
 from auditstream.api.audit import RequestInfo
-from auditstream.api.errors import ApiProblem, Invalid, Unauthenticated, failure_text
+from auditstream.api.errors import (
+    ApiProblem,
+    Invalid,
+    TooManyRequests,
+    Unauthenticated,
+    failure_text,
+)
 from auditstream.api.metrics import AUTH_FAILURES, REQUEST_SECONDS, REQUESTS
 from auditstream.api.models import (
     MASK,
@@ -347,6 +353,8 @@ def _add_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, Invalid):
             detail = [{"loc": loc, "msg": msg, "type": kind} for loc, msg, kind in exc.errors]
             return _json(422, {"detail": detail})
+        if isinstance(exc, TooManyRequests):
+            return _json(429, {"detail": str(exc)}, {"Retry-After": str(exc.retry_after)})
         return _json(exc.status, {"detail": str(exc)})
 
     @app.exception_handler(Exception)
@@ -527,12 +535,19 @@ def _add_destination_actions(v1: APIRouter, svc: ServiceGetter) -> None:
         "/v1/accounts/{account_id}/destinations/{destination_id}/check",
         tags=["destinations"],
         response_model=CheckOut,
+        responses={
+            429: {
+                "model": ErrorMessage,
+                "description": "A check of this account (or too many checks in all) is "
+                "running; try again after Retry-After seconds.",
+            }
+        },
     )
     def check_destination(
         account_id: AccountId, destination_id: DestinationId, caller: CallerDep
     ) -> dict[str, Any]:
         """Write a check object (object stores) or POST a signed empty batch (webhooks) and
-        say whether it worked, and if not, why."""
+        say whether it worked, and if not, why. One check of an account runs at a time."""
         result = svc().check(account_id, destination_id)
         return {
             "ok": result.ok,

@@ -27,6 +27,16 @@ class Conflict(ApiProblem):
     status = 409
 
 
+class TooManyRequests(ApiProblem):
+    """Refused for now; ``retry_after`` seconds later it may be served."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unavailable(ApiProblem):
     """The log could not store or read what the request needs; nothing was changed."""
 

@@ -41,6 +41,9 @@ class ApiOptions:
     """Where a destination check anchors relative local paths."""
     exact_waiting_limit: int = 10_000
     """On Kafka, backlogs up to this many offsets are counted by reading (exact)."""
+    max_concurrent_checks: int = 4
+    """Destination checks running at once, in all (one per account at most): each may hold
+    one of the API's worker threads for as long as the destination takes to answer."""
     allowed_key_file_urls: tuple[str, ...] = ()
     external_id_key: bytes | None = field(default=None, repr=False)
     resolver: Resolver = field(default=system_resolver, compare=False)
@@ -53,6 +56,8 @@ class ApiOptions:
         unknown = sorted(set(self.allowed_types) - set(DESTINATION_TYPES))
         if unknown:
             raise ValueError(f"unknown destination types {unknown}")
+        if self.max_concurrent_checks < 1:
+            raise ValueError("max_concurrent_checks must be at least 1")
         if self.max_body_bytes < 1024:
             raise ValueError("max_body_bytes must be at least 1024")
 

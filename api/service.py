@@ -10,13 +10,15 @@ Routers and sink workers pick changes up from the settings topic within a few se
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from auditstream.api import ops
-from auditstream.api.errors import Invalid, Unavailable, failure_text
+from auditstream.api.errors import Invalid, TooManyRequests, Unavailable, failure_text
 from auditstream.api.janitor import Janitor
 from auditstream.api.models import StreamSettingsIn
 from auditstream.api.options import ApiOptions
@@ -84,6 +86,8 @@ class SettingsService:
                 view.catch_up(_CATCH_UP_S)
             except TimeoutError as exc:
                 log.warning("%s; continuing", exc)
+        self._checks_lock = threading.Lock()
+        self._checking: set[str] = set()
         self._deletions = TopicDeletions()
         self.writes = SettingsWrites(
             log_backend, box, self.options, self.read_model, self._deletions, clock=clock
@@ -161,7 +165,34 @@ class SettingsService:
     # checks and status ----------------------------------------------------------------------
 
     def check(self, account_id: str, destination_id: str) -> CheckResult:
+        """Check the destination with the same policy as deliveries. Raises
+        :class:`api.errors.TooManyRequests` when a check of the account, or
+        ``max_concurrent_checks`` checks in all, are running (each holds a worker thread of
+        the API while the destination takes its time to answer)."""
         destination = self.destination(account_id, destination_id)
+        with self._check_slot(account_id):
+            return self._checked(account_id, destination_id, destination)
+
+    @contextmanager
+    def _check_slot(self, account_id: str) -> Iterator[None]:
+        with self._checks_lock:
+            if account_id in self._checking:
+                raise TooManyRequests(
+                    "a check of this account's destinations is running: try again when it has "
+                    "answered"
+                )
+            if len(self._checking) >= self.options.max_concurrent_checks:
+                raise TooManyRequests("too many destination checks are running: try again soon")
+            self._checking.add(account_id)
+        try:
+            yield
+        finally:
+            with self._checks_lock:
+                self._checking.discard(account_id)
+
+    def _checked(
+        self, account_id: str, destination_id: str, destination: Destination
+    ) -> CheckResult:
         try:
             # The same address policy as deliveries, applied now (names may resolve elsewhere).
             ops.check_policy(destination, self.options, set(type(destination).model_fields))
