@@ -4,8 +4,9 @@
 own thread, and hands every request to its subclass's :meth:`CollectorServer.answer`. It
 can be stopped and restarted on the same port, and stopping closes every open connection too
 (keep-alive included), so an outage looks to a client as a real one does: refused
-connections, broken exchanges. Tests inject failures: the next ``n`` requests answered with a
-status, a body and ``Retry-After``; every request answered so; slow answers.
+connections, broken exchanges. Given an ``ssl.SSLContext``, it serves HTTPS. Tests inject
+failures: the next ``n`` requests answered with a status, a body and ``Retry-After``; every
+request answered so; slow answers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import gzip
 import json
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -74,11 +76,16 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, owner: CollectorServer, port: int) -> None:
+    def __init__(self, owner: CollectorServer, port: int, tls: ssl.SSLContext | None) -> None:
         self.owner = owner
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         super().__init__((HOST, port), _Handler)
+        if tls is not None:
+            # The handshake runs on the connection's thread, not in the accept loop.
+            self.socket = tls.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
 
     def get_request(self) -> tuple[socket.socket, Any]:
         conn, address = super().get_request()
@@ -165,9 +172,10 @@ class CollectorServer(StopOnExit):
     ``with Sub(...) as server:`` starts it. Counters are guarded by ``self.lock``.
     """
 
-    def __init__(self, *, port: int = 0) -> None:
+    def __init__(self, *, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
         self.lock = threading.Condition()
         self._port = port
+        self._tls = tls
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._fail_remaining = 0
@@ -186,7 +194,7 @@ class CollectorServer(StopOnExit):
         """Bind 127.0.0.1 (the port it had before, or a free one) and serve in a thread."""
         if self._server is not None:
             return self
-        server = _Server(self, self._port)
+        server = _Server(self, self._port, self._tls)
         self._port = int(server.server_address[1])
         thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -237,8 +245,9 @@ class CollectorServer(StopOnExit):
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://{HOST}:{self.port}"
+        """``http://127.0.0.1:<port>`` (``https`` when serving TLS)."""
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{HOST}:{self.port}"
 
     # -- failure injection -------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import ssl
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -48,8 +49,9 @@ class DatadogReceiver(CollectorServer):
         *,
         port: int = 0,
         clock: Callable[[], float] = time.time,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(port=port)
+        super().__init__(port=port, tls=tls)
         self.api_keys = set(api_keys)
         self._clock = clock
         self.logs: list[dict[str, Any]] = []

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import ssl
 import sys
 import time
 import uuid
@@ -78,8 +79,9 @@ class SplunkHecReceiver(CollectorServer):
         ack: bool = False,
         max_content_length: int = 1_000_000,
         port: int = 0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(port=port)
+        super().__init__(port=port, tls=tls)
         self.tokens: dict[str, HecToken] = {}
         self.max_content_length = max_content_length
         self.healthy = True

@@ -4,11 +4,19 @@ destination checks."""
 
 from __future__ import annotations
 
+import ipaddress
+import ssl
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from auditstream.config.address_policy import AddressPolicy, parse_networks
 from auditstream.config.destinations import DatadogLogsDestination, SplunkHecDestination
@@ -259,6 +267,95 @@ def test_splunk_check_names_one_cause(hec: SplunkHecReceiver, case: str, cause: 
     if cause is None:
         assert len(hec.check_events()) == 1
         assert hec.event_ids() == []
+
+
+# -- TLS ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Certificates:
+    ca_file: Path
+    server: ssl.SSLContext
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A private CA and a server certificate for 127.0.0.1 it signed."""
+    folder = tmp_path_factory.mktemp("tls")
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "auditstream test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    (folder / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (folder / "server.pem").write_bytes(cert.public_bytes(pem))
+    (folder / "server.key").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(folder / "server.pem", folder / "server.key")
+    return Certificates(folder / "ca.pem", server)
+
+
+@pytest.mark.parametrize(
+    ("settings", "cause"),
+    [
+        ({}, "tls_failure"),  # verification is on by default: a private CA is not trusted
+        ({"ca_file": "CA"}, None),
+        ({"verify_tls": False}, None),
+    ],
+)
+def test_splunk_tls_verification_and_ca_bundle(
+    certificates: Certificates, settings: dict[str, Any], cause: str | None
+) -> None:
+    if settings.get("ca_file") == "CA":
+        settings = {"ca_file": str(certificates.ca_file)}
+    with SplunkHecReceiver(TOKEN, tls=certificates.server) as receiver:
+        assert receiver.url.startswith("https://")
+        result = check_destination(splunk(receiver.url, **settings), address_policy=LOOPBACK)
+        if cause is None:
+            sink = hec_sink(receiver.url, **settings)
+            try:
+                sink.write(make_batch(2))
+            finally:
+                sink.close()
+            assert len(receiver.unique_event_ids()) == 2
+    assert result.cause == cause, result.message
+    if cause == "tls_failure":
+        assert "certificate" in result.message
+
+
+def test_datadog_tls_with_a_ca_bundle(certificates: Certificates) -> None:
+    with DatadogReceiver([KEY], tls=certificates.server) as receiver:
+        destination = datadog(receiver.url, ca_file=str(certificates.ca_file))
+        assert check_destination(destination, address_policy=LOOPBACK).ok
+        refused = check_destination(datadog(receiver.url), address_policy=LOOPBACK)
+    assert refused.cause == "tls_failure"
 
 
 # -- Datadog Logs ----------------------------------------------------------------------------------
