@@ -65,8 +65,29 @@ def safe_message(err: Mapping[str, Any]) -> str:
     return msg
 
 
+def _field_names(models: Iterable[type[BaseModel]]) -> frozenset[str]:
+    """The field names of ``models`` and of the models they nest."""
+    out: set[str] = set()
+    for model in models:
+        for name, info in model.model_fields.items():
+            out.add(name)
+            nested = [
+                a
+                for a in (info.annotation, *getattr(info.annotation, "__args__", ()))
+                if isinstance(a, type) and issubclass(a, BaseModel)
+            ]
+            out |= _field_names(nested)
+    return frozenset(out)
+
+
+_MODEL_FIELDS = _field_names(SOURCES.values())
+"""Field names: a message naming a field does not echo input, though the input holds the name
+as a key (a rule checked after the fields sees the whole destination as its input)."""
+
+
 def _texts(value: Any) -> list[str]:
-    """Every string inside ``value`` (keys and values of nested mappings and lists)."""
+    """Every string inside ``value`` (keys and values of nested mappings and lists), but keys
+    that are field names."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, SecretStr):
@@ -74,7 +95,11 @@ def _texts(value: Any) -> list[str]:
     if isinstance(value, bool | int | float):
         return [str(value)]
     if isinstance(value, Mapping):
-        return [t for k, v in value.items() for t in (*_texts(k), *_texts(v))]
+        return [
+            t
+            for k, v in value.items()
+            for t in (*([] if k in _MODEL_FIELDS else _texts(k)), *_texts(v))
+        ]
     if isinstance(value, list | tuple | set | frozenset):
         return [t for v in value for t in _texts(v)]
     return []
@@ -103,13 +128,31 @@ def safe_loc(loc: Sequence[str | int], kind: str) -> list[str | int]:
     return out
 
 
+_VALUE_ERROR = "Value error, "
+_LEADING_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _blamed(loc: list[str | int], kind: str, msg: str) -> tuple[list[str | int], str]:
+    """A rule checked after the fields (a model validator) is reported at the model: its error
+    is located at the field its message starts with (``url must be ...``), when there is one.
+    Without pydantic's ``Value error,`` prefix."""
+    if kind != "value_error" or not msg.startswith(_VALUE_ERROR):
+        return loc, msg
+    msg = msg.removeprefix(_VALUE_ERROR)
+    first = _LEADING_NAME.match(msg)
+    if not loc and first is not None and first.group() in _MODEL_FIELDS:
+        loc = [first.group()]
+    return loc, msg
+
+
 def _errors(exc: ValidationError, prefix: Sequence[str | int] = ("body",)) -> Invalid:
     out: list[tuple[list[str | int], str, str]] = []
     for err in exc.errors(include_url=False):
         loc = list(err["loc"])
         if loc and loc[0] in _TYPE_TAGS:
             loc = loc[1:]  # the discriminated union's tag says nothing the client did not send
-        out.append(([*prefix, *safe_loc(loc, err["type"])], safe_message(err), err["type"]))
+        loc, msg = _blamed(loc, err["type"], safe_message(err))
+        out.append(([*prefix, *safe_loc(loc, err["type"])], msg, err["type"]))
     return Invalid(out)
 
 

@@ -278,8 +278,8 @@ class _ObjectStoreBase(_DestinationBase):
     def _format_and_compression(self) -> Self:
         if self.format == "ndjson" and self.compression not in ("gzip", "zstd", "none"):
             raise ValueError(
-                f"ndjson supports gzip, zstd or none compression, not {self.compression}: "
-                "choose one of those, or format avro"
+                "compression: ndjson supports gzip, zstd or none compression: choose one of "
+                "those, or format avro"
             )
         return self
 
@@ -416,8 +416,7 @@ class S3Destination(_ObjectStoreBase):
                 _vendor_name(key_rule, info)
         if self.kms_key_id and self.sse != "aws:kms":
             raise ValueError(
-                f"kms_key_id is set but sse is {self.sse!r}: set sse to aws:kms, or remove "
-                "kms_key_id"
+                "kms_key_id is set but sse is not aws:kms: set sse to aws:kms, or remove kms_key_id"
             )
         if (self.access_key_id is None) != (self.secret_access_key is None):
             raise ValueError(
