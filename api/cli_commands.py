@@ -202,6 +202,29 @@ def _read_body(args: argparse.Namespace) -> dict[str, Any]:
     return data
 
 
+_READ_ONLY = {
+    "id": "a destination's id cannot change: add a new destination instead",
+    "paused": "use `destinations pause` or `destinations resume`",
+    "deleting": "use `destinations delete`",
+    "replay": "use `destinations replay`",
+}
+"""Fields ``destinations get`` shows that an update cannot change, and what changes them."""
+
+
+def _without_read_only(patch: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """``patch`` without the read-only fields it repeats unchanged (so what ``destinations get``
+    printed can be edited and sent back). Raises :class:`ConfigError` naming the command for
+    one it changes."""
+    out = dict(patch)
+    for name, how in _READ_ONLY.items():
+        if name not in out:
+            continue
+        if out[name] != current.get(name):
+            raise ConfigError(f"{name} cannot be changed by an update: {how}")
+        del out[name]
+    return out
+
+
 def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -266,9 +289,9 @@ def cmd_destinations(args: argparse.Namespace) -> int:
             if action == "get":
                 result = client.request("GET", path)
             elif action == "update":
-                patch = _read_body(args)
-                if "type" not in patch:
-                    patch["type"] = client.request("GET", path)["type"]
+                current = client.request("GET", path)
+                patch = _without_read_only(_read_body(args), current)
+                patch.setdefault("type", current["type"])
                 result = client.request("PATCH", path, json=patch)
             elif action == "delete":
                 result = client.request(

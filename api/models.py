@@ -7,7 +7,8 @@ so a field and its constraints are defined once:
   ``replay``: set through their own endpoints); ``type`` selects the model.
 - ``<Type>DestinationPatch``: the same fields, all optional; ``type`` is required and must be
   the destination's type. Omitted fields keep their values; a secret given as ``********``
-  keeps its value too (so a body read with GET can be sent back).
+  keeps its value too (so a body read with GET can be sent back, without its read-only fields
+  ``id``, ``paused``, ``deleting`` and ``replay``: ``destinations update`` leaves them out).
 - ``<Type>DestinationOut``: every field; secrets are ``********`` when set and null when not,
   and webhook header values are masked the same way (they often carry credentials).
 """
