@@ -367,7 +367,13 @@ def with_destination_added(
     *,
     max_destinations: int,
     id_in_use: bool,
+    topics_pending_deletion: int = 0,
 ) -> AccountSettings:
+    """``before`` with ``destination`` added. Raises :class:`Conflict` for an id in use, when
+    the account has ``max_destinations`` destinations not being deleted, or when, counting
+    those being deleted and ``topics_pending_deletion`` (its removed destinations' topics not
+    deleted yet), it has twice as many: each destination has a topic, and creating and
+    deleting destinations in a loop would otherwise create topics without bound."""
     base = before or blank_settings(account_id)
     if id_in_use or any(d.id == destination.id for d in base.destinations):
         raise Conflict("this destination id is already in use; choose another")
@@ -376,6 +382,13 @@ def with_destination_added(
         raise Conflict(
             f"this account has {len(active)} destinations, the most allowed "
             f"({max_destinations}); delete one first"
+        )
+    going = len(base.destinations) - len(active) + topics_pending_deletion
+    if len(active) + going >= 2 * max_destinations:
+        raise Conflict(
+            f"this account has {going} deleted destinations whose topics are not removed yet; "
+            "try again once they are (a deleted destination is removed when its events are "
+            "delivered, its topic shortly after)"
         )
     check_collisions(base.destinations, destination)
     return validate_settings(

@@ -174,6 +174,7 @@ class SettingsWrites:
                 destination,
                 max_destinations=self._options.max_destinations,
                 id_in_use=self.id_in_use(destination.id),
+                topics_pending_deletion=self._deletions.count_for(account_id),
             )
             event = audit.destination_event(
                 account_id,
@@ -356,7 +357,9 @@ class SettingsWrites:
         self._write(after, [event])
         DESTINATIONS_REMOVED.labels(how=how).inc()
         self._deletions.schedule(
-            topics.destination_topic(destination.id), self._options.delete_grace
+            topics.destination_topic(destination.id),
+            self._options.delete_grace,
+            settings.account_id,
         )
         log.info(
             "account %s: destination %s removed (%s)",
