@@ -35,9 +35,9 @@ from auditstream.sinks.status import decode_status
 log = logging.getLogger(__name__)
 
 FAILING_STATES = frozenset({"failing", "error", "suspended"})
-EMPTY_READ_S = 1.5
-"""Kafka: how long a read from the committed offsets may return nothing before the backlog is
-taken as markers only (the janitor also wants two drained passes in a row)."""
+READ_LIMIT_S = 10.0
+"""Kafka: how long counting the backlog by reading may take; past it the count is an upper
+bound (``events_waiting_exact`` false)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,21 +288,10 @@ def _count_by_reading(
         count = 0
         oldest: int | None = None
         done: set[TopicPartition] = set()
-        started = time.monotonic()
-        got_any = False
-        empty_polls = 0
+        next_offset = dict(starts)  # after the last record counted
+        deadline = time.monotonic() + READ_LIMIT_S
         while len(done) < len(backlog):
             records = reader.poll(1000, 0.5)
-            if not records:
-                if all(_position(reader, tp) >= ends[tp] for tp in backlog if tp not in done):
-                    break  # the consumer is past everything there was (markers included)
-                empty_polls += 1
-                # Trailing commit markers are never returned: two empty polls after data (or
-                # EMPTY_READ_S without any) mean nothing committed is left.
-                if (got_any and empty_polls >= 2) or time.monotonic() - started > EMPTY_READ_S:
-                    break
-                continue
-            empty_polls = 0
             for r in records:
                 tp = r.tp
                 if tp not in backlog or tp in done or r.offset < starts[tp]:
@@ -310,11 +299,22 @@ def _count_by_reading(
                 if r.offset >= ends[tp]:
                     done.add(tp)  # written after we looked
                     continue
-                got_any = True
                 count += 1
+                next_offset[tp] = r.offset + 1
                 oldest = r.timestamp_ms if oldest is None else min(oldest, r.timestamp_ms)
                 if r.offset + 1 >= ends[tp]:
                     done.add(tp)
+            if not records:
+                # Trailing commit markers are never returned: a partition is read when the
+                # reader is past its end, or when no record is left after what was counted.
+                # A slow fetch is not the end: the records are still there to be read.
+                for tp in backlog.keys() - done:
+                    at = max(next_offset[tp], _position(reader, tp))
+                    if at >= ends[tp] or log_backend.timestamp_at(tp, at) is None:
+                        done.add(tp)
+            if len(done) < len(backlog) and time.monotonic() > deadline:
+                upper = count + sum(ends[tp] - next_offset[tp] for tp in backlog.keys() - done)
+                return Waiting(upper, False, oldest)
         return Waiting(count, True, oldest)
     finally:
         reader.close()
