@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -53,12 +54,28 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_wheel_installs_exactly_one_top_level_package(tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    build_dir = ROOT / "build"
+    leftover = not build_dir.exists()  # pip builds in the tree: leave it as it was found
+    try:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "-q",
+                "-w",
+                str(tmp_path),
+                str(ROOT),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+    finally:
+        if leftover:
+            shutil.rmtree(build_dir, ignore_errors=True)
     (wheel,) = tmp_path.glob("auditstream-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/", 1)[0] for n in names}
