@@ -62,6 +62,7 @@ from auditstream.api.tokens import Principal
 from auditstream.config.destinations import Destination
 from auditstream.config.external_id import external_id_for
 from auditstream.config.fields import secret_fields
+from auditstream.config.secrets import redact_secrets
 
 log = logging.getLogger(__name__)
 
@@ -549,11 +550,13 @@ def _add_destination_actions(v1: APIRouter, svc: ServiceGetter) -> None:
         """Write a check object (object stores) or POST a signed empty batch (webhooks) and
         say whether it worked, and if not, why. One check of an account runs at a time."""
         result = svc().check(account_id, destination_id)
+        # What a vendor or a receiver said may quote a credential: never one of the secrets
+        # this process knows.
         return {
             "ok": result.ok,
             "cause": result.cause,
-            "message": result.message,
-            "steps": list(result.steps),
+            "message": redact_secrets(result.message),
+            "steps": [redact_secrets(step) for step in result.steps],
         }
 
     @v1.get(
@@ -565,7 +568,10 @@ def _add_destination_actions(v1: APIRouter, svc: ServiceGetter) -> None:
         account_id: AccountId, destination_id: DestinationId, caller: CallerDep
     ) -> dict[str, Any]:
         """Delivery state, last success and error, and the events waiting."""
-        return svc().status(account_id, destination_id)
+        status = svc().status(account_id, destination_id)
+        if isinstance(status.get("last_error"), str):  # a worker's words: see the check
+            status["last_error"] = redact_secrets(status["last_error"])
+        return status
 
     @v1.post(
         "/v1/accounts/{account_id}/destinations/{destination_id}/pause",

@@ -184,3 +184,22 @@ def test_the_api_command_logs_the_servers_lines_through_the_redacting_handler(
     assert cli_commands.cmd_api(args, runtime) == 0
     assert "log_config" in seen
     assert seen["log_config"] is None
+
+
+def test_a_check_message_that_quotes_a_stored_secret_is_redacted(tmp_path: Path) -> None:
+    """Check messages carry what a vendor SDK or a receiver said; none of the account's stored
+    secrets (known to the API once it read them) comes back in one, nor in a step."""
+
+    def check(*_args: object, **_kwargs: object) -> Any:
+        from auditstream.sinks.base import CheckResult
+
+        said = f"the receiver answered 401: bad token Splunk {SECRET}"
+        return CheckResult(False, "bad_credentials", said, [said])
+
+    for api in _api(tmp_path, check=check):
+        assert api.client.post(DESTS, json=HOOK, headers=api.auth).status_code == 201
+        answer = api.client.post(f"{DESTS}/hook/check", headers=api.auth)
+        assert answer.status_code == 200, answer.text
+        assert SECRET not in answer.text
+        assert "[redacted]" in answer.json()["message"]
+        assert answer.json()["cause"] == "bad_credentials"
