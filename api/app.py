@@ -61,8 +61,8 @@ from auditstream.api.service import Caller, SettingsService
 from auditstream.api.tokens import Principal
 from auditstream.config.destinations import Destination
 from auditstream.config.external_id import external_id_for
-from auditstream.config.fields import secret_fields
-from auditstream.config.secrets import redact_secrets
+from auditstream.config.fields import secret_fields, secret_values
+from auditstream.config.secrets import redact_these
 
 log = logging.getLogger(__name__)
 
@@ -550,13 +550,13 @@ def _add_destination_actions(v1: APIRouter, svc: ServiceGetter) -> None:
         """Write a check object (object stores) or POST a signed empty batch (webhooks) and
         say whether it worked, and if not, why. One check of an account runs at a time."""
         result = svc().check(account_id, destination_id)
-        # What a vendor or a receiver said may quote a credential: never one of the secrets
-        # this process knows.
+        # What a vendor or a receiver said may quote a credential: never the destination's.
+        secrets = secret_values(svc().destination(account_id, destination_id))
         return {
             "ok": result.ok,
             "cause": result.cause,
-            "message": redact_secrets(result.message),
-            "steps": [redact_secrets(step) for step in result.steps],
+            "message": redact_these(result.message, secrets),
+            "steps": [redact_these(step, secrets) for step in result.steps],
         }
 
     @v1.get(
@@ -570,7 +570,8 @@ def _add_destination_actions(v1: APIRouter, svc: ServiceGetter) -> None:
         """Delivery state, last success and error, and the events waiting."""
         status = svc().status(account_id, destination_id)
         if isinstance(status.get("last_error"), str):  # a worker's words: see the check
-            status["last_error"] = redact_secrets(status["last_error"])
+            secrets = secret_values(svc().destination(account_id, destination_id))
+            status["last_error"] = redact_these(status["last_error"], secrets)
         return status
 
     @v1.post(

@@ -125,3 +125,13 @@ def redact_secrets(text: str) -> str:
     """``text`` with every remembered secret replaced by ``[redacted]``."""
     pattern = _pattern
     return text if pattern is None else pattern.sub(REDACTED, text)
+
+
+def redact_these(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with ``secrets`` (and their parts, as :func:`remember_secrets` takes them)
+    replaced by ``[redacted]``. For text shown to a tenant: redacting every secret the process
+    knows would tell a tenant which of its guesses are another tenant's secrets."""
+    parts = sorted({p for s in secrets for p in _parts(s)}, key=len, reverse=True)
+    if not parts:
+        return text
+    return re.sub("|".join(re.escape(p) for p in parts), REDACTED, text)

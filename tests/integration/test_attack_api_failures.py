@@ -77,8 +77,10 @@ FAILURES = {
 
 
 class Api:
-    def __init__(self, client: TestClient, auth: dict[str, str], service: SettingsService) -> None:
-        self.client, self.auth, self.service = client, auth, service
+    def __init__(
+        self, client: TestClient, auth: dict[str, str], service: SettingsService, log: EmbeddedLog
+    ) -> None:
+        self.client, self.auth, self.service, self.log = client, auth, service, log
 
 
 def _api(tmp_path: Path, **service_args: Any) -> Iterator[Api]:
@@ -90,7 +92,7 @@ def _api(tmp_path: Path, **service_args: Any) -> Iterator[Api]:
         # raise_server_exceptions (the default): anything the app hands back to the server fails
         # the test, as the server would log it.
         with TestClient(create_app(service, options)) as client:
-            yield Api(client, {"Authorization": f"Bearer {token}"}, service)
+            yield Api(client, {"Authorization": f"Bearer {token}"}, service, log)
     finally:
         service.close()
         log.close()
@@ -203,3 +205,28 @@ def test_a_check_message_that_quotes_a_stored_secret_is_redacted(tmp_path: Path)
         assert SECRET not in answer.text
         assert "[redacted]" in answer.json()["message"]
         assert answer.json()["cause"] == "bad_credentials"
+
+
+def test_check_messages_redact_the_destinations_own_secrets_only(tmp_path: Path) -> None:
+    """Redacting every secret the API knows would be an oracle: a tenant who puts a guess
+    where a check message shows it (a host name, a bucket) would learn from "[redacted]" that
+    it is another tenant's secret."""
+    other = "globex-Header-Value-9931"
+
+    def check(*_args: object, **_kwargs: object) -> Any:
+        from auditstream.sinks.base import CheckResult
+
+        return CheckResult(False, "unreachable", f"could not reach {other}", [])
+
+    for api in _api(tmp_path, check=check):
+        globex, _ = create_token(api.log, account_id="globex", user_id="g", role="owner")
+        theirs = {**HOOK, "id": "theirs", "headers": {"Authorization": other}}
+        created = api.client.post(
+            "/v1/accounts/globex/destinations",
+            json=theirs,
+            headers={"Authorization": f"Bearer {globex}"},
+        )
+        assert created.status_code == 201, created.text
+        assert api.client.post(DESTS, json=HOOK, headers=api.auth).status_code == 201
+        answer = api.client.post(f"{DESTS}/hook/check", headers=api.auth)
+        assert other in answer.json()["message"]  # not another tenant's secret to acme
