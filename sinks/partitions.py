@@ -3,7 +3,8 @@ stands, the batch being filled, why the partition is paused, and which replay it
 
 A partition is paused while any reason holds (:data:`PAUSE_REASONS`); when the last one ends
 it is resumed at ``next_offset``, the offset after the last record taken into a batch, so
-records dropped while it was paused (or given back by a lane) are read again.
+records dropped while it was paused (:data:`DROPPING`) or given back by a lane are read
+again.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ LANE_FULL = "lane_full"
 """The lane already has enough sealed batches waiting."""
 MEMORY = "memory"
 """The worker holds as many records as it may (sinks.backpressure)."""
-STOPPING = "stopping"
-"""The worker is draining before it exits."""
 
-PAUSE_REASONS = (HELD, BACKOFF, LANE_FULL, MEMORY, STOPPING)
+PAUSE_REASONS = (HELD, BACKOFF, LANE_FULL, MEMORY)
+DROPPING = frozenset({HELD, BACKOFF})
+"""Reasons whose records must not be delivered now: records still polled are dropped (and
+read again on resume). Records polled just as a lane filled up or memory ran out are kept:
+they are in memory already, and the next polls bring no more."""
 
 
 @dataclass(slots=True)

@@ -47,7 +47,7 @@ from auditstream.pipeline.settings_view import SettingsView
 from auditstream.pipeline.topic_setup import ensure_core_topics
 from auditstream.sinks import backpressure, metrics, retry
 from auditstream.sinks.attempts import AttemptResult, Reject, attempt
-from auditstream.sinks.batch import Batch, decoded_size
+from auditstream.sinks.batch import DECODED_SIZE_FACTOR, Batch, decoded_size
 from auditstream.sinks.delivery_threads import DeliveryThreads
 from auditstream.sinks.destination_signals import DestinationSignals, Undelivered
 from auditstream.sinks.errors import TransientError
@@ -61,6 +61,7 @@ from auditstream.sinks.lanes import Delivery, Lane, LaneKey, SinkFactory
 from auditstream.sinks.offsets import OffsetBook
 from auditstream.sinks.partitions import (
     BACKOFF,
+    DROPPING,
     HELD,
     LANE_FULL,
     MEMORY,
@@ -249,14 +250,22 @@ class SinkWorker:
     # reading records into batches ------------------------------------------------------------
 
     def _take(self, records: list[Record]) -> None:
+        """Add polled records to their partitions' open batches, one run of consecutive
+        records of a partition at a time."""
         if not records:
             return
-        new = {r.tp for r in records if r.tp not in self._partitions}
+        runs = [
+            (TopicPartition(topic, partition), list(run))
+            for (topic, partition), run in itertools.groupby(
+                records, key=lambda r: (r.topic, r.partition)
+            )
+        ]
+        new = {tp for tp, _run in runs if tp not in self._partitions}
         if new:
             self._open_partitions(new)
-        for record in records:
-            self._take_record(record)
-        average = sum(decoded_size(r) for r in records) / len(records)
+        for tp, run in runs:
+            self._take_run(self._partitions[tp], run)
+        average = DECODED_SIZE_FACTOR * sum(len(r.value) for r in records) / len(records)
         self._record_estimate = 0.8 * self._record_estimate + 0.2 * average
 
     def _open_partitions(self, new: set[TopicPartition]) -> None:
@@ -274,24 +283,27 @@ class SinkWorker:
                 check_gap=known,
             )
 
-    def _take_record(self, record: Record) -> None:
-        ps = self._partitions[record.tp]
-        if ps.pauses:
-            ps.needs_seek = True  # fetched before the pause: read again when resumed
+    def _take_run(self, ps: PartitionState, run: list[Record]) -> None:
+        """Records a paused partition must not deliver (held, failing) are dropped and read
+        again on resume; records that arrive while it is paused only to bound memory (the
+        last poll before the pause) are kept."""
+        if ps.pauses & DROPPING:
+            ps.needs_seek = True
             return
-        if record.offset < ps.next_offset:
-            return  # taken already (a seek back reads it again)
-        lane = self._lane_of(ps, record.topic)
+        lane = self._lane_of(ps, run[0].topic)
         if lane is None:
-            ps.needs_seek = True  # held: this record is read again when the settings change
+            ps.needs_seek = True  # held: read again when the settings change
             return
-        gap = record.offset - ps.next_offset
-        if gap > 0 and (ps.check_gap or gap > 1):
-            self._count_expired(lane, ps, record.offset)
-        ps.check_gap = False
         if self._replay_pending(lane, ps):
             return
-        self._append(ps, lane, record)
+        for record in run:
+            gap = record.offset - ps.next_offset
+            if gap < 0:
+                continue  # taken already (a seek back reads it again)
+            if gap > 0 and (ps.check_gap or gap > 1):
+                self._count_expired(lane, ps, record.offset)
+            ps.check_gap = False
+            self._append(ps, lane, record)
 
     def _lane_of(self, ps: PartitionState, topic: str) -> Lane | None:
         """The lane of ``ps``'s destination; None (and the partition held) while the
@@ -728,8 +740,11 @@ class SinkWorker:
         plan = backpressure.plan(held, self._memory_paused, self.options.max_buffered_bytes)
         for key in plan.pause:
             self._memory_paused.add(key)
-            for tp in self._lanes[key].partitions:
-                self._pause(self._partitions[tp], MEMORY)
+            lane = self._lanes[key]
+            for tp in lane.partitions:
+                ps = self._partitions[tp]
+                self._pause(ps, MEMORY)
+                self._seal(ps, lane)  # it gets no more records: deliver it, free the memory
         for key in plan.resume:
             self._memory_paused.discard(key)
             for tp in self._lanes[key].partitions:

@@ -354,22 +354,36 @@ def test_backpressure_pauses_the_fullest_lane(
 ) -> None:
     big = webhook("big", batch={"max_events": 1000, "max_age_s": 60.0})
     publish(log, settings("acme", big), settings("globex", webhook("small")))
-    send(log, "big", 1000)
-    worker = make_worker(log, board, clock, max_buffered_bytes=600_000, poll_records=100)
+    big_ids = send(log, "big", 1000)
+    gate = board.hang("big")
+    cap = 600_000
+    worker = make_worker(log, board, clock, max_buffered_bytes=cap, poll_records=100)
+    big_tp = TopicPartition("auditstream.dest.big", 0)
     try:
-        step_until(worker, lambda: worker.held_bytes >= 600_000)
+        step_until(worker, lambda: worker.held_bytes >= cap)
         worker.step()
-        paused = worker.paused_partitions()
-        assert MEMORY in paused[TopicPartition("auditstream.dest.big", 0)]
+        # The fullest lane stops reading; what it holds is sealed and sent (it gets no more).
+        assert MEMORY in worker.paused_partitions()[big_tp]
+        step_until(worker, lambda: len(board.writes("big")) == 1)
+        held = worker.held_bytes
+        assert held <= cap + 100 * 8 * 2000  # at most one poll past the cap
         small_ids = send(log, "small", 10, account_id="globex")
         step_until(worker, lambda: board.delivered_ids("small") == small_ids)
         assert TopicPartition("auditstream.dest.small", 0) not in worker.paused_partitions()
-        assert worker.held_bytes < 600_000 + 100 * 8 * 2000  # at most one poll past the cap
-        big_held = worker.held_bytes
         for _ in range(20):
             worker.step()
-        assert worker.held_bytes <= big_held  # nothing more read while full
+        assert worker.held_bytes <= held  # nothing more read while the big batch is held
+        gate.set()
+        for _ in range(20):  # the rest, each batch sealed by memory or by age
+            if board.delivered_ids("big") == big_ids:
+                break
+            clock.advance(60.0)
+            worker.step()
+            step_until(worker, lambda: worker.attempts_in_flight == 0)
+        assert board.delivered_ids("big") == big_ids
+        assert big_tp not in worker.paused_partitions()
     finally:
+        gate.set()
         worker.close()
 
 
