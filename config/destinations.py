@@ -37,6 +37,7 @@ from auditstream.config.fields import (
     WorkerFile,
     field_role,
 )
+from auditstream.config.secrets import PREFIX as SEALED_PREFIX
 
 DESTINATION_ID = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 _CONTROL = frozenset(chr(c) for c in range(32)) | {"\x7f"}
@@ -147,6 +148,15 @@ def _has_control(value: str) -> bool:
     return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value)
 
 
+def _secret_texts(value: object) -> list[str]:
+    """The plain text of a secret, or of a mapping of secrets."""
+    if isinstance(value, SecretStr):
+        return [value.get_secret_value()]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _secret_texts(v)]
+    return []
+
+
 def _valid_unicode(value: object) -> bool:
     """Whether every secret in ``value`` (a secret, or a mapping of secrets) can be encoded as
     UTF-8."""
@@ -210,6 +220,11 @@ class _DestinationBase(BaseModel):
             raise ValueError(
                 f"{info.field_name} must be valid Unicode text (it holds an unpaired surrogate "
                 "code point)"
+            )
+        if _new_input(info) and any(t.startswith(SEALED_PREFIX) for t in _secret_texts(v)):
+            raise ValueError(
+                f"{info.field_name} must not begin with {SEALED_PREFIX} (it marks a sealed "
+                "secret): set the secret itself"
             )
         return v
 

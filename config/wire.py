@@ -21,8 +21,9 @@ from auditstream.config.stream import AccountSettings
 
 def _reveal(value: Any, box: SecretBox | None) -> Any:
     if isinstance(value, SecretStr):
+        # Whatever it holds, even text that looks sealed: it must read back as it was.
         plain = value.get_secret_value()
-        return box.seal(plain) if box is not None and not is_sealed(plain) else plain
+        return box.seal(plain) if box is not None else plain
     if isinstance(value, dict):
         return {k: _reveal(v, box) for k, v in value.items()}
     if isinstance(value, list):
