@@ -6,14 +6,14 @@ are sealed (``config.secrets``) when a key is configured.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import orjson
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
-from auditstream.config.destinations import STORED
+from auditstream.config.destinations import STORED, Destination
 from auditstream.config.errors import ConfigError, SecretKeyError
-from auditstream.config.fields import secret_values
+from auditstream.config.fields import is_secret, secret_values
 from auditstream.config.loading import format_validation_error
 from auditstream.config.secrets import SecretBox, is_sealed, remember_secrets
 from auditstream.config.stream import AccountSettings
@@ -31,7 +31,41 @@ def _reveal(value: Any, box: SecretBox | None) -> Any:
     return value
 
 
+_KIND_MODELS: dict[object, type[BaseModel]] = {
+    model.model_fields["type"].default: model for model in get_args(get_args(Destination)[0])
+}
+
+
 def _open(value: Any, box: SecretBox | None) -> Any:
+    """The stored settings ``value`` with its sealed secrets opened: only values in secret
+    fields (found by type), as only those were sealed. Any other text that happens to begin
+    like a sealed value (a prefix, a path: tenants choose them) is left as it is."""
+    if not isinstance(value, dict) or not isinstance(value.get("destinations"), list):
+        return value
+    return {**value, "destinations": [_open_destination(d, box) for d in value["destinations"]]}
+
+
+def _open_destination(data: Any, box: SecretBox | None) -> Any:
+    model = _KIND_MODELS.get(data.get("type")) if isinstance(data, dict) else None
+    if model is None:
+        return data  # validation names what is wrong with it
+    out = dict(data)
+    for name, info in model.model_fields.items():
+        if name not in out:
+            continue
+        if is_secret(info.annotation):
+            out[name] = _open_secret(out[name], box)
+        elif _secret_mapping(info.annotation) and isinstance(out[name], dict):
+            out[name] = {k: _open_secret(v, box) for k, v in out[name].items()}
+    return out
+
+
+def _secret_mapping(annotation: Any) -> bool:
+    """A mapping of secrets (webhook headers)."""
+    return get_origin(annotation) is dict and is_secret(get_args(annotation)[1])
+
+
+def _open_secret(value: Any, box: SecretBox | None) -> Any:
     if isinstance(value, str) and is_sealed(value):
         if box is None:
             raise SecretKeyError(
@@ -39,10 +73,6 @@ def _open(value: Any, box: SecretBox | None) -> Any:
                 "AUDITSTREAM_SECRET_KEYS or AUDITSTREAM_SECRET_KEYS_FILE"
             )
         return box.open(value)
-    if isinstance(value, dict):
-        return {k: _open(v, box) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_open(v, box) for v in value]
     return value
 
 

@@ -71,3 +71,22 @@ def test_whatever_a_stored_secret_holds_is_sealed_and_read_back() -> None:
     )
     again = decode_settings(encode_settings(settings, box), box)
     assert again.destinations[0].secret.get_secret_value() == LOOKS_SEALED  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "destination",
+    [
+        {"id": "files", "type": "local", "path": "files", "prefix": PREFIX + "abc"},
+        {"id": "files", "type": "local", "path": PREFIX + "abc"},
+        {**HOOK, "headers": {"X-Note": "x"}, "url": "https://siem.example.com/" + PREFIX},
+    ],
+)
+def test_text_that_looks_sealed_outside_secrets_is_read_back_as_it_was(
+    destination: dict[str, Any],
+) -> None:
+    """Reading settings back opened every value that began with the marker, secret or not: a
+    prefix or a path like that made the account's settings unreadable everywhere."""
+    box = SecretBox([SecretBox.generate_key()])
+    settings = AccountSettings.model_validate({"account_id": "acme", "destinations": [destination]})
+    again = decode_settings(encode_settings(settings, box), box)
+    assert again == settings
