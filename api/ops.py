@@ -253,9 +253,19 @@ def merge_patch(stored: Destination, patch: dict[str, Any]) -> dict[str, Any]:
             continue
         if name == "headers" and isinstance(value, dict):
             old = data.get("headers") or {}
-            data["headers"] = {
-                k: (old[k] if _plain(v) == MASK and k in old else v) for k, v in value.items()
-            }
+            for position, (k, v) in enumerate(value.items()):
+                if _is_mask(v) and k not in old:  # nothing stored: the mask would be sent
+                    where: str | int = k if _HEADER_NAME.fullmatch(k) else position
+                    raise Invalid(
+                        [
+                            (
+                                ["body", "headers", where],
+                                f"set the value, not {MASK}: this header has no stored value",
+                                "mask",
+                            )
+                        ]
+                    )
+            data["headers"] = {k: (old[k] if _is_mask(v) else v) for k, v in value.items()}
         elif name == "batch" and isinstance(value, dict):
             data["batch"] = {**data["batch"], **value}
         else:
