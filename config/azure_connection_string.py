@@ -122,8 +122,9 @@ def _check_values(parts: dict[str, str]) -> None:
     for key in (*_BLOB_KEYS, *_OTHER_SERVICE_KEYS):
         if key in parts and not _plain_url(parts[key]):
             raise ValueError(
-                f"{_canonical(key)} must be an http(s) URL with a host and without "
-                "credentials, query or fragment, e.g. https://<account>.blob.core.windows.net"
+                f"{_canonical(key)} must be an http(s) URL with an ASCII host (xn-- form) and "
+                "without credentials, port 0, query or fragment, e.g. "
+                "https://<account>.blob.core.windows.net"
             )
     if "blobsecondaryendpoint" in parts and "blobendpoint" not in parts:
         raise ValueError("BlobSecondaryEndpoint needs BlobEndpoint")
@@ -140,6 +141,8 @@ def _plain_url(value: str) -> bool:
     return (
         parts.scheme in _PROTOCOLS
         and bool(parts.hostname)
+        and (parts.hostname or "").isascii()  # resolvers and clients encode others differently
+        and parts.port != 0
         and "@" not in parts.netloc
         and not parts.query
         and not parts.fragment

@@ -163,3 +163,20 @@ def test_port_0_is_refused_by_the_policy() -> None:
         POLICY.check_url("https://siem.example.com:0/in")
     assert refused.value.reason == "invalid_url"
     POLICY.check_url("https://siem.example.com:8443/in")
+
+
+@pytest.mark.parametrize(
+    "connection_string",
+    [
+        "BlobEndpoint=https://straße.example.com/acct;SharedAccessSignature=sv=1",
+        "BlobEndpoint=https://acct.blob.core.windows.net:0;SharedAccessSignature=sv=1",
+    ],
+)
+def test_a_connection_strings_endpoints_follow_the_same_rules(connection_string: str) -> None:
+    """Nested addresses are addresses: a host in ASCII, never port 0."""
+    model = KINDS["azure_blob"].model
+    with pytest.raises(ValidationError) as refused:
+        model.model_validate(
+            {"id": "d", "container": "audit", "connection_string": connection_string}
+        )
+    assert "straße" not in str(refused.value.errors(include_input=False))
