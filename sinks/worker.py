@@ -704,12 +704,17 @@ class SinkWorker:
         for tp in partitions:
             ps = self._partitions.pop(tp, None)
             self._offsets.drop(tp)
-            if ps is None or ps.lane_key is None:
+            if ps is None:
+                continue
+            if ps.lane_key is None:  # a destination never known here
+                self._health.pop(("", topics.destination_of(tp.topic) or ""), None)
                 continue
             lane = self._lanes.get(ps.lane_key)
             if lane is not None:
                 lane.drop_partition(tp)
                 lane.partitions.discard(tp)
+                if not lane.partitions:
+                    self._forget_lane(lane)  # delivered elsewhere now: its worker reports it
 
     # pausing ---------------------------------------------------------------------------------
 
@@ -767,6 +772,7 @@ class SinkWorker:
             owner = self._lanes.get(ps.lane_key) if ps.lane_key is not None else None
             if owner is None or not owner.held:
                 self._unpause(ps, HELD)  # read again: the settings decide anew
+        self._adopt_quiet_partitions()
 
     def _update_lane(self, lane: Lane, destination: Destination) -> None:
         previous, lane.destination = lane.destination, destination
@@ -790,6 +796,25 @@ class SinkWorker:
             if health.state in FAILURE_STATES:
                 health.next_attempt_at = None
 
+    def _adopt_quiet_partitions(self) -> None:
+        """Partitions assigned here that nothing was read from yet (a quiet destination): a
+        replay requested for their destination applies to them too."""
+        wanted = set()
+        for tp in self._consumer.assignment():
+            if tp in self._partitions:
+                continue
+            found = self.settings.destination(topics.destination_of(tp.topic) or "")
+            if found is not None and found[1].replay is not None:
+                wanted.add(tp)
+        if not wanted:
+            return
+        self._open_partitions(wanted)
+        for tp in wanted:
+            ps = self._partitions[tp]
+            lane = self._lane_of(ps, tp.topic)
+            if lane is not None:
+                self._replay_pending(lane, ps)
+
     def _give_back(self, lane: Lane) -> None:
         """Hand back every batch the lane never sent and stop reading its partitions."""
         for delivery in lane.release_unsent():
@@ -803,11 +828,6 @@ class SinkWorker:
     def _remove_lane(self, lane: Lane) -> None:
         """The destination is gone (deleted, or now another account's): forget its state;
         its records wait in the topic, read again as the settings then say."""
-        del self._lanes[lane.key]
-        self._health.pop(lane.key, None)
-        self._memory_paused.discard(lane.key)
-        self._status.forget(lane.destination_id)
-        self._signals.forget(lane.destination_id)
         for tp in lane.partitions:
             ps = self._partitions[tp]
             start = self._first_unstored(ps)
@@ -821,12 +841,22 @@ class SinkWorker:
             for reason in (BACKOFF, LANE_FULL, MEMORY):
                 ps.pauses.discard(reason)
             self._pause(ps, HELD)
+        self._forget_lane(lane)
+        log.info("destination %s of %s removed", lane.destination_id, lane.account_id)
+
+    def _forget_lane(self, lane: Lane) -> None:
+        """Drop the lane and the destination's state; its sink is closed once no attempt is
+        under way."""
+        del self._lanes[lane.key]
+        self._health.pop(lane.key, None)
+        self._memory_paused.discard(lane.key)
+        self._status.forget(lane.destination_id)
+        self._signals.forget(lane.destination_id)
         lane.release_unsent()
         if lane.in_flight:
             self._retiring.add(lane)
         else:
             lane.close_sink()
-        log.info("destination %s of %s removed", lane.destination_id, lane.account_id)
 
     # replays ---------------------------------------------------------------------------------
 

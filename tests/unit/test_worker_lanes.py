@@ -552,3 +552,46 @@ def test_a_paused_destination_keeps_its_events_until_resumed(
         assert health_in(worker, "a").state is State.ACTIVE
     finally:
         worker.close()
+
+
+def test_a_replay_reaches_a_quiet_destination_and_survives_a_restart(
+    log: EmbeddedLog, board: SinkBoard, clock: FakeClock
+) -> None:
+    publish(log, settings("acme", webhook("a")))
+    ids = send(log, "a", 30)
+    first = make_worker(log, board, clock)
+    try:
+        step_until(first, lambda: committed(log, "a") == 30)
+    finally:
+        first.close()
+
+    release = threading.Event()
+
+    def hang_on_second_replay_batch(n: int, batch: Batch) -> Outcome:
+        if n == 5:  # 3 batches, then the replay's first two
+            release.wait()
+        return always_ok(n, batch)
+
+    board.scripts["a"] = hang_on_second_replay_batch
+    second = make_worker(log, board, clock, drain_timeout=0.2)
+    try:
+        for _ in range(5):
+            second.step()  # nothing new to read: the partition is quiet
+        replay = {"id": "r-1", "from_time": "2000-01-01T00:00:00Z"}
+        publish(log, settings("acme", webhook("a", replay=replay)))
+        step_until(second, lambda: len(board.writes("a")) == 5)
+        assert committed(log, "a") == 10  # the replay's first batch is stored
+    finally:
+        second.drain(0.2)
+        second.close()
+        release.set()
+
+    third = make_worker(log, board, clock)  # resumes the replay where it stood
+    try:
+        step_until(third, lambda: committed(log, "a") == 30)
+    finally:
+        third.close()
+    keys = [w.key for w in board.writes("a")]
+    assert keys[:4] == ["a:0:0-9", "a:0:10-19", "a:0:20-29", "a:0:0-9:replay:r-1"]
+    assert keys[-2:] == ["a:0:10-19:replay:r-1", "a:0:20-29:replay:r-1"]
+    assert board.delivered_ids("a")[-20:] == ids[10:]
