@@ -85,9 +85,10 @@ def box_from_environment(environ: dict[str, str] | None = None) -> SecretBox | N
 MIN_REDACTED_LENGTH = 8
 """Shorter secrets (and parts) are not looked for in log lines: ordinary words would go too."""
 REDACTED = "[redacted]"
-_known: set[str] = set()
+_HEAD = MIN_REDACTED_LENGTH
+_known: dict[str, tuple[str, ...]] = {}
+"""The first ``_HEAD`` characters of each remembered secret -> the secrets, longest first."""
 _known_lock = threading.Lock()
-_pattern: re.Pattern[str] | None = None
 
 
 def _parts(secret: str) -> list[str]:
@@ -101,37 +102,60 @@ def _parts(secret: str) -> list[str]:
     return [p for p in out if len(p) >= MIN_REDACTED_LENGTH]
 
 
+def _index(parts: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    index: dict[str, set[str]] = {}
+    for part in parts:
+        index.setdefault(part[:_HEAD], set()).add(part)
+    return {head: tuple(sorted(v, key=len, reverse=True)) for head, v in index.items()}
+
+
+def _redact(text: str, index: dict[str, tuple[str, ...]]) -> str:
+    """``text`` with every secret of ``index`` replaced, longest first where they overlap; one
+    dictionary look-up per character, however many secrets there are."""
+    if not index or len(text) < _HEAD:
+        return text
+    out: list[str] = []
+    i = done = 0
+    while i <= len(text) - _HEAD:
+        found = next((s for s in index.get(text[i : i + _HEAD], ()) if text.startswith(s, i)), "")
+        if found:
+            out.append(text[done:i])
+            out.append(REDACTED)
+            i = done = i + len(found)
+        else:
+            i += 1
+    out.append(text[done:])
+    return "".join(out)
+
+
 def remember_secrets(secrets: Iterable[str]) -> None:
     """Keep ``secrets`` (plain text) out of every later log line (see :func:`redact_secrets`)."""
-    global _pattern
+    global _known
     new = {p for s in secrets for p in _parts(s)}
     with _known_lock:
-        if new <= _known:
-            return
-        _known.update(new)
-        longest_first = sorted(_known, key=len, reverse=True)
-        _pattern = re.compile("|".join(re.escape(s) for s in longest_first))
+        index = dict(_known)  # readers keep the one they took: replaced, never changed
+        for part in new:
+            head = part[:_HEAD]
+            if part not in index.get(head, ()):
+                both = {*index.get(head, ()), part}
+                index[head] = tuple(sorted(both, key=len, reverse=True))
+        _known = index
 
 
 def forget_secrets() -> None:
     """Forget every remembered secret (for tests)."""
-    global _pattern
+    global _known
     with _known_lock:
-        _known.clear()
-        _pattern = None
+        _known = {}
 
 
 def redact_secrets(text: str) -> str:
     """``text`` with every remembered secret replaced by ``[redacted]``."""
-    pattern = _pattern
-    return text if pattern is None else pattern.sub(REDACTED, text)
+    return _redact(text, _known)
 
 
 def redact_these(text: str, secrets: Iterable[str]) -> str:
     """``text`` with ``secrets`` (and their parts, as :func:`remember_secrets` takes them)
     replaced by ``[redacted]``. For text shown to a tenant: redacting every secret the process
     knows would tell a tenant which of its guesses are another tenant's secrets."""
-    parts = sorted({p for s in secrets for p in _parts(s)}, key=len, reverse=True)
-    if not parts:
-        return text
-    return re.sub("|".join(re.escape(p) for p in parts), REDACTED, text)
+    return _redact(text, _index(p for s in secrets for p in _parts(s)))

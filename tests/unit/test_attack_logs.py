@@ -18,7 +18,12 @@ from pathlib import Path
 import pytest
 
 from auditstream.config.loading import load_settings_file
-from auditstream.config.secrets import SecretBox, forget_secrets, redact_secrets
+from auditstream.config.secrets import (
+    SecretBox,
+    forget_secrets,
+    redact_secrets,
+    remember_secrets,
+)
 from auditstream.config.stream import AccountSettings
 from auditstream.config.wire import decode_settings, encode_settings
 from auditstream.log_setup import UrlRedactingFilter
@@ -152,3 +157,16 @@ def test_settings_files_teach_the_redaction_their_secrets_too(tmp_path: Path) ->
     )
     load_settings_file(path)
     assert SECRET_KEY not in redact_secrets(f"signed with {SECRET_KEY}")
+
+
+def test_redaction_finds_every_secret_among_many_and_the_longest_first() -> None:
+    """One look-up per character: a process that knows thousands of secrets still redacts
+    each log line in a moment (a regular expression of every secret took 26 ms a line with
+    20,000 and half a second to rebuild for each new one)."""
+    many = [f"tenant-secret-{n:06d}-value" for n in range(5000)]
+    remember_secrets(many)
+    remember_secrets(["tenant-secret-000001", "tenant-secret-000001-value-and-more"])
+    line = f"a {many[0]} b {many[4999]} c tenant-secret-000001-value-and-more d"
+    assert redact_secrets(line) == "a [redacted] b [redacted] c [redacted] d"
+    assert redact_secrets("tenant-secret-000001") == "[redacted]"
+    assert redact_secrets("short") == "short"
