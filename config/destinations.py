@@ -819,8 +819,11 @@ class SplunkHecDestination(_DestinationBase):
     @classmethod
     def _real_token(cls, v: SecretStr, info: ValidationInfo) -> SecretStr:
         text = v.get_secret_value()
-        if _new_input(info) and (not text.strip() or any(c.isspace() for c in text)):
-            raise ValueError("token must be the HEC token, without spaces or the word Splunk")
+        printable = text.isascii() and text.isprintable()
+        if _new_input(info) and (not printable or not text or any(c.isspace() for c in text)):
+            raise ValueError(
+                "token must be the HEC token (visible ASCII), without spaces or the word Splunk"
+            )
         return v
 
     @field_validator("index")
@@ -879,7 +882,7 @@ class DatadogLogsDestination(_DestinationBase):
     @field_validator("api_key")
     @classmethod
     def _key_shape(cls, v: SecretStr, info: ValidationInfo) -> SecretStr:
-        if _new_input(info) and not _DATADOG_API_KEY.match(v.get_secret_value()):
+        if _new_input(info) and not _DATADOG_API_KEY.fullmatch(v.get_secret_value()):
             raise ValueError(
                 "api_key must be a Datadog API key: letters and digits only (copy it from "
                 "Organization Settings > API Keys)"

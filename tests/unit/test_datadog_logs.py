@@ -537,3 +537,10 @@ def test_is_retryable_and_close() -> None:
     assert not sink.is_retryable(PermanentError("x"))
     sink.close()
     assert not client.is_closed
+
+
+def test_an_api_key_with_a_trailing_line_break_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        DatadogLogsDestination.model_validate(
+            {"type": "datadog_logs", "id": "d1", "api_key": "0123456789abcdef0123456789abcdef\n"}
+        )

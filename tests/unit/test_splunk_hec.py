@@ -523,3 +523,11 @@ def test_close_leaves_a_given_client_open() -> None:
     client = httpx.Client(transport=httpx.MockTransport(Script([hec(200, 0)])))
     SplunkHecSink(destination(), client).close()
     assert not client.is_closed
+
+
+@pytest.mark.parametrize("token", ["tök-1234", "abc\n", "abc\x00"])
+def test_tokens_that_cannot_be_sent_are_refused(token: str) -> None:
+    with pytest.raises(ValidationError):
+        SplunkHecDestination.model_validate(
+            {"type": "splunk_hec", "id": "s1", "url": "https://splunk.example.com", "token": token}
+        )
