@@ -95,10 +95,12 @@ class WorkerOptions:
     """A suspended destination is tried again this often (and at once when its settings
     change)."""
     delivery_threads: int = 32
-    webhook_in_flight: int = 1
+    lane_in_flight: int = 1
+    """Attempts in flight per destination: one keeps every destination's batches in order."""
     object_store_in_flight: int = 1
-    """Attempts in flight per lane. More than one keeps order only per object key; after a
-    crash, stored but uncommitted batches may then be rewritten under other keys."""
+    """Attempts in flight per object-store destination (keys are deterministic, so order does
+    not matter there); more than one lets a crash leave several stored batches uncommitted,
+    which the next owner may cut differently: an event could then be stored twice."""
     max_queued_batches: int = 2
     """Sealed batches a lane may hold waiting before its partitions stop reading."""
     drain_timeout: float = 30.0
@@ -233,10 +235,23 @@ class SinkWorker:
             self._record_estimate,
             self.options.poll_records,
         )
-        timeout = self.options.poll_timeout
-        if self._busy:
-            timeout = min(timeout, 0.02)  # attempts will finish: come back for them soon
-        return self._consumer.poll(budget, timeout)
+        if not self._busy:
+            return self._consumer.poll(budget, self.options.poll_timeout)
+        # Attempts are under way: wait for whichever comes first, a result or (at most 50 ms
+        # later) new records.
+        records = self._consumer.poll(budget, 0.0)
+        if not records:
+            self._await_result(min(self.options.poll_timeout, 0.05))
+        return records
+
+    def _await_result(self, timeout: float) -> None:
+        try:
+            result = self._results.get(timeout=timeout) if timeout > 0 else None
+        except queue.Empty:
+            return
+        if result is not None:
+            self._busy -= 1
+            self._apply(result)
 
     def _collect(self) -> None:
         while True:
@@ -329,7 +344,7 @@ class SinkWorker:
         in_flight = (
             self.options.object_store_in_flight
             if destination.type in _OBJECT_STORE_TYPES
-            else self.options.webhook_in_flight
+            else self.options.lane_in_flight
         )
         lane = Lane(key, destination, in_flight)
         self._lanes[key] = lane
@@ -1009,12 +1024,7 @@ class SinkWorker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            try:
-                result = self._results.get(timeout=min(0.05, remaining))
-            except queue.Empty:
-                continue
-            self._busy -= 1
-            self._apply(result)
+            self._await_result(min(0.05, remaining))
         self._collect()
         self._commit(self._clock())
         self._report(self._clock(), force=True)
