@@ -275,12 +275,6 @@ class SettingsService:
         """The janitor stops when its last user releases it."""
         self.janitor.release()
 
-    def start_janitor(self) -> None:
-        self.janitor.start()
-
-    def stop_janitor(self) -> None:
-        self.janitor.stop()
-
     def close(self) -> None:
         """Stop the janitor and release every client; later reads and changes raise
         :class:`api.errors.Unavailable`."""

@@ -234,8 +234,6 @@ class AzureBlobSink(ObjectStoreSink):
             compression=destination.compression,
         )
         self._destination = destination
-        self.container_name = destination.container
-        self.block_size = destination.block_size_bytes
         options: dict[str, Any] = {
             "retry_total": 0,
             "max_single_put_size": destination.block_size_bytes,

@@ -14,8 +14,6 @@ from fastavro import writer as avro_writer
 from auditstream.schemas import codec
 from auditstream.sinks.render import render_ndjson
 
-Compression = Literal["gzip", "zstd", "none", "deflate", "snappy"]
-
 
 class Format(Protocol):
     @property

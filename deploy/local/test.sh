@@ -35,6 +35,9 @@ step "ruff"
 .venv/bin/ruff check . || failed+=(ruff)
 .venv/bin/ruff format --check . || failed+=("ruff format")
 
+step "vulture (dead code)"
+.venv/bin/vulture || failed+=(vulture)
+
 step "mypy"
 .venv/bin/mypy || failed+=(mypy)
 

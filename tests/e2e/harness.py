@@ -3,8 +3,7 @@ what the destinations really hold."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -111,22 +110,3 @@ def local_event_ids(root: Path) -> list[str]:
         if path.is_file() and not path.name.startswith(".tmp-"):
             ids.extend(str(e["event_id"]) for e in read_object(path))
     return ids
-
-
-def wait_until(
-    done: Callable[[], bool],
-    timeout: float,
-    step: Callable[[], None] | None = None,
-    interval: float = 0.5,
-) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if step is not None:
-            step()
-        elif done():
-            return True
-        else:
-            time.sleep(interval)
-        if step is not None and done():
-            return True
-    return done()
