@@ -1,16 +1,19 @@
 """Per-destination operator signals: consumer lag and the age of the oldest undelivered event,
 as gauges labelled ``destination``.
 
-Reading end offsets (and, when the oldest undelivered record is not in memory, its timestamp)
-is a call to the log, so destinations are sampled a few per step, each about every
-``interval`` seconds, and a slow log never holds the poll loop for long.
+Lag needs each topic's end offset, and the age the timestamp of the oldest undelivered record
+when the worker does not hold it: calls to the log, one or two round trips each on Kafka. They
+run on a thread of their own, every ``interval`` seconds, from the latest snapshot of where
+delivery stands that the poll loop hands over (:meth:`DestinationSignals.update`), so a slow
+log never holds the poll loop.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from auditstream.pipeline.errors import LogError
@@ -29,58 +32,77 @@ class Undelivered:
     timestamp_ms: int | None
 
 
+Snapshot = Mapping[str, Sequence[tuple[TopicPartition, Undelivered]]]
+"""Destination id -> where delivery of each of its partitions stands."""
+
+
 class DestinationSignals:
     def __init__(
-        self,
-        log_backend: Log,
-        *,
-        interval: float,
-        clock: Callable[[], float],
-        wall_clock: Callable[[], float],
-        per_step: int = 20,
+        self, log_backend: Log, *, interval: float, wall_clock: Callable[[], float]
     ) -> None:
         self._log = log_backend
         self._interval = interval
-        self._clock = clock
         self._wall = wall_clock
-        self._per_step = per_step
-        self._sampled_at: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._snapshot: dict[str, Sequence[tuple[TopicPartition, Undelivered]]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def sample(
-        self,
-        destinations: Iterable[tuple[str, Iterable[TopicPartition]]],
-        undelivered: Callable[[TopicPartition], Undelivered],
-    ) -> None:
-        """Refresh the gauges of up to ``per_step`` destinations due for it (the least
-        recently sampled first). ``destinations``: (destination id, its partitions read)."""
-        now = self._clock()
-        due = [
-            (dest_id, list(tps))
-            for dest_id, tps in destinations
-            if now - self._sampled_at.get(dest_id, -self._interval) >= self._interval
-        ]
-        due.sort(key=lambda d: self._sampled_at.get(d[0], -self._interval))
-        for dest_id, tps in due[: self._per_step]:
-            self._sampled_at[dest_id] = now
+    def update(self, snapshot: Snapshot) -> None:
+        """The latest state of every destination this worker delivers (starts sampling)."""
+        with self._lock:
+            self._snapshot = dict(snapshot)
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(
+                    target=self._run, name="destination-signals", daemon=True
+                )
+                self._thread.start()
+
+    def forget(self, destination_id: str) -> None:
+        """Drop the destination's series (deleted, or no longer read by this worker)."""
+        with self._lock:
+            self._snapshot.pop(destination_id, None)
+            _remove_series(destination_id)
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def sample_once(self) -> None:
+        """Measure every destination of the latest snapshot and set its gauges."""
+        with self._lock:
+            snapshot = dict(self._snapshot)
+        for dest_id, partitions in snapshot.items():
+            if self._stop.is_set():
+                return
             try:
-                lag, oldest_ms = self._measure(tps, undelivered)
+                lag, oldest_ms = self._measure(partitions)
             except LogError as exc:
                 log.debug("lag of %s not sampled: %s", dest_id, exc)
                 continue
             age = 0.0 if oldest_ms is None else max(0.0, self._wall() - oldest_ms / 1000.0)
-            metrics.DESTINATION_LAG.labels(destination=dest_id).set(lag)
-            metrics.DESTINATION_OLDEST_AGE.labels(destination=dest_id).set(round(age, 3))
+            with self._lock:
+                if dest_id not in self._snapshot:
+                    continue  # forgotten meanwhile: no series again
+                metrics.DESTINATION_LAG.labels(destination=dest_id).set(lag)
+                metrics.DESTINATION_OLDEST_AGE.labels(destination=dest_id).set(round(age, 3))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sample_once()
+            except Exception:  # never let the signals take the worker down
+                log.exception("destination signals not sampled")
+            self._stop.wait(self._interval)
 
     def _measure(
-        self, tps: list[TopicPartition], undelivered: Callable[[TopicPartition], Undelivered]
+        self, partitions: Sequence[tuple[TopicPartition, Undelivered]]
     ) -> tuple[int, int | None]:
         lag = 0
         oldest: int | None = None
         ends: dict[TopicPartition, int] = {}
-        for topic in {tp.topic for tp in tps}:
+        for topic in {tp.topic for tp, _where in partitions}:
             ends.update(self._log.end_offsets(topic))
-        for tp in tps:
-            where = undelivered(tp)
+        for tp, where in partitions:
             behind = max(0, ends.get(tp, where.offset) - where.offset)
             lag += behind
             stamp = where.timestamp_ms
@@ -90,9 +112,8 @@ class DestinationSignals:
                 oldest = stamp if oldest is None else min(oldest, stamp)
         return lag, oldest
 
-    def forget(self, destination_id: str) -> None:
-        """Drop the destination's series (deleted, or no longer read by this worker)."""
-        self._sampled_at.pop(destination_id, None)
-        for gauge in (metrics.DESTINATION_LAG, metrics.DESTINATION_OLDEST_AGE):
-            with contextlib.suppress(KeyError):
-                gauge.remove(destination_id)
+
+def _remove_series(destination_id: str) -> None:
+    for gauge in (metrics.DESTINATION_LAG, metrics.DESTINATION_OLDEST_AGE):
+        with contextlib.suppress(KeyError):
+            gauge.remove(destination_id)

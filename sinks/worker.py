@@ -175,10 +175,7 @@ class SinkWorker:
             log_backend, self.worker_id, self.options.status_interval, clock=clock
         )
         self._signals = DestinationSignals(
-            log_backend,
-            interval=self.options.signals_interval,
-            clock=clock,
-            wall_clock=wall_clock,
+            log_backend, interval=self.options.signals_interval, wall_clock=wall_clock
         )
         self._restored = self._restore_reports()
 
@@ -955,9 +952,11 @@ class SinkWorker:
             metrics.PAUSED_PARTITIONS.labels(reason=reason).set(n)
         metrics.ATTEMPTS_IN_FLIGHT.set(self._busy)
         if self.options.destination_metrics:
-            self._signals.sample(
-                ((lane.destination_id, lane.partitions) for lane in self._lanes.values()),
-                self._undelivered,
+            self._signals.update(
+                {
+                    lane.destination_id: [(tp, self._undelivered(tp)) for tp in lane.partitions]
+                    for lane in self._lanes.values()
+                }
             )
 
     def _undelivered(self, tp: TopicPartition) -> Undelivered:
@@ -1048,6 +1047,7 @@ class SinkWorker:
 
     def close(self) -> None:
         self._threads.close()
+        self._signals.close()
         for lane in [*self._lanes.values(), *self._retiring]:
             if not lane.in_flight:
                 lane.close_sink()

@@ -17,6 +17,7 @@ from auditstream.pipeline.embedded_log import EmbeddedLog
 from auditstream.pipeline.log import Log, OutgoingRecord, TopicPartition
 from auditstream.sinks.base import WriteResult
 from auditstream.sinks.batch import Batch
+from auditstream.sinks.destination_signals import DestinationSignals, Undelivered
 from auditstream.sinks.errors import PermanentError, TransientError
 from auditstream.sinks.health import DestinationHealth, State
 from auditstream.sinks.partitions import BACKOFF, MEMORY
@@ -595,3 +596,31 @@ def test_a_replay_reaches_a_quiet_destination_and_survives_a_restart(
     assert keys[:4] == ["a:0:0-9", "a:0:10-19", "a:0:20-29", "a:0:0-9:replay:r-1"]
     assert keys[-2:] == ["a:0:10-19:replay:r-1", "a:0:20-29:replay:r-1"]
     assert board.delivered_ids("a")[-20:] == ids[10:]
+
+
+# -- operator signals --------------------------------------------------------------------------
+
+
+def test_lag_and_oldest_undelivered_age_per_destination(log: EmbeddedLog) -> None:
+    def gauge(name: str) -> float | None:
+        return REGISTRY.get_sample_value(
+            f"auditstream_sink_destination_{name}", {"destination": "a"}
+        )
+
+    send(log, "a", 10)
+    tp = TopicPartition(topics.destination_topic("a"), 0)
+    stamp = log.timestamp_at(tp, 4)
+    assert stamp is not None
+    signals = DestinationSignals(log, interval=3600.0, wall_clock=lambda: stamp / 1000 + 30)
+    try:
+        signals.update({"a": [(tp, Undelivered(4, None))]})
+        signals.sample_once()
+        assert gauge("lag_events") == 6
+        assert gauge("oldest_undelivered_age_seconds") == pytest.approx(30.0)
+        signals.update({"a": [(tp, Undelivered(10, None))]})
+        signals.sample_once()
+        assert (gauge("lag_events"), gauge("oldest_undelivered_age_seconds")) == (0, 0)
+        signals.forget("a")
+        assert gauge("lag_events") is None
+    finally:
+        signals.close()
