@@ -8,6 +8,7 @@ secret sealing and audit redaction find the fields they must cover from those ty
 
 from __future__ import annotations
 
+import base64
 import json
 import posixpath
 import re
@@ -325,6 +326,25 @@ class LocalDestination(_ObjectStoreBase):
         return str(path if path.is_absolute() or local_root is None else local_root / path)
 
 
+_WHSEC_HINT = (
+    "it must be 'whsec_' followed by the base64 of 24 to 64 random bytes; make one with "
+    "python -c \"import base64, os; print('whsec_' + base64.b64encode(os.urandom(32)).decode())\""
+)
+
+
+def _is_whsec(secret: str) -> bool:
+    """Whether ``secret`` is a Standard Webhooks secret: ``whsec_`` followed by standard base64
+    of 24 to 64 bytes (the rule :func:`auditstream.sinks.signature.standard_key` applies)."""
+    prefix, _, encoded = secret.partition("_")
+    if prefix != "whsec" or not encoded.isascii():
+        return False
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        return False
+    return 24 <= len(key) <= 64
+
+
 class WebhookDestination(_DestinationBase):
     """HTTPS POSTs of JSON batches, signed with HMAC-SHA256 over timestamp and body."""
 
@@ -340,6 +360,17 @@ class WebhookDestination(_DestinationBase):
     )
     verify_tls: bool = True
     ca_file: WorkerFile | None = None
+    signing: Literal["auditstream", "standard_webhooks"] = Field(
+        "auditstream",
+        description="Signature headers: 'auditstream' (X-Auditstream-Signature) or "
+        "'standard_webhooks' (webhook-id, webhook-timestamp, webhook-signature; the secrets "
+        "must then be whsec_ secrets)",
+    )
+    next_secret: SecretStr | None = Field(
+        None,
+        description="During a secret rotation, the receiver's new secret: every request is "
+        "signed with both secrets until this one replaces 'secret'",
+    )
 
     @field_validator("secret")
     @classmethod
@@ -347,6 +378,18 @@ class WebhookDestination(_DestinationBase):
         if not v.get_secret_value().strip() and _new_input(info):
             raise ValueError("secret must not be empty or blank: set the receiver's signing secret")
         return v
+
+    @model_validator(mode="after")
+    def _signing_secrets(self, info: ValidationInfo) -> Self:
+        next_secret = self.next_secret
+        blank = next_secret is not None and not next_secret.get_secret_value().strip()
+        if blank and _new_input(info):
+            raise ValueError("next_secret must not be empty or blank: leave it unset instead")
+        if self.signing == "standard_webhooks" and _new_input(info):
+            for name, value in (("secret", self.secret), ("next_secret", next_secret)):
+                if value is not None and not _is_whsec(value.get_secret_value()):
+                    raise ValueError(f"{name} is not a Standard Webhooks secret: {_WHSEC_HINT}")
+        return self
 
     @model_validator(mode="after")
     def _usable_url(self, info: ValidationInfo) -> Self:

@@ -1,14 +1,17 @@
 """A real HTTP webhook receiver on 127.0.0.1 that verifies auditstream's signatures.
 
 It behaves as a well-mannered SIEM endpoint: it verifies every POST's signature over the raw
-body (``401`` when invalid), parses JSON array or NDJSON bodies by ``Content-Type``, and drops
-repeated ``Idempotency-Key`` values (answering ``200`` without counting them again). Tests can
-make it fail on demand: the next ``n`` requests with a status (and ``Retry-After``), every
-request with a status, or slow answers.
+body (``401`` when invalid; with ``signing="standard_webhooks"`` the ``standardwebhooks``
+package's ``Webhook(secret).verify`` checks the Standard Webhooks headers instead), parses JSON
+array or NDJSON bodies by ``Content-Type``, and drops repeated ``Idempotency-Key`` values
+(answering ``200`` without counting them again). Tests can make it fail on demand: the next
+``n`` requests with a status (and ``Retry-After``), every request with a status, or slow
+answers.
 
 By hand::
 
     python -m devservices.webhook_receiver --port 8099 --secret s3cret
+    python -m devservices.webhook_receiver --signing standard_webhooks --secret whsec_...
 
 prints the URL and serves until SIGTERM or Ctrl-C.
 """
@@ -24,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 from auditstream.sinks.signature import (
     IDEMPOTENCY_HEADER,
@@ -132,8 +135,16 @@ class WebhookReceiver(StopOnExit):
     counters and lists are guarded by one lock and safe to read from the test thread.
     """
 
-    def __init__(self, secret: bytes, *, port: int = 0, tolerance_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        port: int = 0,
+        tolerance_s: float = 300.0,
+        signing: Literal["auditstream", "standard_webhooks"] = "auditstream",
+    ) -> None:
         self.secret = secret
+        self.signing = signing
         self.requested_port = port
         self.tolerance_s = tolerance_s
         self._cond = threading.Condition()
@@ -262,6 +273,27 @@ class WebhookReceiver(StopOnExit):
 
     # -- request handling (called from the server's threads) ---------------------------------
 
+    def _verified(self, headers: dict[str, str], lowered: dict[str, str], body: bytes) -> bool:
+        """Whether the request's signature headers are valid for ``body``."""
+        if self.signing == "standard_webhooks":
+            # The outside reference: the Standard Webhooks package (its fixed 5-minute
+            # tolerance applies, not ``tolerance_s``).
+            from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+            try:
+                Webhook(self.secret.decode("utf-8")).verify(body, headers, json_parse=False)
+            except (WebhookVerificationError, ValueError):  # ValueError: bad base64
+                return False
+            return True
+        return verify(
+            self.secret,
+            lowered.get(TIMESTAMP_HEADER.lower()),
+            lowered.get(SIGNATURE_HEADER.lower()),
+            body,
+            now=time.time(),
+            tolerance_s=self.tolerance_s,
+        )
+
     def _handle(
         self, headers: dict[str, str], body: bytes
     ) -> tuple[int, float | None, dict[str, Any]]:
@@ -282,14 +314,7 @@ class WebhookReceiver(StopOnExit):
         if injected is not None:
             return injected[0], injected[1], {"error": "failure injected by the test"}
 
-        if not verify(
-            self.secret,
-            lowered.get(TIMESTAMP_HEADER.lower()),
-            lowered.get(SIGNATURE_HEADER.lower()),
-            body,
-            now=time.time(),
-            tolerance_s=self.tolerance_s,
-        ):
+        if not self._verified(headers, lowered, body):
             with self._cond:
                 self._bad_signatures += 1
             return 401, None, {"error": "invalid signature"}
@@ -332,9 +357,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument("--secret", required=True, help="the destination's signing secret")
+    parser.add_argument(
+        "--signing",
+        choices=("auditstream", "standard_webhooks"),
+        default="auditstream",
+        help="the destination's signing scheme (default: auditstream)",
+    )
     args = parser.parse_args(argv)
 
-    receiver = WebhookReceiver(args.secret.encode("utf-8"), port=args.port)
+    receiver = WebhookReceiver(args.secret.encode("utf-8"), port=args.port, signing=args.signing)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

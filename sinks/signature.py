@@ -29,8 +29,10 @@ A receiver verifies a request as follows:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 TIMESTAMP_HEADER = "X-Auditstream-Timestamp"
 SIGNATURE_HEADER = "X-Auditstream-Signature"
@@ -109,3 +111,50 @@ def idempotency_key(
     if replay_id is not None:
         key += f":replay:{replay_id}"
     return key
+
+
+# Standard Webhooks (https://www.standardwebhooks.com/, version 1.0): a second signing scheme a
+# destination may choose instead of the one above, for receivers that verify with a Standard
+# Webhooks library.
+
+STANDARD_ID_HEADER = "webhook-id"
+STANDARD_TIMESTAMP_HEADER = "webhook-timestamp"
+STANDARD_SIGNATURE_HEADER = "webhook-signature"
+WHSEC_PREFIX = "whsec_"
+
+WHSEC_HINT = (
+    "a Standard Webhooks secret is 'whsec_' followed by the base64 of 24 to 64 random bytes; "
+    'make one with: python -c "import base64, os; '
+    "print('whsec_' + base64.b64encode(os.urandom(32)).decode())\""
+)
+
+_MIN_STANDARD_KEY_BYTES = 24
+_MAX_STANDARD_KEY_BYTES = 64
+
+
+def standard_key(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret: the base64-decoded part after ``whsec_``.
+
+    Raises ``ValueError`` (whose message never contains the secret) unless ``secret`` is
+    ``whsec_`` followed by standard base64 of 24 to 64 bytes."""
+    if not secret.startswith(WHSEC_PREFIX):
+        raise ValueError(f"the secret does not start with 'whsec_': {WHSEC_HINT}")
+    encoded = secret[len(WHSEC_PREFIX) :]
+    try:
+        key = base64.b64decode(encoded.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        raise ValueError(f"the part after 'whsec_' is not valid base64: {WHSEC_HINT}") from None
+    if not _MIN_STANDARD_KEY_BYTES <= len(key) <= _MAX_STANDARD_KEY_BYTES:
+        raise ValueError(f"the secret decodes to {len(key)} bytes, not 24 to 64: {WHSEC_HINT}")
+    return key
+
+
+def standard_sign(keys: Sequence[bytes], msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value for ``body`` sent as ``msg_id`` at ``timestamp``
+    (unix seconds): ``v1,<base64 HMAC-SHA256(key, "<msg_id>.<timestamp>.<body>")>`` for each
+    key, separated by spaces (two keys while a secret is being rotated)."""
+    message = f"{msg_id}.{timestamp}.".encode() + body
+    return " ".join(
+        f"{SCHEME},{base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode()}"
+        for key in keys
+    )

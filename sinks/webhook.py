@@ -39,9 +39,14 @@ from auditstream.sinks.retry import is_retryable, is_retryable_status, parse_ret
 from auditstream.sinks.signature import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
+    STANDARD_ID_HEADER,
+    STANDARD_SIGNATURE_HEADER,
+    STANDARD_TIMESTAMP_HEADER,
     TIMESTAMP_HEADER,
     idempotency_key,
     sign,
+    standard_key,
+    standard_sign,
 )
 
 DESTINATION_HEADER = "X-Auditstream-Destination"
@@ -66,6 +71,9 @@ RESERVED_HEADERS = frozenset(
         SIGNATURE_HEADER,
         IDEMPOTENCY_HEADER,
         DESTINATION_HEADER,
+        STANDARD_ID_HEADER,
+        STANDARD_TIMESTAMP_HEADER,
+        STANDARD_SIGNATURE_HEADER,
     )
 )
 """Headers the sink sets itself; a destination's ``headers`` may not override them."""
@@ -305,6 +313,21 @@ def _build_client(
     )
 
 
+def _signing_keys(destination: WebhookDestination) -> tuple[bytes, ...]:
+    """The HMAC keys of the destination's secret and, while it rotates, its next secret.
+    Raises :class:`ConfigError` (never naming the secret) when a Standard Webhooks
+    destination's secret is not a ``whsec_`` secret."""
+    secrets = [destination.secret.get_secret_value()]
+    if destination.next_secret is not None:
+        secrets.append(destination.next_secret.get_secret_value())
+    if destination.signing != "standard_webhooks":
+        return tuple(secret.encode("utf-8") for secret in secrets)
+    try:
+        return tuple(standard_key(secret) for secret in secrets)
+    except ValueError as exc:
+        raise ConfigError(f"destination {destination.id}: {exc}") from None
+
+
 class WebhookSink:
     """Delivers a destination's batches as signed POSTs to its URL.
 
@@ -330,7 +353,7 @@ class WebhookSink:
                 "webhook sink itself; remove them from the destination's headers"
             )
         self._destination = destination
-        self._secret = destination.secret.get_secret_value().encode("utf-8")
+        self._keys = _signing_keys(destination)
         self._clock = clock
         self._owns_client = client is None
         self._client = client if client is not None else _build_client(destination, address_policy)
@@ -352,21 +375,29 @@ class WebhookSink:
         """The request headers for ``body`` signed at ``timestamp``."""
         headers = {"User-Agent": USER_AGENT}
         headers.update({k: v.get_secret_value() for k, v in self._destination.headers.items()})
+        key = idempotency_key(
+            self._destination.id,
+            batch.partition,
+            batch.first_offset,
+            batch.last_offset,
+            batch.replay_id,
+        )
         headers.update(
             {
                 "Content-Type": self._content_type,
-                TIMESTAMP_HEADER: str(timestamp),
-                SIGNATURE_HEADER: sign(self._secret, timestamp, body),
-                IDEMPOTENCY_HEADER: idempotency_key(
-                    self._destination.id,
-                    batch.partition,
-                    batch.first_offset,
-                    batch.last_offset,
-                    batch.replay_id,
-                ),
+                IDEMPOTENCY_HEADER: key,
                 DESTINATION_HEADER: self._destination.id,
             }
         )
+        if self._destination.signing == "standard_webhooks":
+            # The delivery id is the idempotency key: the same for every attempt at a batch,
+            # new for a requested replay.
+            headers[STANDARD_ID_HEADER] = key
+            headers[STANDARD_TIMESTAMP_HEADER] = str(timestamp)
+            headers[STANDARD_SIGNATURE_HEADER] = standard_sign(self._keys, key, timestamp, body)
+        else:
+            headers[TIMESTAMP_HEADER] = str(timestamp)
+            headers[SIGNATURE_HEADER] = ",".join(sign(k, timestamp, body) for k in self._keys)
         return headers
 
     def write(self, batch: Batch) -> WriteResult:

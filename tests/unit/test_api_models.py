@@ -35,7 +35,7 @@ def test_create_models_keep_the_settings_constraints(kind: str) -> None:
 
 
 def test_secret_fields() -> None:
-    assert secret_fields(SOURCES["webhook"]) == {"secret"}
+    assert secret_fields(SOURCES["webhook"]) == {"secret", "next_secret"}
     assert secret_fields(SOURCES["s3"]) == {
         "access_key_id",
         "secret_access_key",
