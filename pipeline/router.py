@@ -42,8 +42,12 @@ class Router:
         self._log = log_backend
         ensure_core_topics(log_backend, activity_partitions)
         self.settings = SettingsView(log_backend, on_change=self._settings_changed, box=box)
-        self.settings.catch_up()
-        self.settings.require_keys()
+        try:
+            self.settings.catch_up()
+            self.settings.require_keys()
+        except BaseException:
+            self.settings.close()  # nothing else is open yet
+            raise
         self._consumer = log_backend.consumer(topics.ROUTER_GROUP, [topics.ACTIVITY])
         router_id = transactional_id or f"auditstream-router-{uuid.uuid4()}"
         self._producer = log_backend.transactional_producer(router_id)

@@ -43,6 +43,7 @@ from auditstream.pipeline.compacted_view import CompactedTopicView
 from auditstream.pipeline.dead_letters import dead_letter
 from auditstream.pipeline.errors import LogError
 from auditstream.pipeline.log import Log, OutgoingRecord, Record, TopicPartition
+from auditstream.pipeline.process_reports import ProcessReporter
 from auditstream.pipeline.settings_view import SettingsView
 from auditstream.pipeline.topic_setup import ensure_core_topics
 from auditstream.sinks import backpressure, metrics, retry
@@ -141,7 +142,12 @@ class SinkWorker:
         self._log = log_backend
         ensure_core_topics(log_backend)
         self.settings = SettingsView(log_backend, box=box)
-        self.settings.catch_up()
+        try:
+            self.settings.catch_up()
+            self.settings.require_keys()
+        except BaseException:
+            self.settings.close()  # nothing else is open yet
+            raise
         self._settings_version = self.settings.version
         self._consumer = log_backend.consumer(topics.SINK_GROUP, topics.DESTINATION_PATTERN)
         self._consumer.on_revoke(self._revoked)
@@ -171,6 +177,7 @@ class SinkWorker:
         self._commit_failures = 0
         self._reported_at = -math.inf
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        self._reporter = ProcessReporter(log_backend, "sink-worker", self.worker_id)
         self._status = StatusPublisher(
             log_backend, self.worker_id, self.options.status_interval, clock=clock
         )
@@ -771,6 +778,7 @@ class SinkWorker:
 
     def _follow_settings(self) -> None:
         self.settings.poll()
+        self._reporter.maybe_publish(self.settings.unapplied())
         if self.settings.version == self._settings_version:
             return
         self._settings_version = self.settings.version
@@ -1057,6 +1065,7 @@ class SinkWorker:
                 self._status.forget(key[1])
                 self._status.maybe_publish(key[1], health)
         self._status.close()
+        self._reporter.close()
         self._consumer.close()
         self.settings.close()
 

@@ -57,3 +57,14 @@ def test_unapplied_settings_are_remembered_until_a_good_record_arrives() -> None
     table.apply(b"acme", encode_settings(AccountSettings(account_id="acme"), None))
     assert "acme" not in table.unapplied()
     assert table.account("acme") is not None
+
+
+def test_a_sink_worker_without_the_key_refuses_to_start(tmp_path: Path) -> None:
+    from auditstream.sinks.worker import SinkWorker
+
+    log = EmbeddedLog(tmp_path / "log.sqlite")
+    publish_settings(log, [_with_webhook("acme")], BOX)
+    with pytest.raises(SecretKeyError, match="acme"):
+        SinkWorker(log, local_root=tmp_path)
+    SinkWorker(log, local_root=tmp_path, box=BOX).close()
+    log.close()
