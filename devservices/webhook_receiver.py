@@ -51,6 +51,8 @@ class Delivery:
     content_type: str
     headers: dict[str, str] = field(default_factory=dict)
     duplicate: bool = False
+    body: bytes = b""
+    """The raw request body."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -337,6 +339,7 @@ class WebhookReceiver(StopOnExit):
                     content_type=content_type,
                     headers=dict(headers),
                     duplicate=duplicate,
+                    body=body,
                 )
             )
             if duplicate:

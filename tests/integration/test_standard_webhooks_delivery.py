@@ -5,8 +5,11 @@
 from __future__ import annotations
 
 import base64
+import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -174,3 +177,29 @@ def test_receiver_answers_keep_their_meaning() -> None:
         finally:
             sink.close()
         assert receiver.bad_signatures == 0
+
+
+def _doc_snippet() -> Callable[[str, dict[str, str], bytes], bool]:
+    """The ``py`` snippet of docs/webhooks.md's Standard Webhooks section, run as written."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text("utf-8")
+    (snippet,) = re.findall(r"^```py\n(.*?)^```", doc, re.S | re.M)
+    namespace: dict[str, Any] = {}
+    exec(compile(snippet, "docs/webhooks.md", "exec"), namespace)  # noqa: S102  (our own doc)
+    function: Callable[[str, dict[str, str], bytes], bool] = namespace["verify_standard"]
+    return function
+
+
+def test_the_documented_snippet_verifies_real_deliveries() -> None:
+    verify_standard = _doc_snippet()
+    with WebhookReceiver(NEW_SECRET.encode(), signing="standard_webhooks") as receiver:
+        sink = make_sink(receiver.url, secret=OLD_SECRET, next_secret=NEW_SECRET, body="ndjson")
+        try:
+            sink.write(make_batch(2))
+        finally:
+            sink.close()
+        (delivery,) = receiver.deliveries
+    body = delivery.body
+    for secret in (OLD_SECRET, NEW_SECRET):
+        assert verify_standard(secret, delivery.headers, body)
+    assert not verify_standard(OTHER_SECRET, delivery.headers, body)
+    assert not verify_standard(OLD_SECRET, delivery.headers, body + b" ")
