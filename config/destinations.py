@@ -346,7 +346,8 @@ def _is_whsec(secret: str) -> bool:
 
 
 class WebhookDestination(_DestinationBase):
-    """HTTPS POSTs of JSON batches, signed with HMAC-SHA256 over timestamp and body."""
+    """HTTPS POSTs of JSON batches, signed with HMAC-SHA256 over timestamp and body, or the
+    Standard Webhooks way (signing: standard_webhooks, whsec_ secrets)."""
 
     type: Literal["webhook"] = "webhook"
     url: Address = Field(

@@ -25,6 +25,11 @@ A receiver verifies a request as follows:
    at-least-once, so the same batch may arrive more than once.
 
 :func:`verify` implements steps 1 to 3.
+
+A destination may sign the Standard Webhooks way instead (:func:`standard_sign`): headers
+``webhook-id`` (the ``Idempotency-Key``), ``webhook-timestamp`` and ``webhook-signature``
+(``v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>``, space-separated values during a
+rotation), keyed with the base64-decoded part of a ``whsec_`` secret (:func:`standard_key`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,10 @@
 Delivery is at-least-once. Every attempt at a batch carries the same ``Idempotency-Key``
 (destination, partition, first and last offset; a requested replay adds its id) and a fresh
 HMAC-SHA256 signature over the timestamp and the body (see :mod:`sinks.signature`), so
-receivers can verify the sender and drop replays.
+receivers can verify the sender and drop replays. A destination's ``signing`` chooses the
+signature headers: ``auditstream`` (``X-Auditstream-Signature``, the default) or
+``standard_webhooks`` (``webhook-id``, which is the ``Idempotency-Key``, ``webhook-timestamp``
+and ``webhook-signature``); with a ``next_secret`` every request is signed with both secrets.
 
 The request building is pure; :meth:`WebhookSink.write` does the I/O and maps every outcome
 onto the project's error tree at this boundary (:func:`classify_response`,
