@@ -23,9 +23,11 @@ LANE_FULL = "lane_full"
 """The lane already has enough sealed batches waiting."""
 MEMORY = "memory"
 """The worker holds as many records as it may (sinks.backpressure)."""
+SEEK = "seek"
+"""The consumer refused to move to ``next_offset``; retried every step."""
 
-PAUSE_REASONS = (HELD, BACKOFF, LANE_FULL, MEMORY)
-DROPPING = frozenset({HELD, BACKOFF})
+PAUSE_REASONS = (HELD, BACKOFF, LANE_FULL, MEMORY, SEEK)
+DROPPING = frozenset({HELD, BACKOFF, SEEK})
 """Reasons whose records must not be delivered now: records still polled are dropped (and
 read again on resume). Records polled just as a lane filled up or memory ran out are kept:
 they are in memory already, and the next polls bring no more."""

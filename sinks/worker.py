@@ -67,6 +67,7 @@ from auditstream.sinks.partitions import (
     LANE_FULL,
     MEMORY,
     PAUSE_REASONS,
+    SEEK,
     PartitionState,
 )
 from auditstream.sinks.status import StatusPublisher, decode_status
@@ -222,6 +223,7 @@ class SinkWorker:
         self._commit(now)
         self._dispatch(now)
         self._refresh_lane_full()
+        self._retry_seeks()
         self._balance_memory()
         records = self._poll()
         self._take(records)
@@ -745,13 +747,28 @@ class SinkWorker:
         if ps.remove_pause(reason):
             if reason != LANE_FULL:
                 ps.check_gap = True  # a long pause: retention may have removed records
-            if ps.needs_seek:
-                self._seek(ps)
+            if ps.needs_seek and not self._seek(ps):
+                return
             self._consumer.resume([ps.tp])
 
-    def _seek(self, ps: PartitionState) -> None:
-        self._consumer.seek(ps.tp, ps.next_offset)
+    def _seek(self, ps: PartitionState) -> bool:
+        """Make the next read of ``ps`` start at ``ps.next_offset``. A seek the consumer
+        refuses (a partition whose fetch is not set up yet) pauses the partition until a later
+        step's seek succeeds: reading on from elsewhere would skip or repeat records."""
+        try:
+            self._consumer.seek(ps.tp, ps.next_offset)
+        except LogError as exc:
+            log.warning("seek of %s[%d] failed, retried: %s", ps.tp.topic, ps.tp.partition, exc)
+            ps.needs_seek = True
+            self._pause(ps, SEEK)
+            return False
         ps.needs_seek = False
+        return True
+
+    def _retry_seeks(self) -> None:
+        for ps in list(self._partitions.values()):
+            if SEEK in ps.pauses:
+                self._unpause(ps, SEEK)
 
     def _balance_memory(self) -> None:
         held: dict[LaneKey, int] = {key: lane.held_bytes() for key, lane in self._lanes.items()}

@@ -128,12 +128,20 @@ class FakeSink:
 
 
 class FlakyCommits:
-    """Wraps a consumer: the next ``fail`` commits raise :class:`LogError`."""
+    """Wraps a consumer: the next ``fail`` commits and the next ``fail_seeks`` seeks raise
+    :class:`LogError`."""
 
     def __init__(self, inner: Consumer) -> None:
         self._inner = inner
         self.fail = 0
+        self.fail_seeks = 0
         self.group = inner.group
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        if self.fail_seeks > 0:
+            self.fail_seeks -= 1
+            raise LogError("kafka: seek: Local: Erroneous state")
+        self._inner.seek(tp, offset)
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         if self.fail > 0:

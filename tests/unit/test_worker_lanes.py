@@ -326,6 +326,27 @@ def test_a_failed_commit_is_retried_and_reported(
         inner.close()
 
 
+def test_a_refused_seek_holds_the_partition_until_a_seek_succeeds(
+    tmp_path: Path, board: SinkBoard, clock: FakeClock
+) -> None:
+    inner = EmbeddedLog(tmp_path / "log.sqlite")
+    flaky = FlakyLog(inner)
+    publish(inner, settings("acme", webhook("a", paused=True)))
+    ids = send(inner, "a", 20)
+    worker = make_worker(flaky, board, clock)
+    try:
+        for _ in range(3):
+            worker.step()  # read, dropped: the destination is paused by its owner
+        flaky.consumers[0].fail_seeks = 2
+        publish(inner, settings("acme", webhook("a")))
+        step_until(worker, lambda: committed(inner, "a") == 20)
+        assert board.delivered_ids("a") == ids  # each once, in order
+        assert flaky.consumers[0].fail_seeks == 0
+    finally:
+        worker.close()
+        inner.close()
+
+
 def test_drain_on_stop_stores_what_it_can_and_commits_nothing_else(
     log: EmbeddedLog, board: SinkBoard, clock: FakeClock
 ) -> None:
