@@ -92,6 +92,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = self.rfile.read(length)
+        if len(body) < length:
+            # The sender went away mid-body (a worker killed with SIGKILL): a broken connection,
+            # not a request; a real receiver never sees it either.
+            self.close_connection = True
+            return
         headers = {name: value for name, value in self.headers.items()}
         status, retry_after, payload = receiver._handle(headers, body)
         extra = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
