@@ -22,21 +22,19 @@ Messages name the collector by host (and port) only, never a URL path, a query o
 from __future__ import annotations
 
 import gzip
-import ipaddress
 import json
 import ssl
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpcore
 import httpx
 
-from auditstream.config.address_policy import REASON_TEXT, AddressPolicy
+from auditstream.config.address_policy import AddressPolicy
 from auditstream.config.errors import ConfigError
 from auditstream.sinks import address_guard
 from auditstream.sinks.errors import DeliveryError, PermanentError
+from auditstream.sinks.peer_check import PeerCheckingBackend
 from auditstream.sinks.render import render_ndjson
 from auditstream.sinks.retry import is_retryable_status
 from auditstream.sinks.webhook import USER_AGENT, classify_exception, classify_response
@@ -170,54 +168,6 @@ def classify_status(
 
 
 # -- the client ------------------------------------------------------------------------------------
-
-
-class PeerCheckingBackend(httpcore.NetworkBackend):
-    """Checks the address each new connection reached against the address policy: the host is
-    checked before each request, but the connection resolves the name again, so a name that
-    answered a public address to the check and a private one to the connection (DNS
-    rebinding) is closed here, before a byte is sent."""
-
-    def __init__(self, inner: httpcore.NetworkBackend, policy: AddressPolicy, target: str) -> None:
-        self._inner = inner
-        self._policy = policy
-        self._target = target
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        reason: str | None = "unspecified"
-        try:
-            peer = stream.get_extra_info("socket").getpeername()[0]
-            reason = self._policy.address_allowed(ipaddress.ip_address(peer.split("%", 1)[0]))
-        except (OSError, ValueError, AttributeError, IndexError):
-            pass  # an address that cannot be read is refused
-        if reason is not None:
-            stream.close()
-            raise PermanentError(
-                f"{self._target} refused after connecting: the connection reached "
-                f"{REASON_TEXT.get(reason, 'a refused address')}; destinations must be "
-                "reachable on a public address",
-                cause="address_refused",
-            )
-        return stream
-
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        raise PermanentError(f"{self._target}: not a network address", cause="address_refused")
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
 
 
 def tls_verification(

@@ -16,19 +16,16 @@ collectors carry a token in their path, and configured headers may carry credent
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 import time
-import typing
 import uuid
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 
-import httpcore
 import httpx
 
 import auditstream
-from auditstream.config.address_policy import REASON_TEXT, AddressPolicy
+from auditstream.config.address_policy import AddressPolicy
 from auditstream.config.destinations import WebhookDestination
 from auditstream.config.errors import ConfigError
 from auditstream.pipeline.log import Record
@@ -37,6 +34,7 @@ from auditstream.sinks import vendor_errors as vendor
 from auditstream.sinks.base import NOTHING_WRITTEN, CheckResult, WriteResult
 from auditstream.sinks.batch import Batch
 from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
+from auditstream.sinks.peer_check import PeerCheckingBackend
 from auditstream.sinks.render import render_json_array, render_ndjson
 from auditstream.sinks.retry import is_retryable, is_retryable_status, parse_retry_after
 from auditstream.sinks.signature import (
@@ -235,60 +233,12 @@ def classify_exception(exc: httpx.HTTPError, *, target: str = "the receiver") ->
     )
 
 
-class _PeerCheckingBackend(httpcore.NetworkBackend):
-    """Checks the address each new connection reached. The sink checks the host before each
-    POST, but the connection resolves the name again: a name that answered a public address
-    to the check and a private one to the connection (DNS rebinding) is closed here, before a
-    byte is sent."""
-
-    def __init__(self, inner: httpcore.NetworkBackend, policy: AddressPolicy, target: str) -> None:
-        self._inner = inner
-        self._policy = policy
-        self._target = target
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        reason: str | None = "unspecified"
-        try:
-            peer = stream.get_extra_info("socket").getpeername()[0]
-            reason = self._policy.address_allowed(ipaddress.ip_address(peer.split("%", 1)[0]))
-        except (OSError, ValueError, AttributeError, IndexError):
-            pass  # an address that cannot be read is refused
-        if reason is not None:
-            stream.close()
-            raise PermanentError(
-                f"{self._target} refused after connecting: the connection reached "
-                f"{REASON_TEXT.get(reason, 'a refused address')}; destinations must be "
-                "reachable on a public address",
-                cause="address_refused",
-            )
-        return stream
-
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        raise PermanentError(f"{self._target}: not a network address", cause="address_refused")
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
 def _build_client(
     destination: WebhookDestination, address_policy: AddressPolicy | None = None
 ) -> httpx.Client:
     """The sink's own client: the destination's TLS settings and timeout, no redirects, no
     proxies from the environment, and with an ``address_policy`` every new connection's peer
-    address checked (:class:`_PeerCheckingBackend`)."""
+    address checked (:class:`PeerCheckingBackend`)."""
     verify: ssl.SSLContext | bool
     if destination.ca_file:
         try:
@@ -305,7 +255,7 @@ def _build_client(
     if address_policy is not None:
         # httpx takes no network backend; its connection pool does (httpcore's own option).
         pool = transport._pool
-        pool._network_backend = _PeerCheckingBackend(
+        pool._network_backend = PeerCheckingBackend(
             pool._network_backend, address_policy, _describe_target(destination)
         )
     return httpx.Client(
