@@ -6,7 +6,11 @@ which needs Java 17+ and, for the first fetch of the broker jars, Maven.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 from .local_process import StopOnExit, log_tail
@@ -88,6 +92,50 @@ class KafkaBroker(StopOnExit):
             if "Address already in use" not in error:
                 break
         raise RuntimeError(f"Kafka broker did not start in {workdir}:\n{error}")
+
+    def _pid(self) -> int | None:
+        try:
+            return int((self.workdir / "kafka.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def kill9(self) -> None:
+        """Crash the broker (SIGKILL: no controlled shutdown) and wait until it has gone.
+
+        Its data stays; :meth:`restart` brings it back on the same ports.
+        """
+        pid = self._pid()
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + _STOP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        (self.workdir / "kafka.pid").unlink(missing_ok=True)
+        self._stopped = True
+
+    def restart(self) -> None:
+        """Start the broker again after :meth:`stop` or :meth:`kill9`: same ports, same data.
+
+        Raises ``RuntimeError`` with the broker log's tail if it does not come up.
+        """
+        self.stop()
+        args = ["--port", str(self.port), "--controller-port", str(self.controller_port)]
+        result = subprocess.run(
+            [str(KAFKA_SH), "start", *args, "--data", str(self.workdir)],
+            capture_output=True,
+            text=True,
+            timeout=_START_TIMEOUT_S,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"Kafka broker did not restart in {self.workdir}:\n{result.stderr}")
+        self._stopped = False
 
     def stop(self) -> None:
         """Stop the broker (TERM, then KILL after a timeout) and wait until it has exited.
