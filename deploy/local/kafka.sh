@@ -26,12 +26,18 @@ Commands:
       Prints the jar directory. Cache root: \$AUDITSTREAM_CACHE, default
       <repo>/.cache; jars go to <cache root>/kafka/$version/libs.
   start --port P --controller-port C --data DIR [--prop KEY=VALUE]...
+        [--node-id N --voters VOTERS --cluster-id ID]
       Fetch if needed, format DIR/logs for KRaft (first start only), start the
       broker in the background on 127.0.0.1 and wait (up to \$KAFKA_START_TIMEOUT
       seconds, default 90) until it is ready. Prints the bootstrap address
       127.0.0.1:P. Writes DIR/server.properties, DIR/kafka.pid, DIR/kafka.log.
-      --prop adds or overrides a broker property (repeatable).
+      --prop adds or overrides a broker property (repeatable; later keys win).
       JVM heap: \$KAFKA_HEAP_OPTS, default -Xms256m -Xmx512m.
+      A node of a multi-node cluster: --node-id (default 1), --voters (the
+      controller.quorum.voters of the cluster, e.g. 1@127.0.0.1:9093,2@127.0.0.1:9095;
+      default: this node alone) and --cluster-id (the same for every node, used
+      to format; default: a random one). The nodes of a new cluster must be
+      started at the same time: a node is ready only once a quorum of voters runs.
   stop --data DIR [--timeout SECONDS]
       Send TERM to the broker whose PID is in DIR/kafka.pid, then KILL after
       the timeout (default 30 s). Does nothing if it is not running.
@@ -98,17 +104,23 @@ random_cluster_id() {
 }
 
 start() {
-  local port="" cport="" data="" props=()
+  local port="" cport="" data="" props=() node_id=1 voters="" cluster_id=""
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --port) port="${2:?}"; shift 2 ;;
       --controller-port) cport="${2:?}"; shift 2 ;;
       --data) data="${2:?}"; shift 2 ;;
       --prop) props+=("${2:?}"); shift 2 ;;
+      --node-id) node_id="${2:?}"; shift 2 ;;
+      --voters) voters="${2:?}"; shift 2 ;;
+      --cluster-id) cluster_id="${2:?}"; shift 2 ;;
       *) die "start: unknown argument '$1' (see --help)" ;;
     esac
   done
   [[ -n "$port" && -n "$cport" && -n "$data" ]] || die "start needs --port, --controller-port and --data"
+  [[ "$node_id" =~ ^[0-9]+$ ]] || die "start: --node-id must be a number"
+  [[ -n "$voters" ]] || voters="$node_id@127.0.0.1:$cport"
+  [[ -n "$cluster_id" ]] || cluster_id="$(random_cluster_id)"
   mkdir -p "$data"
   data="$(cd "$data" && pwd)"
   local pidfile="$data/kafka.pid" log="$data/kafka.log" conf="$data/server.properties"
@@ -121,8 +133,8 @@ start() {
 
   cat >"$conf" <<EOF
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$cport
+node.id=$node_id
+controller.quorum.voters=$voters
 listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
 advertised.listeners=PLAINTEXT://127.0.0.1:$port
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
@@ -152,7 +164,7 @@ EOF
   : >"$log"
   if [[ ! -f "$data/logs/meta.properties" ]]; then
     "$java" -Xmx256m -cp "$libs/*" -Dlog4j.configuration="file:$data/log4j.properties" \
-      kafka.tools.StorageTool format -t "$(random_cluster_id)" -c "$conf" >>"$log" 2>&1 \
+      kafka.tools.StorageTool format -t "$cluster_id" -c "$conf" >>"$log" 2>&1 \
       || { show_log "$log"; die "formatting $data/logs failed (log: $log)"; }
   fi
 

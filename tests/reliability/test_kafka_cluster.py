@@ -1,0 +1,60 @@
+"""The three-node test cluster itself: topics are replicated three times, the controller
+can be crashed and a new one takes over, a crashed node comes back with its data."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from auditstream.pipeline import topics
+from auditstream.pipeline.kafka_log import KafkaLog
+from auditstream.pipeline.log import OutgoingRecord
+from auditstream.pipeline.produce_all import produce_all
+from auditstream.pipeline.topic_setup import ensure_core_topics
+from devservices.kafka_cluster import KafkaCluster
+
+pytestmark = pytest.mark.reliability
+
+
+def _replicas(log: KafkaLog, topic: str) -> list[tuple[int, int]]:
+    """(replicas, in-sync replicas) per partition, once the metadata shows the topic."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": log.bootstrap})
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            meta = admin.list_topics(topic, timeout=10).topics[topic]
+            if meta.partitions or time.monotonic() > deadline:
+                return [(len(p.replicas), len(p.isrs)) for p in meta.partitions.values()]
+            time.sleep(0.2)
+    finally:
+        del admin
+
+
+def test_topics_have_three_replicas_and_survive_the_controller_crashing(
+    kafka_cluster: KafkaCluster,
+) -> None:
+    assert len(kafka_cluster.bootstrap.split(",")) == 3
+    log = KafkaLog(kafka_cluster.bootstrap)
+    try:
+        ensure_core_topics(log)  # replication factor -1: the cluster's default applies
+        assert _replicas(log, topics.ACTIVITY) == [(3, 3)]
+        assert _replicas(log, topics.DEAD_LETTERS) == [(3, 3)]
+
+        first = kafka_cluster.controller()
+        kafka_cluster.kill9(first)
+        assert not kafka_cluster.alive(first)
+        second = kafka_cluster.controller()
+        assert second != first
+        # Two of three replicas are enough for acks=all with min.insync.replicas=2.
+        record = OutgoingRecord(topic=topics.DEAD_LETTERS, value=b"x", key=b"k")
+        assert produce_all(log, [record], what="probe", timeout=60.0) == 1
+
+        kafka_cluster.restart(first)
+        assert kafka_cluster.alive(first)
+        assert kafka_cluster.down() == set()
+        assert kafka_cluster.controller() in kafka_cluster.nodes
+    finally:
+        log.close()
