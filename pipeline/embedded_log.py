@@ -18,7 +18,7 @@ from re import Pattern
 
 import orjson
 
-from auditstream.pipeline.errors import LogError
+from auditstream.pipeline.errors import LogError, RecordRefused, Refusal
 from auditstream.pipeline.log import (
     Consumer,
     DeliveryCallback,
@@ -27,6 +27,7 @@ from auditstream.pipeline.log import (
     Record,
     TopicPartition,
 )
+from auditstream.pipeline.record_limits import MAX_RECORD_BYTES, record_size
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -59,6 +60,19 @@ def _decode_headers(raw: bytes | None) -> Headers:
     return tuple((k, v.encode("latin-1")) for k, v in orjson.loads(raw))
 
 
+def check_sizes(records: Sequence[OutgoingRecord], max_bytes: int) -> None:
+    """Raises :class:`RecordRefused` (reason ``too_large``) naming every record of
+    ``records`` over ``max_bytes``: the same limit, counted the same way, as on Kafka."""
+    refusals = []
+    for i, r in enumerate(records):
+        size = record_size(r.key, r.value, r.headers)
+        if size > max_bytes:
+            detail = f"record of {size} bytes is over the {max_bytes} byte limit"
+            refusals.append(Refusal(i, "too_large", detail, permanent=True))
+    if refusals:
+        raise RecordRefused(refusals)
+
+
 def _partition_for(key: bytes | None, partitions: int) -> int:
     if partitions <= 1 or key is None:
         return 0
@@ -66,12 +80,14 @@ def _partition_for(key: bytes | None, partitions: int) -> int:
 
 
 class EmbeddedLog:
-    """A :class:`pipeline.log.Log` on a SQLite file. Thread-safe: one connection per user."""
+    """A :class:`pipeline.log.Log` on a SQLite file. Thread-safe: one connection per user.
+    Records over ``max_record_bytes`` are refused as Kafka refuses them."""
 
     name = "embedded"
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, max_record_bytes: int = MAX_RECORD_BYTES) -> None:
         self.path = Path(path)
+        self.max_record_bytes = max_record_bytes
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         conn = self._connect()
@@ -140,7 +156,9 @@ class EmbeddedLog:
         records: Sequence[OutgoingRecord],
         partitions: dict[str, int],
     ) -> None:
-        """Append ``records`` inside the caller's write transaction."""
+        """Append ``records`` inside the caller's write transaction. Raises
+        :class:`RecordRefused` (nothing appended) if any is over the size limit."""
+        check_sizes(records, self.max_record_bytes)
         now = int(time.time() * 1000)
         next_off: dict[tuple[str, int], int] = {}
         rows = []
@@ -252,6 +270,9 @@ class EmbeddedProducer:
         self._partitions: dict[str, int] = {}
 
     def produce(self, record: OutgoingRecord, on_delivery: DeliveryCallback | None = None) -> None:
+        """Queue ``record``. Raises :class:`RecordRefused` for a record over the size limit,
+        as the Kafka client does before sending."""
+        check_sizes([record], self._log.max_record_bytes)
         self._pending.append((record, on_delivery))
         if len(self._pending) >= self._BATCH:
             self.flush()

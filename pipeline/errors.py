@@ -1,5 +1,7 @@
 """Errors of the log backends and the router."""
 
+from dataclasses import dataclass
+
 from auditstream.errors import AuditstreamError
 
 
@@ -27,3 +29,27 @@ class BrokerUnreachable(LogError):
         super().__init__(
             f"no Kafka broker answers at {bootstrap} within {timeout_s:g} s{because}: {hint}"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """One record a log refused: its position in the records handed over, a stable reason
+    code (``too_large``, ``invalid_record``, ``not_authorized``, ...), a human detail, and
+    whether producing the same record again can ever succeed (``permanent``)."""
+
+    index: int
+    reason: str
+    detail: str
+    permanent: bool
+
+
+class RecordRefused(TransactionAborted):
+    """The log refused particular records of a transaction, so nothing of it was stored.
+    ``refusals`` names them by their index in the records handed over; with a batch-level
+    broker error every record of that batch is named, not only the one at fault."""
+
+    def __init__(self, refusals: list[Refusal]) -> None:
+        self.refusals = refusals
+        first = refusals[0] if refusals else None
+        what = f"{first.reason}: {first.detail}" if first else "no record named"
+        super().__init__(f"{len(refusals)} record(s) refused ({what})")

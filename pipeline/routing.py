@@ -14,6 +14,7 @@ from auditstream.pipeline import topics
 from auditstream.pipeline.dead_letters import dead_letter
 from auditstream.pipeline.inclusion import Decision, decide
 from auditstream.pipeline.log import OutgoingRecord, Record
+from auditstream.pipeline.record_limits import MAX_RECORD_BYTES, record_size
 from auditstream.schemas import catalog, codec
 from auditstream.schemas.errors import CodecError
 
@@ -43,16 +44,27 @@ def route(
     record: Record,
     settings_of: Callable[[str], AccountSettings | None],
     previous_of: Callable[[str], AccountSettings | None] | None = None,
+    *,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> Routed:
     """Route ``record``; ``settings_of`` looks up an account's settings, ``previous_of`` its
-    settings before the latest change (used for the settings activities only)."""
+    settings before the latest change (used for the settings activities only). A record
+    whose copy would exceed ``max_record_bytes`` is dead-lettered (``too_large``)."""
 
     def dlq(reason: str, detail: str) -> Routed:
-        return Routed(
-            (dead_letter(record, stage="router", reason=reason, detail=detail),),
-            dead_letter_reason=reason,
+        letter = dead_letter(
+            record, stage="router", reason=reason, detail=detail, max_bytes=max_record_bytes
         )
+        return Routed((letter,), dead_letter_reason=reason)
 
+    # A copy has the same key, value and headers: if the record is over the limit, so is
+    # every copy, and producing one would fail the whole routing transaction.
+    size = record_size(record.key, record.value, record.headers)
+    if size > max_record_bytes:
+        return dlq(
+            "too_large",
+            f"record is {size} bytes, over the {max_record_bytes} byte limit of a copy",
+        )
     if not record.key:
         return dlq("missing_key", "record has no key; producers key events by account id")
     category_b, activity_b = record.header("category"), record.header("activity")
