@@ -1,5 +1,5 @@
-"""The command-line side of the settings API: ``api``, ``keys generate``, ``tokens create``,
-``settings get/set`` and ``destinations ...``.
+"""The command-line side of the settings API: ``api``, ``keys generate``, ``tokens
+create/list/revoke``, ``settings get/set`` and ``destinations ...``.
 
 ``settings get/set`` and ``destinations`` are clients of a running ``auditstream api`` (every
 change is then checked, access-controlled and recorded as an audit event in one place);
@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -129,16 +129,102 @@ def cmd_tokens_create(args: argparse.Namespace, runtime: RuntimeOf) -> int:
             user_id=args.user,
             role=args.role,
             privileges=frozenset(args.privilege or []),
+            expires_in=args.expires_in,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     finally:
         log_backend.close()
     print(token)
+    expires = principal.expires_at
     print(
         f"token {principal.token_id} for {principal.user_id} ({principal.role}) of account "
-        f"{principal.account_id}: shown only now, store it safely",
+        f"{principal.account_id}, expires {'never' if expires is None else expires.isoformat()}: "
+        "shown only now, store it safely",
         file=sys.stderr,
+    )
+    return 0
+
+
+def _when(iso: str) -> str:
+    """An ISO time to the second, for a listing."""
+    try:
+        return datetime.fromisoformat(iso).isoformat(timespec="seconds")
+    except ValueError:
+        return iso or "-"
+
+
+def cmd_tokens_list(args: argparse.Namespace, runtime: RuntimeOf) -> int:
+    import time
+
+    from auditstream.api.tokens import live_tokens
+    from auditstream.pipeline.open_log import open_log
+
+    log_backend = open_log(runtime(args))
+    try:
+        tokens = live_tokens(log_backend)
+    finally:
+        log_backend.close()
+    now = time.time()
+    rows: list[dict[str, Any]] = []
+    for stored in tokens:
+        p = stored.principal
+        if args.account is not None and p.account_id != args.account:
+            continue
+        rows.append(
+            {
+                "token_id": p.token_id,
+                "account_id": p.account_id,
+                "user_id": p.user_id,
+                "role": p.role,
+                "privileges": sorted(p.privileges),
+                "created_at": _when(stored.created_at),
+                "expires_at": None if p.expires_at is None else p.expires_at.isoformat(),
+                "expired": p.expired(now),
+            }
+        )
+    if args.json:
+        _print(rows)
+        return 0
+    table = [["ID", "ACCOUNT", "USER", "ROLE", "PRIVILEGES", "CREATED", "EXPIRES", "EXPIRED"]]
+    table += [
+        [
+            r["token_id"],
+            r["account_id"],
+            r["user_id"],
+            r["role"],
+            ",".join(r["privileges"]) or "-",
+            r["created_at"],
+            r["expires_at"] or "never",
+            "yes" if r["expired"] else "no",
+        ]
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+    return 0
+
+
+def cmd_tokens_revoke(args: argparse.Namespace, runtime: RuntimeOf) -> int:
+    from auditstream.api.tokens import PROPAGATION, revoke_token, token_id_of
+    from auditstream.pipeline.open_log import open_log
+
+    try:
+        token_id = token_id_of(args.token)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    log_backend = open_log(runtime(args))
+    try:
+        principal = revoke_token(log_backend, token_id, account_id=args.account).principal
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    finally:
+        log_backend.close()
+    print(
+        f"token {token_id} of {principal.user_id} ({principal.role}) of account "
+        f"{principal.account_id} revoked: {PROPAGATION}"
     )
     return 0
 
@@ -318,6 +404,81 @@ def cmd_destinations(args: argparse.Namespace) -> int:
 # -- registration ------------------------------------------------------------------------------
 
 
+def _expires_in(text: str) -> Any:
+    from auditstream.api.tokens import parse_expires_in
+
+    try:
+        return parse_expires_in(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_tokens_commands(sub: Any, backend_args: AddBackendArgs, runtime: RuntimeOf) -> None:
+    from auditstream.api.tokens import MAX_EXPIRES_IN, PROPAGATION_S, REFRESH_INTERVAL_S
+
+    p = sub.add_parser(
+        "tokens",
+        help="API tokens",
+        description="API tokens, on the log directly (an operator's tool: any account). A "
+        f"revoked token is refused by every API replica within {PROPAGATION_S} s: each reads "
+        f"the tokens topic again every {REFRESH_INTERVAL_S:g} s. An expired token is refused "
+        "at once, as an unknown one is; expiry is compared with each API replica's clock.",
+    )
+    ts = p.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+    t = ts.add_parser(
+        "create",
+        help="create a token and print it (once)",
+        description="Creates an API token for a user of an account. Only its hash is stored: "
+        "the token is printed now and never again.",
+    )
+    t.add_argument("--account", required=True, help="account id")
+    t.add_argument("--user", required=True, help="user id the token acts as")
+    t.add_argument("--role", required=True, choices=["owner", "admin", "member"])
+    t.add_argument(
+        "--privilege",
+        action="append",
+        choices=["activity_audit"],
+        help="activity_audit: a member may read the streaming settings",
+    )
+    t.add_argument(
+        "--expires-in",
+        type=_expires_in,
+        default=None,
+        metavar="DURATION",
+        help="the token stops working this long after now: days, hours or minutes such as "
+        f"90d, 12h, 30m, at most {MAX_EXPIRES_IN.days}d; none (the default): never expires",
+    )
+    backend_args(t)
+    t.set_defaults(func=lambda a: cmd_tokens_create(a, runtime))
+
+    t = ts.add_parser(
+        "list",
+        help="list the tokens not revoked (never their secrets)",
+        description="One line per token not revoked: id, account, user, role, privileges, "
+        "creation and expiry times (UTC) and whether it has expired (by this machine's clock). "
+        "Secrets are not stored and their hashes are never shown.",
+    )
+    t.add_argument("--account", help="only this account's tokens")
+    t.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+    backend_args(t)
+    t.set_defaults(func=lambda a: cmd_tokens_list(a, runtime))
+
+    t = ts.add_parser(
+        "revoke",
+        help=f"revoke a token (refused everywhere within {PROPAGATION_S} s)",
+        description="Revokes a token by its id (`tokens list`), or by the whole token (only its "
+        f"id is used). Every API replica refuses it within {PROPAGATION_S} s: each reads the "
+        f"tokens topic again every {REFRESH_INTERVAL_S:g} s. An unknown or already revoked id "
+        "is an error (exit 2).",
+    )
+    t.add_argument("token", metavar="TOKEN_ID", help="the token's id, or the whole token")
+    t.add_argument(
+        "--account", help="refuse unless the token belongs to this account (a safety check)"
+    )
+    backend_args(t)
+    t.set_defaults(func=lambda a: cmd_tokens_revoke(a, runtime))
+
+
 def _client_args(p: argparse.ArgumentParser, account: bool = True) -> None:
     g = p.add_argument_group("settings API")
     g.add_argument(
@@ -394,25 +555,7 @@ def add_commands(
     k = ks.add_parser("generate", help="print a new key (for AUDITSTREAM_SECRET_KEYS)")
     k.set_defaults(func=cmd_keys_generate)
 
-    p = sub.add_parser("tokens", help="API tokens")
-    ts = p.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
-    t = ts.add_parser(
-        "create",
-        help="create a token and print it (once)",
-        description="Creates an API token for a user of an account. Only its hash is stored: "
-        "the token is printed now and never again.",
-    )
-    t.add_argument("--account", required=True, help="account id")
-    t.add_argument("--user", required=True, help="user id the token acts as")
-    t.add_argument("--role", required=True, choices=["owner", "admin", "member"])
-    t.add_argument(
-        "--privilege",
-        action="append",
-        choices=["activity_audit"],
-        help="activity_audit: a member may read the streaming settings",
-    )
-    backend_args(t)
-    t.set_defaults(func=lambda a: cmd_tokens_create(a, runtime))
+    _add_tokens_commands(sub, backend_args, runtime)
 
     g = settings_sub.add_parser("get", help="print the account's stream settings (via the API)")
     _client_args(g)
