@@ -5,6 +5,7 @@ replayed unfixed and dead-lettered again with ``replayed.from``; and the hostile
 from __future__ import annotations
 
 import json
+import shlex
 import struct
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from auditstream.pipeline.topic_setup import ensure_core_topics
 from auditstream.producers.sdk import to_record
 from auditstream.schemas import codec
 from tests.factories import make_event
+from tests.readme_blocks import commands, section, sh_blocks
 
 HEADERS = (("category", b"account"), ("activity", b"user_login"))
 DEST = "acme-files"
@@ -386,3 +388,14 @@ def test_each_subcommand_explains_itself_in_a_real_process() -> None:
         assert f"usage: auditstream dlq {action}" in result.stdout
     assert "replayed.from" in result.stdout
     assert "--value-file" in result.stdout
+
+
+def test_the_readme_commands_parse() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    (block,) = sh_blocks(section(readme, "Dead letters"))
+    parsed = [cli.build_parser().parse_args(shlex.split(c.text)[1:]) for c in commands(block)]
+    assert [(a.command, a.dlq_command) for a in parsed] == [
+        ("dlq", "list"),
+        ("dlq", "show"),
+        ("dlq", "replay"),
+    ]
