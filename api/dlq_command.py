@@ -61,7 +61,16 @@ def parse_since(text: str, now: datetime | None = None) -> int:
 
 
 def selection_of(args: argparse.Namespace) -> Selection:
-    """The dead letters the options select. Raises ``ConfigError`` for a bad position."""
+    """The dead letters the options select. Raises ``ConfigError`` for a bad position or
+    a number out of range."""
+    for flag, value, least in (
+        ("--limit", args.limit, 1),
+        ("--bytes", getattr(args, "bytes", 0), 0),
+        ("--from-offset", args.from_offset, 0),
+        ("--to-offset", args.to_offset, 0),
+    ):
+        if value is not None and value < least:
+            raise ConfigError(f"{flag} must be at least {least} (got {value})")
     try:
         positions = frozenset(dlq.parse_position(p) for p in getattr(args, "offset", None) or [])
     except ValueError as exc:
@@ -126,7 +135,9 @@ def cmd_list(args: argparse.Namespace, runtime: RuntimeOf) -> int:
 
 
 def _find(log_backend: Any, position: Position) -> DeadLetter:
-    found, _read = dlq.select(log_backend, Selection(positions=frozenset({position})))
+    found, _read = dlq.select(
+        log_backend, Selection(positions=frozenset({position})), progress=_progress
+    )
     if found:
         return found[0]
     ends = dlq.end_offsets(log_backend)
@@ -142,6 +153,8 @@ def cmd_show(args: argparse.Namespace, runtime: RuntimeOf) -> int:
         position = dlq.parse_position(args.position)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if args.bytes < 0:
+        raise ConfigError(f"--bytes must be at least 0 (got {args.bytes})")
     log_backend = _open(args, runtime)
     try:
         dl = _find(log_backend, position)
@@ -228,8 +241,6 @@ def cmd_replay(args: argparse.Namespace, runtime: RuntimeOf) -> int:
         )
     if args.value_file is not None and len(selection.positions) != 1:
         raise ConfigError("--value-file replaces the value of one record: name it with --offset")
-    if args.limit is not None and args.limit < 1:
-        raise ConfigError(f"--limit must be at least 1 (got {args.limit})")
     if args.max_replays < 1:
         raise ConfigError(f"--max-replays must be at least 1 (got {args.max_replays})")
     fixes: dict[Position, Fix] = {}

@@ -493,7 +493,7 @@ def replay_audit_record(
         topic=REPLAYS_TOPIC,
         value=json.dumps(doc, sort_keys=True).encode(),
         key=replay_id.encode(),
-        headers=(("actor", actor.encode()),),
+        headers=(("actor", actor.encode("utf-8", "replace")),),
     )
 
 

@@ -399,3 +399,36 @@ def test_the_readme_commands_parse() -> None:
         ("dlq", "show"),
         ("dlq", "replay"),
     ]
+
+
+def test_progress_on_a_large_topic_goes_to_stderr(
+    log: Log, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _dead(log, *[ONE] * 10_500)
+    code, out, err = _run(log, capsys, "list", "--limit", "1", "--json")
+    assert code == 0
+    assert [r["dlq"] for r in json.loads(out)] == ["0:10499"]
+    assert "dlq: read 10,000 of 10,500 dead letters" in err
+    assert "dlq: read 10,500 of 10,500 dead letters" in err
+    assert "1 of 10500 dead letters shown" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["list", "--limit", "0"],
+        ["list", "--bytes", "-1"],
+        ["list", "--from-offset", "-2"],
+        ["show", "0", "--bytes", "-1"],
+        ["replay", "--all", "--limit", "0", "--yes"],
+        ["replay", "--all", "--max-replays", "0", "--yes"],
+    ],
+)
+def test_numbers_out_of_range_are_refused(
+    log: Log, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    _dead(log, ONE)
+    code, out, err = _run(log, capsys, *argv)
+    assert code == 2
+    assert "must be at least" in err
+    assert out == ""

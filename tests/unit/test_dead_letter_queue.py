@@ -443,3 +443,11 @@ def test_a_dead_letter_holding_part_of_its_original_is_replayed_only_fixed(
     sent = replay_record(dl, Fix(fixed.value, b"acme", fixed.headers))
     assert sent.value == fixed.value
     assert not any(k.startswith("dlq.") for k, _v in sent.headers)
+
+
+def test_an_actor_that_is_no_valid_text_is_recorded_replaced() -> None:
+    plan = plan_replay([_dl()])
+    now = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+    rec = replay_audit_record(plan, actor="ops\udcff", now=now, replay_id="r")
+    assert rec.headers == (("actor", b"ops?"),)
+    assert json.loads(rec.value)["actor"] == "ops\udcff"
