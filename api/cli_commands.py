@@ -467,7 +467,8 @@ def _add_tokens_commands(sub: Any, backend_args: AddBackendArgs, runtime: Runtim
         "revoke",
         help=f"revoke a token (refused everywhere within {PROPAGATION_S} s)",
         description="Revokes a token by its id (`tokens list`), or by the whole token (only its "
-        f"id is used). Every API replica refuses it within {PROPAGATION_S} s: each reads the "
+        "id is used; prefer the id: a command line is seen by ps and kept in shell history). "
+        f"Every API replica refuses it within {PROPAGATION_S} s: each reads the "
         f"tokens topic again every {REFRESH_INTERVAL_S:g} s. An unknown or already revoked id "
         "is an error (exit 2).",
     )

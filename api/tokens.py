@@ -55,6 +55,8 @@ _DURATION = re.compile(r"([0-9]{1,30})([dhm])")
 _UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
 _TOO_LONG = f"a token may live at most {MAX_EXPIRES_IN.days} days (or never expire: none)"
 
+_MAX_POLLS = 10
+"""Polls a refresh makes at most while records keep coming (each applies up to 1,000)."""
 REFRESH_INTERVAL_S = 1.0
 """How often an API replica reads new token records (before answering a request)."""
 PROPAGATION_S = 5
@@ -191,7 +193,10 @@ def _expires_at(value: object) -> datetime | None:
         raise ValueError("expires_at is not an ISO time") from None
     if when.tzinfo is None:
         raise ValueError("expires_at has no time zone")
-    return when.astimezone(UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:  # a time zone takes it past year 9999 or before year 1
+        raise ValueError("expires_at is out of range") from None
 
 
 def decode_token(value: bytes) -> StoredToken:
@@ -368,12 +373,18 @@ class TokenStore:
     def _refresh(self, force: bool) -> None:
         """Apply new token records: every ``refresh_interval`` seconds, or at once for an
         unknown id. An unknown id polls without waiting, and waits briefly for records still
-        in flight at most once per ``refresh_interval``: random ids cost little."""
+        in flight at most once per ``refresh_interval``: random ids cost little. Polls on
+        while records come (a revocation behind a burst of new tokens is not left for the next
+        refresh), at most ``_MAX_POLLS`` times."""
         now = time.monotonic()
         if not force and now - self._refreshed_at < self._refresh_interval:
             return
         self._refreshed_at = now
         applied = self._topic.poll()
+        more, polls = applied, 1
+        while more and polls < _MAX_POLLS:
+            more = self._topic.poll()
+            polls += 1
         if force and not applied and now - self._waited_at >= self._refresh_interval:
             self._waited_at = now
             self._topic.poll(wait=0.2)

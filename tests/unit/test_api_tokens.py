@@ -269,6 +269,8 @@ def test_records_without_expires_at_never_expire(embedded_log: EmbeddedLog) -> N
         ("2027-01-01T00:00:00", "no time zone"),
         ("next tuesday", "not an ISO time"),
         (1798761600, "not a string"),
+        ("9999-12-31T23:59:59-14:00", "out of range"),
+        ("0001-01-01T00:00:00+14:00", "out of range"),
     ],
 )
 def test_a_broken_record_revokes_rather_than_keeping_the_one_before(
@@ -364,3 +366,22 @@ def test_revoke_refuses_an_unknown_id_and_another_accounts_token(
         revoke_token(embedded_log, principal.token_id, account_id="globex")
     assert [t.principal for t in live_tokens(embedded_log)] == [principal]  # still live
     assert revoke_token(embedded_log, principal.token_id, account_id="acme").principal == principal
+
+
+def test_a_revocation_behind_a_burst_of_records_is_applied_in_one_refresh(
+    embedded_log: EmbeddedLog,
+) -> None:
+    token, principal = create_token(embedded_log, account_id="acme", user_id="ada", role="owner")
+    store = TokenStore(embedded_log, refresh_interval=0.0)
+    store.catch_up()
+    assert store.authenticate(token) == principal
+    producer = embedded_log.producer()
+    for n in range(2500):  # more than one poll returns
+        token_id = f"{n:016x}"
+        producer.produce(OutgoingRecord(topics.TOKENS, _raw(token_id), key=token_id.encode()))
+    producer.produce(OutgoingRecord(topics.TOKENS, b"", key=principal.token_id.encode()))
+    producer.flush()
+    producer.close()
+    assert store.authenticate(token) is None
+    assert len(store.tokens()) == 2500
+    store.close()
