@@ -373,6 +373,9 @@ def test_replay_asks_first_and_refuses_an_unnarrowed_selection(
     code, out, err = _run(log, capsys, "replay", "--all", "--actor", "ops")
     assert code == 0, err
     assert "replayed 1 records" in out
+    (line,) = [x for x in err.splitlines() if "dlq replay" in x]  # cli logs to stderr
+    assert " INFO auditstream: dlq replay " in line
+    assert " by ops: 1 records to auditstream.activity (0:0)" in line
     assert len(_read(log, topics.ACTIVITY, 1)) == 1
 
 
