@@ -35,6 +35,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _COLUMNS = ("dlq", "time", "stage", "reason", "account", "source", "size", "first_bytes")
 _WIDTHS = {"reason": 24, "account": 24, "source": 40, "first_bytes": 140}
 _PROGRESS_FROM = 10_000
+_MAX_FIX_BYTES = 10 * 1024 * 1024
 
 
 class NotFound(AuditstreamError):
@@ -193,9 +194,12 @@ def load_fix(path: Path) -> Fix:
     from auditstream.schemas.errors import CodecError
 
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(_MAX_FIX_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"--value-file {path}: {exc.strerror or exc}") from None
+    if len(data) > _MAX_FIX_BYTES:
+        raise ConfigError(f"--value-file {path} is over {_MAX_FIX_BYTES} bytes: not one event")
     try:
         if data[:2] == codec.MARKER:
             event: dict[str, Any] = codec.decode(data)

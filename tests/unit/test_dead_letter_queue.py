@@ -451,3 +451,13 @@ def test_an_actor_that_is_no_valid_text_is_recorded_replaced() -> None:
     rec = replay_audit_record(plan, actor="ops\udcff", now=now, replay_id="r")
     assert rec.headers == (("actor", b"ops?"),)
     assert json.loads(rec.value)["actor"] == "ops\udcff"
+
+
+def test_a_fix_file_is_read_only_up_to_10_mb(tmp_path: Path) -> None:
+    path = tmp_path / "huge"
+    with path.open("wb") as f:
+        f.truncate(10 * 1024 * 1024 + 1)
+    with pytest.raises(ConfigError, match="over 10485760 bytes"):
+        load_fix(path)
+    with pytest.raises(ConfigError, match="--value-file"):
+        load_fix(tmp_path)  # a folder
