@@ -104,7 +104,7 @@ class AttemptOutcomes(WorkerState):
         metrics.DELIVERY_ERRORS.labels(sink_type=result.sink_type, cause=cause).inc()
         if not permanent:
             metrics.RETRIES.labels(sink_type=result.sink_type, cause=cause).inc()
-        if health.state in FAILURE_STATES and was not in FAILURE_STATES:
+        if health.state in FAILURE_STATES and (was not in FAILURE_STATES or self._reading(lane)):
             self._back_off(lane)
         if health.state is State.SUSPENDED and was is not State.SUSPENDED:
             metrics.SUSPENSIONS.labels(cause=cause).inc()
@@ -128,6 +128,12 @@ class AttemptOutcomes(WorkerState):
             if ps.open is not None:
                 self._rewind(ps, ps.open.first_offset)
             self._pause(ps, BACKOFF)
+
+    def _reading(self, lane: Lane) -> bool:
+        """Whether a partition of ``lane`` reads although its destination is failing: it was
+        restored failing from the status topic, attached while failing, or rewound for a
+        replay."""
+        return any(BACKOFF not in self._partitions[tp].pauses for tp in lane.partitions)
 
     def _advance_failures(self) -> None:
         """Suspend destinations failing for longer than ``suspend_after``."""
@@ -165,11 +171,11 @@ class AttemptOutcomes(WorkerState):
                 record.offset,
                 reject.detail,
             )
-            self._dlq.produce(
+            self._producer.produce(
                 dead_letter(record, stage="sink", reason=reject.reason, detail=reject.detail),
                 delivered,
             )
-        remaining = self._dlq.flush(10.0)
+        remaining = self._producer.flush(10.0)
         failed = bool(self._dlq_errors) or remaining > 0
         self._dlq_errors.clear()
         return not failed

@@ -19,6 +19,7 @@ from auditstream.sinks.health import DestinationHealth, State
 from auditstream.sinks.lanes import Delivery, Lane, LaneKey
 from auditstream.sinks.partitions import DROPPING, HELD, LANE_FULL, PartitionState
 from auditstream.sinks.replays import Replays
+from auditstream.sinks.status_reports import restore_health
 from auditstream.sinks.worker_state import held_state
 
 _OBJECT_STORE_TYPES = frozenset({"s3", "gcs", "azure_blob", "local"})
@@ -115,11 +116,10 @@ class Batching(Replays):
         self._lanes[key] = lane
         self._health.pop(("", key[1]), None)
         health = self._health.setdefault(key, DestinationHealth(account_id=key[0]))
-        restored = self._restored.pop(key[1], None)
+        restored = self._restored.get(key[1])
         if restored is not None and restored.get("account_id") in (None, key[0]):
-            health.applied_replay_id = restored.get("applied_replay_id")
-            health.replay_until = dict(restored.get("replay_until") or {})
-            health.expired_events = int(restored.get("expired_events") or 0)
+            restore_health(health, restored)
+            self._announcer.restored(key, health)
         held = held_state(destination)
         if held is not None:
             lane.held = True

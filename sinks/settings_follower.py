@@ -109,6 +109,7 @@ class SettingsFollower(Batching):
                 ps.pauses.discard(reason)
             self._pause(ps, HELD)
         self._forget_lane(lane)
+        self._restored.pop(lane.destination_id, None)  # created again: it starts afresh
         log.info("destination %s of %s removed", lane.destination_id, lane.account_id)
 
 

@@ -39,6 +39,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from auditstream.config.secrets import SecretBox
 from auditstream.pipeline import topics
@@ -60,6 +61,7 @@ from auditstream.sinks.memory_balance import MemoryBalancer
 from auditstream.sinks.offsets import OffsetBook
 from auditstream.sinks.partitions import PartitionState
 from auditstream.sinks.settings_follower import SettingsFollower
+from auditstream.sinks.state_events import StateAnnouncer
 from auditstream.sinks.status import StatusPublisher
 from auditstream.sinks.status_reports import StatusReports
 from auditstream.sinks.worker_options import WorkerOptions
@@ -104,7 +106,7 @@ class SinkWorker(
         self._settings_version = self.settings.version
         self._consumer = log_backend.consumer(topics.SINK_GROUP, topics.DESTINATION_PATTERN)
         self._consumer.on_revoke(self._revoked)
-        self._dlq = log_backend.producer()
+        self._producer = log_backend.producer()
         self._dlq_errors: list[Exception] = []
         self._factory: SinkFactory = sink_factory or (
             lambda d: build_sink(d, local_root=local_root)
@@ -137,7 +139,9 @@ class SinkWorker(
         self._signals = DestinationSignals(
             log_backend, interval=self.options.signals_interval, wall_clock=wall_clock
         )
-        self._restored = self._restore_reports()
+        self._announcer = StateAnnouncer(self._producer, wall_clock)
+        self._restored: dict[str, dict[str, Any]] = {}
+        self._status_view = self._follow_status_topic()
 
     # what the worker knows -------------------------------------------------------------------
 
@@ -271,12 +275,14 @@ class SinkWorker(
         for lane in [*self._lanes.values(), *self._retiring]:
             if not lane.in_flight:
                 lane.close_sink()
-        self._dlq.close()
+        waiting = self._announce(2.0)
+        self._producer.close()
         for key, health in self._health.items():
-            if key[0]:
+            if key[0] and key not in waiting:
                 self._status.forget(key[1])
                 self._status.maybe_publish(key[1], health)
         self._status.close()
+        self._status_view.close()
         self._reporter.close()
         self._consumer.close()
         self.settings.close()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from auditstream.config.destinations import Destination
+from auditstream.pipeline.compacted_view import CompactedTopicView
 from auditstream.pipeline.errors import LogError
 from auditstream.pipeline.log import Consumer, Log, Producer, TopicPartition
 from auditstream.pipeline.process_reports import ProcessReporter
@@ -27,6 +28,7 @@ from auditstream.sinks.health import DestinationHealth, State
 from auditstream.sinks.lanes import Lane, LaneKey, SinkFactory
 from auditstream.sinks.offsets import OffsetBook
 from auditstream.sinks.partitions import LANE_FULL, SEEK, PartitionState
+from auditstream.sinks.state_events import StateAnnouncer
 from auditstream.sinks.status import StatusPublisher
 from auditstream.sinks.worker_options import WorkerOptions
 
@@ -42,7 +44,8 @@ class WorkerState:
     _settings_version: int
     _log: Log
     _consumer: Consumer
-    _dlq: Producer
+    _producer: Producer
+    """Dead letters and audit events."""
     _dlq_errors: list[Exception]
     _factory: SinkFactory
     _clock: Callable[[], float]
@@ -68,6 +71,8 @@ class WorkerState:
     _status: StatusPublisher
     _signals: DestinationSignals
     _restored: dict[str, dict[str, Any]]
+    _status_view: CompactedTopicView
+    _announcer: StateAnnouncer
 
     # pausing ---------------------------------------------------------------------------------
 
@@ -130,6 +135,7 @@ class WorkerState:
         self._health.pop(lane.key, None)
         self._memory_paused.discard(lane.key)
         self._status.forget(lane.destination_id)
+        self._announcer.forget(lane.key)
         self._signals.forget(lane.destination_id)
         lane.release_unsent()
         if lane.in_flight:

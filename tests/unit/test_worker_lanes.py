@@ -110,7 +110,8 @@ def test_a_hanging_destination_does_not_delay_another_lane(
     b_ids = send(log, "b", 50, account_id="globex")
     worker = make_worker(log, board, clock)
     try:
-        step_until(worker, lambda: board.delivered_ids("b") == b_ids)
+        step_until(worker, lambda: committed(log, "b") == 50)  # writes applied, not just begun
+        assert board.delivered_ids("b") == b_ids
         # A's first batch is still in its only attempt; B's five batches were all stored.
         assert len(board.writes("a")) == 1
         assert worker.health["b"].delivered_events == 50
@@ -173,7 +174,8 @@ def test_retry_after_is_the_earliest_next_attempt(
         assert len(board.writes("a")) == 1  # nothing before the 5 s the receiver asked for
         assert worker.attempts_in_flight == 0  # and no thread held while waiting
         clock.advance(0.2)
-        step_until(worker, lambda: board.delivered_ids("a") == ids)
+        step_until(worker, lambda: worker.health["a"].delivered_events == len(ids))
+        assert len(board.writes("a")) == 2  # the failed write, then its retry
         assert worker.health["a"].state is State.ACTIVE
         assert worker.health["a"].last_cause == "http_429"
     finally:
@@ -552,8 +554,9 @@ def test_events_read_before_their_settings_are_delivered_once_the_settings_come(
         assert health_in(worker, "late").state is State.WAITING
         assert board.writes("late") == []
         publish(log, settings("acme", webhook("late")))
-        step_until(worker, lambda: board.delivered_ids("late") == ids)
-        assert committed(log, "late") == 10
+        # A write is recorded when it starts: step on until its result is applied.
+        step_until(worker, lambda: committed(log, "late") == 10)
+        assert board.delivered_ids("late") == ids
     finally:
         worker.close()
 
