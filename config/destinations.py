@@ -13,6 +13,7 @@ import json
 import posixpath
 import re
 import unicodedata
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal, Self, get_args
@@ -180,6 +181,26 @@ def _relative_path(value: str, field: str) -> str:
     return value
 
 
+EventSchema = Literal["native", "ocsf", "ecs", "cloudevents"]
+"""The event shapes a destination can receive (``sinks.shapes`` registers one renderer for each
+name; docs/event-shapes.md describes them)."""
+
+_SCHEMA_DESCRIPTION = (
+    "Shape of each delivered event: native (the event as recorded), ocsf (OCSF 1.5.0), ecs "
+    "(Elastic Common Schema), cloudevents (CloudEvents 1.0 structured JSON); see "
+    "docs/event-shapes.md"
+)
+
+# The setting is called ``schema`` in the API and the stored settings, which shadows pydantic's
+# deprecated ``BaseModel.schema()``; nothing here calls that method. Only this one warning is
+# silenced (the destination models and the API models built from them declare the field).
+warnings.filterwarnings(
+    "ignore",
+    message=r'Field name "schema" in ".*" shadows an attribute in parent "BaseModel"',
+    category=UserWarning,
+)
+
+
 class BatchLimits(BaseModel):
     """A batch is written when any limit is reached."""
 
@@ -211,6 +232,9 @@ class _DestinationBase(BaseModel):
     )
     replay: Replay | None = None
     batch: BatchLimits = Field(default_factory=BatchLimits)  # type: ignore[arg-type]
+    schema: EventSchema = Field(  # type: ignore[assignment]
+        "native", description=_SCHEMA_DESCRIPTION
+    )
 
     @field_validator("*")
     @classmethod
@@ -296,6 +320,12 @@ class _ObjectStoreBase(_DestinationBase):
             raise ValueError(
                 "compression: ndjson supports gzip, zstd or none compression: choose one of "
                 "those, or format avro"
+            )
+        if self.format == "avro" and self.schema != "native":
+            raise ValueError(
+                f"schema: {self.schema} is a JSON shape and format avro holds the native event "
+                "(the Avro schema embedded in each object): use format ndjson with schema "
+                f"{self.schema}, or schema native with format avro"
             )
         return self
 
@@ -395,6 +425,15 @@ class WebhookDestination(_DestinationBase):
     @model_validator(mode="after")
     def _usable_url(self, info: ValidationInfo) -> Self:
         _url_with_host(self.url, "url", strict=_new_input(info))
+        return self
+
+    @model_validator(mode="after")
+    def _cloudevents_batch(self) -> Self:
+        if self.schema == "cloudevents" and self.body != "json_array":
+            raise ValueError(
+                "schema: cloudevents is sent as a CloudEvents JSON batch (a JSON array, "
+                "Content-Type application/cloudevents-batch+json): use body json_array"
+            )
         return self
 
     def location(self, local_root: Path | None = None) -> str:
