@@ -1,0 +1,88 @@
+"""Event shapes: how one decoded event becomes the JSON document a destination receives.
+
+Each shape is a module with a pure ``render(event) -> dict`` (docs/event-shapes.md describes
+each mapping); :data:`SHAPES` registers them by the name a destination's ``schema`` setting
+uses. A new shape is one module and one line in :data:`SHAPES` (plus its name in
+``config.destinations.EventSchema``; a unit test checks that every facet is there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from auditstream.sinks.shapes import cloudevents, ecs, ocsf
+
+Render = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+def _native(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    return event
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    name: str
+    """The value of a destination's ``schema`` setting."""
+    title: str
+    """What the shape is, for people."""
+    render: Render
+    """One decoded event → its document (pure; never raises for a decoded event)."""
+    batch_media_type: str
+    """The Content-Type of a JSON array of documents (the webhook's ``json_array`` body)."""
+    carries_message: bool
+    """Whether a document has its own top-level ``message`` (a collector's summary gives way)."""
+
+
+SHAPES: dict[str, Shape] = {
+    s.name: s
+    for s in (
+        Shape("native", "the event as recorded", _native, "application/json", False),
+        Shape("ocsf", "OCSF 1.5.0", ocsf.render, "application/json", True),
+        Shape("ecs", "Elastic Common Schema", ecs.render, "application/json", True),
+        Shape(
+            "cloudevents",
+            "CloudEvents 1.0 structured JSON",
+            cloudevents.render,
+            cloudevents.BATCH_MEDIA_TYPE,
+            False,
+        ),
+    )
+}
+
+RENDER_FAILED = "render_failed"
+"""The dead-letter reason of an event its destination's shape cannot render."""
+
+_OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+
+
+def shape(name: str) -> Shape:
+    """The shape registered as ``name``; raises ``ValueError`` naming the known ones."""
+    try:
+        return SHAPES[name]
+    except KeyError:
+        raise ValueError(f"unknown schema {name!r}: use one of {', '.join(SHAPES)}") from None
+
+
+def shaped(name: str, events: Iterable[Mapping[str, Any]]) -> Iterable[Mapping[str, Any]]:
+    """``events`` as documents of shape ``name`` (the events themselves for ``native``)."""
+    if name == "native":
+        return events
+    render = shape(name).render
+    return (render(e) for e in events)
+
+
+def render_problem(name: str, event: Mapping[str, Any]) -> str | None:
+    """Why shape ``name`` cannot render ``event`` as JSON, or None when it can. A sink renders
+    a batch whole, so an event that fails here is dead-lettered before the batch is written
+    (``sinks.attempts``) instead of failing every attempt at its batch."""
+    if name == "native":
+        return None
+    try:
+        orjson.dumps(shape(name).render(event), option=_OPTS)
+    except Exception as exc:  # any failure of one event's rendering: that event is rejected
+        return f"schema {name}: {type(exc).__name__}: {exc}"[:1000]
+    return None
