@@ -23,6 +23,7 @@ from auditstream.sinks.batch import Batch
 from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
 from auditstream.sinks.lanes import Delivery, Lane, SinkFactory
 from auditstream.sinks.redaction import redact
+from auditstream.sinks.shapes import RENDER_FAILED, render_problem
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,13 @@ class AttemptResult:
     seconds: float = 0.0
 
 
-def materialize(batch: Batch, redact_fields: Iterable[str]) -> tuple[Batch, list[Reject]]:
+def materialize(
+    batch: Batch, redact_fields: Iterable[str], schema: str = "native"
+) -> tuple[Batch, list[Reject]]:
     """``batch`` with its records decoded into ``events`` (redacted), and the records that
-    could not be decoded. Pure: the same batch always gives the same events."""
+    could not be decoded or that the event shape ``schema`` cannot render (reason
+    ``render_failed``: one such event must not hold its batch back). Pure: the same batch
+    always gives the same events."""
     fields = tuple(redact_fields)
     events = []
     rejects = []
@@ -64,6 +69,10 @@ def materialize(batch: Batch, redact_fields: Iterable[str]) -> tuple[Batch, list
             continue
         if fields:
             redact(event, fields)
+        problem = render_problem(schema, event)
+        if problem is not None:
+            rejects.append(Reject(record, RENDER_FAILED, problem))
+            continue
         events.append(event)
     return dataclasses.replace(batch, events=events), rejects
 
@@ -82,7 +91,7 @@ def attempt(
         refused = PermanentError(str(exc), cause="invalid_config")
         return AttemptResult(lane, delivery, destination.type, None, refused, False)
     sink_type = sink.type
-    batch, rejects = materialize(delivery.batch, delivery.redact)
+    batch, rejects = materialize(delivery.batch, delivery.redact, destination.schema)
     try:
         written = sink.write(batch) if batch.events else NOTHING_WRITTEN
     except DeliveryError as exc:

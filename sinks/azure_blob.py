@@ -232,6 +232,7 @@ class AzureBlobSink(ObjectStoreSink):
             prefix=destination.prefix,
             fmt=destination.format,
             compression=destination.compression,
+            schema=destination.schema,
         )
         self._destination = destination
         options: dict[str, Any] = {

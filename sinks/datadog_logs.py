@@ -58,6 +58,7 @@ from auditstream.sinks.http_batch import (
     split_runs,
 )
 from auditstream.sinks.retry import is_retryable
+from auditstream.sinks.shapes import shape
 
 log = logging.getLogger(__name__)
 
@@ -235,11 +236,18 @@ class LogSettings:
     service: str
     hostname: str | None
     tags: str
+    summary: bool = True
+    """Whether ``message`` is our one-line summary; not when the event shape's document has a
+    ``message`` of its own (OCSF, ECS): a log holds each attribute once."""
 
     @classmethod
     def of(cls, destination: DatadogLogsDestination) -> LogSettings:
         return cls(
-            destination.ddsource, destination.service, destination.hostname, destination.tags
+            destination.ddsource,
+            destination.service,
+            destination.hostname,
+            destination.tags,
+            summary=not shape(destination.schema).carries_message,
         )
 
     def head(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -248,8 +256,9 @@ class LogSettings:
             "ddsource": self.ddsource,
             "ddtags": ddtags(event, self.tags),
             "service": self.service,
-            "message": summary(event),
         }
+        if self.summary:
+            head["message"] = summary(event)
         if self.hostname:
             head["hostname"] = self.hostname
         return head
@@ -385,7 +394,7 @@ class DatadogLogsSink:
     def entries(self, batch: Batch) -> list[Entry]:
         """The logs of ``batch``, in order, judged late against the sink's clock now."""
         now = self._clock()
-        documents = event_documents(batch.events)
+        documents = event_documents(batch.events, self._destination.schema)
         return [
             log_entry(event, document, self._settings, now)
             for event, document in zip(batch.events, documents, strict=True)

@@ -34,6 +34,8 @@ class NdjsonFormat:
 
     compression: Literal["gzip", "zstd", "none"] = "gzip"
     level: int = 6
+    schema: str = "native"
+    """The event shape of each line (``sinks.shapes``)."""
 
     @property
     def extension(self) -> str:
@@ -46,7 +48,7 @@ class NdjsonFormat:
         return {"gzip": "gzip", "zstd": "zstd", "none": None}[self.compression]
 
     def serialize(self, events: Sequence[Mapping[str, Any]]) -> bytes:
-        body = render_ndjson(events)
+        body = render_ndjson(events, self.schema)
         if self.compression == "gzip":
             # mtime=0: the same batch always gives the same bytes (replays rewrite identically).
             return gzip.compress(body, compresslevel=self.level, mtime=0)
@@ -77,15 +79,21 @@ class AvroContainerFormat:
         return buf.getvalue()
 
 
-def format_for(fmt: str, compression: str) -> Format:
-    """The format a destination's ``format`` and ``compression`` settings name.
+def format_for(fmt: str, compression: str, schema: str = "native") -> Format:
+    """The format a destination's ``format``, ``compression`` and ``schema`` settings name.
 
-    Raises ``ValueError`` for a combination that does not exist (e.g. ndjson + snappy)."""
+    Raises ``ValueError`` for a combination that does not exist (e.g. ndjson + snappy, avro +
+    a JSON shape: an Avro object holds the native event)."""
     if fmt == "ndjson":
         if compression not in ("gzip", "zstd", "none"):
             raise ValueError(f"ndjson supports gzip, zstd or none compression, not {compression}")
-        return NdjsonFormat(compression)  # type: ignore[arg-type]
+        return NdjsonFormat(compression, schema=schema)  # type: ignore[arg-type]
     if fmt == "avro":
+        if schema != "native":
+            raise ValueError(
+                f"schema {schema} is a JSON shape: format avro holds the native event; use "
+                "format ndjson, or schema native"
+            )
         mapping = {
             "deflate": "deflate",
             "snappy": "snappy",

@@ -235,6 +235,7 @@ class GcsSink(ObjectStoreSink):
             prefix=destination.prefix,
             fmt=destination.format,
             compression=destination.compression,
+            schema=destination.schema,
         )
         self._destination = destination
         self.bucket_name = destination.bucket

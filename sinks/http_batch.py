@@ -87,12 +87,13 @@ def split_runs(
     return runs
 
 
-def event_documents(events: Sequence[Mapping[str, Any]]) -> list[bytes]:
-    """Each event as our JSON rendering (:func:`sinks.render.render_ndjson`, one line per
-    event: JSON strings never hold a raw line break)."""
+def event_documents(events: Sequence[Mapping[str, Any]], schema: str = "native") -> list[bytes]:
+    """Each event as our JSON rendering in the event shape ``schema``
+    (:func:`sinks.render.render_ndjson`, one line per event: JSON strings never hold a raw
+    line break)."""
     if not events:
         return []
-    return render_ndjson(events).split(b"\n")[:-1]
+    return render_ndjson(events, schema).split(b"\n")[:-1]
 
 
 def json_answer(content: bytes) -> dict[str, Any]:

@@ -32,6 +32,7 @@ class LocalDirectorySink(ObjectStoreSink):
             prefix=destination.prefix,
             fmt=destination.format,
             compression=destination.compression,
+            schema=destination.schema,
         )
         path = Path(destination.path)
         self.local_root = root

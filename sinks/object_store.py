@@ -39,10 +39,18 @@ class ObjectStoreSink(ABC):
 
     type = "object_store"
 
-    def __init__(self, *, destination_id: str, prefix: str, fmt: str, compression: str) -> None:
+    def __init__(
+        self,
+        *,
+        destination_id: str,
+        prefix: str,
+        fmt: str,
+        compression: str,
+        schema: str = "native",
+    ) -> None:
         self.destination_id = destination_id
         self.prefix = prefix
-        self.format: Format = format_for(fmt, compression)
+        self.format: Format = format_for(fmt, compression, schema)
 
     def key_for(self, batch: Batch) -> str:
         when = batch.first_recorded_at() or datetime.fromtimestamp(

@@ -396,6 +396,7 @@ class S3Sink(ObjectStoreSink):
             prefix=destination.prefix,
             fmt=destination.format,
             compression=destination.compression,
+            schema=destination.schema,
         )
         self._destination = destination
         self.bucket = destination.bucket

@@ -322,7 +322,7 @@ class SplunkHecSink:
 
     def render(self, batch: Batch) -> list[bytes]:
         """The request bodies of ``batch``, uncompressed, in order."""
-        documents = event_documents(batch.events)
+        documents = event_documents(batch.events, self._destination.schema)
         envelopes = [
             envelope(event, document, self._fields)
             for event, document in zip(batch.events, documents, strict=True)

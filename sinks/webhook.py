@@ -37,6 +37,7 @@ from auditstream.sinks.errors import DeliveryError, PermanentError, TransientErr
 from auditstream.sinks.peer_check import PeerCheckingBackend
 from auditstream.sinks.render import render_json_array, render_ndjson
 from auditstream.sinks.retry import is_retryable, is_retryable_status, parse_retry_after
+from auditstream.sinks.shapes import shape
 from auditstream.sinks.signature import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
@@ -311,6 +312,8 @@ class WebhookSink:
         self._owns_client = client is None
         self._client = client if client is not None else _build_client(destination, address_policy)
         self._content_type = CONTENT_TYPES[destination.body]
+        if destination.body == "json_array":  # a JSON array of the shape's documents
+            self._content_type = shape(destination.schema).batch_media_type
 
     def __repr__(self) -> str:
         return (
@@ -320,9 +323,10 @@ class WebhookSink:
 
     def render(self, batch: Batch) -> bytes:
         """The request body for ``batch`` in the destination's body format."""
+        schema = self._destination.schema
         if self._destination.body == "ndjson":
-            return render_ndjson(batch.events)
-        return render_json_array(batch.events)
+            return render_ndjson(batch.events, schema)
+        return render_json_array(batch.events, schema)
 
     def build_headers(self, batch: Batch, body: bytes, timestamp: int) -> dict[str, str]:
         """The request headers for ``body`` signed at ``timestamp``."""
