@@ -55,9 +55,9 @@ REPLAYED_COUNT = "replayed.count"
 """Header of a replayed record: how many times it has been replayed, this time included."""
 
 CUT_HEADERS = {
-    "dlq.value.size": "value",
-    "dlq.key.size": "key",
-    "dlq.headers.dropped": "headers",
+    dead_letters.VALUE_SIZE: "value",
+    dead_letters.KEY_SIZE: "key",
+    dead_letters.HEADERS_DROPPED: "headers",
 }
 """Headers ``pipeline.dead_letters`` sets when it kept only part of an original too large to
 keep whole (the value's or key's full size, how many headers were dropped), and the part."""
@@ -249,7 +249,7 @@ class DeadLetter:
     @property
     def size(self) -> int:
         """The size of the original value (more than the stored one when it was cut)."""
-        raw = self.record.header("dlq.value.size")
+        raw = self.record.header(dead_letters.VALUE_SIZE)
         try:
             return int(raw.decode("ascii")) if raw else len(self.record.value)
         except (UnicodeDecodeError, ValueError):
