@@ -237,8 +237,8 @@ class LogSettings:
     hostname: str | None
     tags: str
     summary: bool = True
-    """Whether ``message`` is our one-line summary; not when the event shape's document has a
-    ``message`` of its own (OCSF, ECS): a log holds each attribute once."""
+    """Whether ``message`` is our one-line summary; not when the event shape's document, spliced
+    into the log, has a ``message`` of its own (ECS): a log holds each attribute once."""
 
     @classmethod
     def of(cls, destination: DatadogLogsDestination) -> LogSettings:
@@ -247,7 +247,7 @@ class LogSettings:
             destination.service,
             destination.hostname,
             destination.tags,
-            summary=not shape(destination.schema).carries_message,
+            summary=not shape(destination.schema).spliced_message,
         )
 
     def head(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -395,6 +395,10 @@ class DatadogLogsSink:
         """The logs of ``batch``, in order, judged late against the sink's clock now."""
         now = self._clock()
         documents = event_documents(batch.events, self._destination.schema)
+        nest_as = shape(self._destination.schema).nest_as
+        if nest_as is not None:  # the shape's document as one attribute of the log
+            opening = b"{" + orjson.dumps(nest_as) + b":"
+            documents = [opening + d + b"}" for d in documents]
         return [
             log_entry(event, document, self._settings, now)
             for event, document in zip(batch.events, documents, strict=True)

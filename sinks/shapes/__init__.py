@@ -35,13 +35,23 @@ class Shape:
     """The Content-Type of a JSON array of documents (the webhook's ``json_array`` body)."""
     carries_message: bool
     """Whether a document has its own top-level ``message`` (a collector's summary gives way)."""
+    nest_as: str | None = None
+    """The attribute under which a collector that splices a document into its own attributes
+    (Datadog Logs) carries it; None splices it at the top level. OCSF goes under ``ocsf``, as
+    Datadog keeps OCSF values, so its ``status`` and ``severity`` are not read as the log's
+    status; CloudEvents under ``cloudevents`` (its ``source`` and ``time`` are its own)."""
+
+    @property
+    def spliced_message(self) -> bool:
+        """Whether a collector's log gets its ``message`` from the document."""
+        return self.carries_message and self.nest_as is None
 
 
 SHAPES: dict[str, Shape] = {
     s.name: s
     for s in (
         Shape("native", "the event as recorded", _native, "application/json", False),
-        Shape("ocsf", "OCSF 1.5.0", ocsf.render, "application/json", True),
+        Shape("ocsf", "OCSF 1.5.0", ocsf.render, "application/json", True, "ocsf"),
         Shape("ecs", "Elastic Common Schema", ecs.render, "application/json", True),
         Shape(
             "cloudevents",
@@ -49,6 +59,7 @@ SHAPES: dict[str, Shape] = {
             cloudevents.render,
             cloudevents.BATCH_MEDIA_TYPE,
             False,
+            "cloudevents",
         ),
     )
 }
