@@ -375,7 +375,9 @@ def add_dlq_command(sub: Any, backend_args: AddBackendArgs, runtime: RuntimeOf) 
         "routes them like new events. A record that fails again is dead-lettered again with "
         "those headers, and one replayed --max-replays times is refused unless --force. "
         "Sink-stage dead letters are re-routed to every destination the account includes; "
-        "copies of one event from several destinations are sent once. The records and a "
+        "copies of one event from several destinations are sent once, and one whose event "
+        "decodes (it failed for one destination only: the others have it) only with --force. "
+        "The records and a "
         "record of the replay (who, when, which positions) in auditstream.dlq.replays are "
         "stored in one transaction. Asks before sending unless --yes.",
     )

@@ -7,12 +7,13 @@ escape sequences, bidirectional overrides, NULs) never reach a terminal raw.
 
 A replay sends a dead letter back to the activity topic, and only there: the router checks it
 again like any new event and routes it to the destinations the account's settings include at
-that time (a sink-stage dead letter is re-routed too, never written to its destination topic
-behind the router's back). A replayed record carries ``replayed.from`` (the DLQ position it
-came from) and ``replayed.count``; these headers are not in the ``dlq.`` namespace, so a
-record that fails again keeps them in its new dead letter, and a record replayed
-``max_replays`` times is refused unless forced: nothing loops silently. The replayed records
-and one record describing the replay (who, when, which positions) on
+that time. A sink-stage dead letter is re-routed too, never written to its destination topic
+behind the router's back; one whose event decodes failed for that destination only (the
+others have it), so it is refused unless forced. A replayed record carries ``replayed.from``
+(the DLQ position it came from) and ``replayed.count``; these headers are not in the ``dlq.``
+namespace, so a record that fails again keeps them in its new dead letter, and a record
+replayed ``max_replays`` times is refused unless forced: nothing loops silently. The replayed
+records and one record describing the replay (who, when, which positions) on
 :data:`REPLAYS_TOPIC` are stored in one transaction (docs/adr/014-dead-letter-replay.md).
 """
 
@@ -378,8 +379,10 @@ def replay_record(
     """The record that replays ``dl`` to the activity topic: its original value (or
     ``fix``'s), key and headers without the ``dlq.*`` and ``replayed.*`` ones, plus
     ``replayed.from`` and ``replayed.count``. Raises :class:`ReplayRefused` when ``dl`` was
-    already replayed ``max_replays`` times (unless ``force``), or holds only part of the
-    original and there is no ``fix`` (even with ``force``: a prefix is not the event)."""
+    already replayed ``max_replays`` times, or is a sink-stage dead letter whose event
+    decodes (one destination could not take it, e.g. ``render_failed``: the others have it),
+    unless ``force``; or holds only part of the original and there is no ``fix`` (even with
+    ``force``: a prefix is not the event)."""
     if dl.replay_count >= max_replays and not force:
         raise ReplayRefused(
             f"{dl.position} was replayed {dl.replay_count} times already and failed again "
@@ -390,6 +393,13 @@ def replay_record(
             f"{dl.position} holds only part of the original ({', '.join(dl.cut)} cut: the "
             f"value was {dl.size} bytes, {len(dl.record.value)} kept); replay it with a fixed "
             "value (--value-file)"
+        )
+    if dl.stage == "sink" and not force and _decodes(dl.record.value):
+        raise ReplayRefused(
+            f"{dl.position} was dead-lettered by the sink of {dl.source_topic} only "
+            f"({dl.reason}): its event decodes, so the account's other destinations have it, "
+            "and a replay through the activity topic would deliver it to them again; fix the "
+            "destination and replay it there (`destinations replay`), or pass --force"
         )
     dropped = {REPLAYED_FROM, REPLAYED_COUNT} | (_REPLACED_BY_FIX if fix else set())
     kept = tuple(
@@ -453,6 +463,14 @@ def plan_replay(
         if fix is not None:
             plan.fixed.add(dl.position)
     return plan
+
+
+def _decodes(value: bytes) -> bool:
+    try:
+        codec.decode(value)
+    except CodecError:
+        return False
+    return True
 
 
 def _digest(key: bytes | None, value: bytes) -> bytes:

@@ -461,3 +461,23 @@ def test_a_fix_file_is_read_only_up_to_10_mb(tmp_path: Path) -> None:
         load_fix(path)
     with pytest.raises(ConfigError, match="--value-file"):
         load_fix(tmp_path)  # a folder
+
+
+@pytest.mark.parametrize(
+    ("stage", "value", "force", "refused"),
+    [
+        ("sink", codec.encode(make_event()), False, True),  # e.g. render_failed: one destination
+        ("sink", codec.encode(make_event()), True, False),
+        ("sink", b"\xc3\x01" + codec.current().fingerprint_bytes + b"\xff", False, False),
+        ("router", codec.encode(make_event()), False, False),  # e.g. missing_header
+    ],
+)
+def test_a_sink_stage_dead_letter_whose_event_decodes_is_replayed_only_forced(
+    stage: str, value: bytes, force: bool, refused: bool
+) -> None:
+    dl = _dl(value, stage=stage, reason="render_failed", source_topic="auditstream.dest.siem")
+    plan = plan_replay([dl], force=force)
+    assert bool(plan.refused) is refused
+    if refused:
+        assert "auditstream.dest.siem only (render_failed)" in plan.refused[0][1]
+        assert "destinations replay" in plan.refused[0][1]
