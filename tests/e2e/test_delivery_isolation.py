@@ -41,7 +41,15 @@ class HangingFront:
         self._held: list[socket.socket] = []
         self.hanging = True
         self.closed_by_client = 0
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._relayed: list[socket.socket] = []
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _start(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
 
     @property
     def url(self) -> str:
@@ -61,8 +69,21 @@ class HangingFront:
             conn.close()
 
     def close(self) -> None:
+        """Stop accepting, close every connection, and wait for the front's threads. Closing
+        the listener alone would not wake the thread blocked in ``accept()``: a shutdown does."""
         self.recover()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
+        with self._lock:
+            relayed, self._relayed = self._relayed, []
+            threads = list(self._threads)
+        for conn in relayed:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+        for thread in threads:
+            thread.join(10)
 
     def _accept(self) -> None:
         while True:
@@ -75,11 +96,13 @@ class HangingFront:
                 if hanging:
                     self._held.append(conn)
             if hanging:
-                threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+                self._start(self._hold, conn)
             else:
                 upstream = socket.create_connection(self._target)
+                with self._lock:
+                    self._relayed += [conn, upstream]
                 for src, dst in ((conn, upstream), (upstream, conn)):
-                    threading.Thread(target=_pump, args=(src, dst), daemon=True).start()
+                    self._start(_pump, src, dst)
 
     def _hold(self, conn: socket.socket) -> None:
         """Read and ignore the request; count a client that gives up (closes first)."""
