@@ -2,7 +2,8 @@
 # Sets up everything the tests need on a fresh machine (a virtualenv with the project and its
 # dev dependencies, the Kafka broker jars), then runs lint, type checks and the test suite.
 # Needs: Python 3.11+, a JDK 17+, Maven (first run only, to fetch the broker and Avro jars),
-# Node.js 20 and npm (Azurite, the Azure Blob emulator).
+# Node.js 20 and npm (Azurite, the Azure Blob emulator); Debian's apt as root for promtool and
+# prometheus (or both on PATH) and Go for helm (built once into .tools/).
 # Extra arguments go to pytest, e.g. `deploy/local/test.sh -k embedded -x`.
 set -euo pipefail
 
@@ -27,6 +28,12 @@ bash deploy/local/avro-java.sh build
 
 step "storage emulators (moto, fake-gcs-server, Azurite)"
 bash deploy/local/emulators.sh install
+
+step "prometheus and promtool (alert rule and dashboard tests)"
+bash deploy/local/prometheus.sh install
+
+step "helm (chart tests; built once into .tools/)"
+bash deploy/local/helm.sh install
 
 # Lint, types and tests all run, so one report shows every problem; any failure fails the run.
 failed=()
