@@ -11,6 +11,7 @@ lines go to the ``auditstream.kafka`` logger, each repeated line at most once pe
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from re import Pattern
@@ -30,6 +31,8 @@ from auditstream.pipeline.errors import (
     BrokerUnreachable,
     FencedError,
     LogError,
+    RecordRefused,
+    Refusal,
     TransactionAborted,
 )
 from auditstream.pipeline.kafka_client_log import KafkaClientLog, LastProblem, brief
@@ -40,6 +43,7 @@ from auditstream.pipeline.log import (
     Record,
     TopicPartition,
 )
+from auditstream.pipeline.record_limits import MAX_RECORD_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,9 @@ class KafkaLog:
     def __init__(self, bootstrap: str, extra: Mapping[str, Any] | None = None) -> None:
         self.bootstrap = bootstrap
         self._extra = dict(extra or {})
+        # The producers' own limit (librdkafka refuses a larger record before sending it);
+        # the router checks copies against the same number.
+        self.max_record_bytes = int(self._extra.get("message.max.bytes", MAX_RECORD_BYTES))
         self._closed = False
         # One for all clients: the same line from every client counts as one repeat.
         self._client_log = KafkaClientLog()
@@ -188,6 +195,7 @@ class KafkaLog:
                         "acks": "all",
                         "linger.ms": 5,
                         "compression.type": "lz4",
+                        "message.max.bytes": self.max_record_bytes,
                     }
                 )
             )
@@ -202,6 +210,7 @@ class KafkaLog:
                     "acks": "all",
                     "linger.ms": 5,
                     "compression.type": "lz4",
+                    "message.max.bytes": self.max_record_bytes,
                 }
             )
         )
@@ -347,9 +356,63 @@ class KafkaProducer:
             self._p = None  # the last reference: the client and its threads end now
 
 
+# Per-record errors that producing the same record again cannot cure, by reason code.
+_PERMANENT = {
+    KafkaError.MSG_SIZE_TOO_LARGE: "too_large",
+    KafkaError.RECORD_LIST_TOO_LARGE: "too_large",
+    KafkaError.INVALID_MSG_SIZE: "too_large",
+    KafkaError.INVALID_RECORD: "invalid_record",
+    KafkaError.INVALID_MSG: "invalid_record",
+    KafkaError.INVALID_TIMESTAMP: "invalid_record",
+    KafkaError.UNSUPPORTED_FOR_MESSAGE_FORMAT: "invalid_record",
+    KafkaError._INVALID_ARG: "invalid_record",
+    KafkaError._BAD_MSG: "invalid_record",
+    KafkaError.TOPIC_AUTHORIZATION_FAILED: "not_authorized",
+    KafkaError.POLICY_VIOLATION: "policy_violation",
+}
+# Errors of the producer's or the cluster's state, reported on each record: never the
+# record's fault (nor are librdkafka's local errors: timeouts, transport, purges).
+_NOT_THE_RECORD = frozenset(
+    {
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError.PRODUCER_FENCED,
+        KafkaError.UNKNOWN_PRODUCER_ID,
+        KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+        KafkaError.INVALID_TXN_STATE,
+        KafkaError.INVALID_PRODUCER_ID_MAPPING,
+        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        KafkaError.INVALID_REQUIRED_ACKS,
+    }
+)
+
+
+def refusal_of(index: int, err: KafkaError) -> Refusal | None:
+    """What a per-record error says about the record: a permanent refusal, a refusal that
+    may pass on a retry (an unexpected non-retriable broker error), or None when the record
+    is not at fault (timeouts, the broker away, the transaction's own state)."""
+    code = err.code()
+    reason = _PERMANENT.get(code)
+    if reason is not None:
+        return Refusal(index, reason, err.str(), permanent=True)
+    if err.retriable() or code < 0 or code in _NOT_THE_RECORD:
+        return None
+    return Refusal(index, err.name().lower(), err.str(), permanent=False)
+
+
+class _Deadline(Exception):
+    """The local produce queue stayed full until the transaction's deadline."""
+
+
 class KafkaTransactionalProducer:
-    def __init__(self, producer: _KProducer) -> None:
+    """Each transaction is bounded: producing, sending the offsets and committing share
+    ``timeout`` seconds, and an abort gets as long again. An abort that does not finish
+    (the broker away) is retried before the next transaction begins."""
+
+    def __init__(self, producer: _KProducer, timeout: float = _ADMIN_TIMEOUT_S) -> None:
         self._p: _KProducer | None = producer
+        self._timeout = timeout
+        self._abort_pending = False
 
     @property
     def _client(self) -> _KProducer:
@@ -363,52 +426,113 @@ class KafkaTransactionalProducer:
         consumer: Consumer,
         offsets: Mapping[TopicPartition, int],
     ) -> None:
+        """See :meth:`pipeline.log.TransactionalProducer.produce_and_commit`. Raises
+        :class:`RecordRefused` (a :class:`TransactionAborted`) naming the records the broker
+        or the client refused."""
         if not isinstance(consumer, KafkaConsumer):
             raise TypeError("a Kafka transaction needs a Kafka consumer")
-        client = self._client
-        try:
-            client.begin_transaction()
-            for r in records:
-                while True:
-                    try:
-                        client.produce(r.topic, value=r.value, key=r.key, headers=list(r.headers))
-                        break
-                    except BufferError:
-                        client.poll(0.1)
-            client.send_offsets_to_transaction(
-                [_KTP(tp.topic, tp.partition, off) for tp, off in offsets.items()],
-                consumer.group_metadata(),
-                _ADMIN_TIMEOUT_S,
-            )
-            client.commit_transaction(_ADMIN_TIMEOUT_S)
-            client.poll(0)  # hand queued log lines over
-        except KafkaException as exc:
-            kerr = exc.args[0]
-            if kerr.fatal():
-                raise FencedError(f"kafka transaction fenced or fatal: {kerr.str()}") from exc
-            try:
-                client.abort_transaction(_ADMIN_TIMEOUT_S)
-            except KafkaException as abort_exc:
-                raise FencedError(f"kafka: abort failed: {abort_exc}") from abort_exc
-            raise TransactionAborted(f"kafka transaction aborted: {kerr.str()}") from exc
+        self._transaction(records, consumer, offsets)
 
     def produce_atomically(self, records: Sequence[OutgoingRecord]) -> None:
+        self._transaction(records, None, {})
+
+    def _transaction(
+        self,
+        records: Sequence[OutgoingRecord],
+        consumer: KafkaConsumer | None,
+        offsets: Mapping[TopicPartition, int],
+    ) -> None:
         client = self._client
+        if self._abort_pending:
+            self._abort(client)
+        deadline = time.monotonic() + self._timeout
+
+        def left() -> float:
+            return max(1.0, deadline - time.monotonic())
+
+        failed: dict[int, KafkaError] = {}
         try:
             client.begin_transaction()
-            for r in records:
-                client.produce(r.topic, value=r.value, key=r.key, headers=list(r.headers))
-            client.commit_transaction(_ADMIN_TIMEOUT_S)
+        except KafkaException as exc:
+            raise self._failed_to_begin(exc) from exc
+        try:
+            for i, r in enumerate(records):
+                self._produce(client, i, r, failed, deadline)
+            if consumer is not None and offsets:
+                client.send_offsets_to_transaction(
+                    [_KTP(tp.topic, tp.partition, off) for tp, off in offsets.items()],
+                    consumer.group_metadata(),
+                    left(),
+                )
+            client.commit_transaction(left())
             client.poll(0)  # hand queued log lines over
-        except (KafkaException, BufferError) as exc:
+        except (KafkaException, _Deadline) as exc:
             kerr = exc.args[0] if isinstance(exc, KafkaException) else None
             if kerr is not None and kerr.fatal():
                 raise FencedError(f"kafka transaction fenced or fatal: {kerr.str()}") from exc
             try:
-                client.abort_transaction(_ADMIN_TIMEOUT_S)
-            except KafkaException as abort_exc:
-                raise FencedError(f"kafka: abort failed: {abort_exc}") from abort_exc
-            raise TransactionAborted(f"kafka transaction aborted: {exc}") from exc
+                self._abort(client)
+            finally:
+                # A refused batch can fail the transaction before the commit served its
+                # delivery reports (send_offsets_to_transaction sees the error state first).
+                client.poll(0)
+            refusals = [f for i, e in sorted(failed.items()) if (f := refusal_of(i, e))]
+            if refusals:
+                raise RecordRefused(refusals) from exc
+            why = kerr.str() if kerr is not None else str(exc)
+            raise TransactionAborted(f"kafka transaction aborted: {why}") from exc
+
+    def _produce(
+        self,
+        client: _KProducer,
+        index: int,
+        r: OutgoingRecord,
+        failed: dict[int, KafkaError],
+        deadline: float,
+    ) -> None:
+        def report(err: KafkaError | None, _msg: Any) -> None:
+            if err is not None:
+                failed[index] = err
+
+        while True:
+            try:
+                client.produce(
+                    r.topic, value=r.value, key=r.key, headers=list(r.headers), on_delivery=report
+                )
+                return
+            except BufferError:
+                # Local queue full: serve delivery reports to make room, for a bounded time.
+                if time.monotonic() >= deadline:
+                    raise _Deadline(
+                        f"the local produce queue stayed full for {self._timeout:g} s"
+                    ) from None
+                client.poll(0.1)
+            except KafkaException as exc:
+                failed[index] = exc.args[0]  # refused by the client itself (e.g. too large)
+                raise
+
+    def _failed_to_begin(self, exc: KafkaException) -> LogError:
+        kerr = exc.args[0]
+        if kerr.fatal():
+            return FencedError(f"kafka transaction fenced or fatal: {kerr.str()}")
+        return TransactionAborted(f"kafka: cannot begin a transaction: {kerr.str()}")
+
+    def _abort(self, client: _KProducer) -> None:
+        """Abort the open transaction. Raises :class:`FencedError` if the producer cannot go
+        on, :class:`TransactionAborted` if the abort did not finish in time (it is retried
+        before the next transaction)."""
+        try:
+            client.abort_transaction(self._timeout)
+        except KafkaException as exc:
+            kerr = exc.args[0]
+            if kerr.fatal():
+                raise FencedError(f"kafka: abort failed: {kerr.str()}") from exc
+            self._abort_pending = True
+            raise TransactionAborted(
+                f"kafka: transaction abort not finished ({kerr.str()}); retried before the "
+                "next transaction"
+            ) from exc
+        self._abort_pending = False
 
     def close(self) -> None:
         if self._p is not None:
