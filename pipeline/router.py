@@ -4,6 +4,10 @@ Each step reads a batch, routes every record (``pipeline.routing.route``), and p
 copies and dead letters together with the consumed offsets in one transaction (a Kafka
 transaction; one SQLite transaction on the embedded log). If the transaction aborts, the
 consumer rewinds to the committed offsets and the batch is routed again.
+
+A record the log refuses for good (too large, invalid, a topic it may not write) must not
+stop routing for everyone: it is isolated and dead-lettered, and the batch goes on without
+it (see ``Router._commit`` and docs/adr/013-router-poison-records-and-watchdog.md).
 """
 
 from __future__ import annotations
@@ -12,18 +16,48 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from auditstream.config.secrets import SecretBox
 from auditstream.config.stream import AccountSettings
 from auditstream.pipeline import metrics, topics
-from auditstream.pipeline.errors import FencedError, LogError
-from auditstream.pipeline.log import Log, OutgoingRecord, TopicPartition
+from auditstream.pipeline.dead_letters import dead_letter
+from auditstream.pipeline.errors import FencedError, LogError, RecordRefused, Refusal
+from auditstream.pipeline.log import Log, OutgoingRecord, Record, TopicPartition
 from auditstream.pipeline.process_reports import ProcessReporter
-from auditstream.pipeline.routing import SETTINGS_ACTIVITIES, route
+from auditstream.pipeline.record_limits import MAX_RECORD_BYTES
+from auditstream.pipeline.routing import SETTINGS_ACTIVITIES, Routed, route
 from auditstream.pipeline.settings_view import SettingsView
 from auditstream.pipeline.topic_setup import ensure_core_topics
+from auditstream.pipeline.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
+
+MAX_REFUSALS = 3
+"""Refusals of one record, not known to be permanent, before it is dead-lettered."""
+_REWIND_RETRY_S = 1.0
+_RETRIES_WHILE_ISOLATING = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One consumed record and what to produce for it; ``level`` counts the times it was
+    refused alone (0: as routed, 1: its dead letter, 2: its dead letter without body)."""
+
+    record: Record
+    routed: Routed
+    level: int = 0
+
+
+def _flatten(segment: list[_Entry]) -> tuple[list[OutgoingRecord], list[int]]:
+    """The records to produce for ``segment``, and for each the index of its entry."""
+    out: list[OutgoingRecord] = []
+    owner: list[int] = []
+    for i, entry in enumerate(segment):
+        out.extend(entry.routed.out)
+        owner.extend([i] * len(entry.routed.out))
+    return out, owner
 
 
 class Router:
@@ -38,8 +72,17 @@ class Router:
         poll_timeout: float = 0.2,
         activity_partitions: int = 1,
         box: SecretBox | None = None,
+        max_record_bytes: int | None = None,
+        watchdog: Watchdog | None = None,
     ) -> None:
         self._log = log_backend
+        self._watchdog = watchdog
+        # The log's own limit unless told otherwise: a copy over it would be refused.
+        self._max_record_bytes = max_record_bytes or int(
+            getattr(log_backend, "max_record_bytes", MAX_RECORD_BYTES)
+        )
+        self._suspect_refusals: dict[tuple[TopicPartition, int], int] = {}
+        self._rewind_pending: set[TopicPartition] | None = None
         ensure_core_topics(log_backend, activity_partitions)
         self.settings = SettingsView(log_backend, on_change=self._settings_changed, box=box)
         try:
@@ -63,11 +106,23 @@ class Router:
                 self._log.create_topic(topics.destination_topic(d.id))
 
     def step(self) -> int:
-        """Route one batch; returns how many activity records it consumed."""
+        """Route one batch; returns how many activity records it consumed (committed).
+
+        Raises :class:`FencedError` when another router took over, and :class:`LogError`
+        when a dead letter itself cannot be stored (the dead-letter topic refuses even a
+        record without its body: a configuration to fix, not a record to skip)."""
+        if self._rewind_pending is not None:
+            self._beat("rewinding to the committed offsets")
+            if not self._try_rewind(self._rewind_pending):
+                time.sleep(_REWIND_RETRY_S)
+                return 0
+        self._beat("reading settings")
         self.settings.poll()
         self._reporter.maybe_publish(self.settings.unapplied())
+        self._beat("polling the activity topic")
         records = self._consumer.poll(self._batch_size, self._poll_timeout)
         if not records:
+            self._beat("idle")
             return 0
         if any(
             (r.header("activity") or b"").decode(errors="replace") in SETTINGS_ACTIVITIES
@@ -79,53 +134,181 @@ class Router:
                 self.settings.catch_up(timeout=5.0)
             except TimeoutError:
                 log.warning("settings not read to their end; routing with the current view")
-        out: list[OutgoingRecord] = []
-        offsets: dict[TopicPartition, int] = {}
+        entries = [
+            _Entry(
+                r,
+                route(
+                    r,
+                    self.settings.account,
+                    self.settings.previous,
+                    max_record_bytes=self._max_record_bytes,
+                ),
+            )
+            for r in records
+        ]
+        return self._commit(entries)
+
+    def _commit(self, entries: list[_Entry]) -> int:
+        """Commit ``entries`` in as few transactions as the log allows; returns how many were
+        committed. A record the log refuses is isolated (the records before it are committed
+        first; a batch-level refusal naming several is halved) and, refused alone,
+        dead-lettered: every refusal splits a segment or moves one record a level down
+        (copies → dead letter → dead letter without body), so a batch takes a bounded number
+        of transactions, about 2·log2(batch) per poison record."""
+        segments = [entries]
+        done = 0
+        isolating = False
+        retries = _RETRIES_WHILE_ISOLATING
+        while segments:
+            segment = segments.pop(0)
+            out, owner = _flatten(segment)
+            offsets = {e.record.tp: e.record.offset + 1 for e in segment}
+            self._beat("in the routing transaction")
+            started = time.perf_counter()
+            try:
+                self._producer.produce_and_commit(out, self._consumer, offsets)
+            except FencedError:
+                raise
+            except RecordRefused as exc:
+                metrics.TRANSACTIONS.labels(outcome="aborted").inc()
+                culprits = self._culprits(exc, owner, segment)
+                if culprits is None:
+                    # str(exc), not exc: a log record keeps its arguments, and the error's
+                    # traceback would keep the Kafka client alive.
+                    log.warning("routing transaction aborted, re-reading the batch: %s", str(exc))
+                    self._rewind(offsets)
+                    return done
+                isolating = True
+                first, named, refusal = culprits
+                if len(segment) == 1:
+                    segments.insert(0, [self._demote(segment[0], refusal)])
+                elif first > 0:  # what comes before the first one named is not at fault
+                    segments[:0] = [segment[:first], segment[first:]]
+                elif named == 1:
+                    segments[:0] = [segment[:1], segment[1:]]
+                else:  # a broker names a whole batch: halve until one is refused alone
+                    half = len(segment) // 2
+                    segments[:0] = [segment[:half], segment[half:]]
+                continue
+            except LogError as exc:  # aborted, or refused (e.g. a destination topic just deleted)
+                metrics.TRANSACTIONS.labels(outcome="aborted").inc()
+                if isolating and retries:
+                    # The transaction after an aborted refusal can fail once on the client's
+                    # state (librdkafka: "skipped sequence numbers", "Erroneous state"):
+                    # starting the batch over would meet the refusal again, forever.
+                    retries -= 1
+                    log.warning("routing transaction aborted, trying it again: %s", str(exc))
+                    segments.insert(0, segment)
+                    continue
+                log.warning("routing transaction aborted, re-reading the batch: %s", str(exc))
+                self._rewind(offsets)
+                return done
+            retries = _RETRIES_WHILE_ISOLATING
+            metrics.TRANSACTION_SECONDS.observe(time.perf_counter() - started)
+            metrics.TRANSACTIONS.labels(outcome="committed").inc()
+            self._account(segment)
+            done += len(segment)
+        self._suspect_refusals.clear()
+        return done
+
+    def _culprits(
+        self, exc: RecordRefused, owner: list[int], segment: list[_Entry]
+    ) -> tuple[int, int, Refusal] | None:
+        """Which entries of ``segment`` ``exc`` names: the first one, how many, and the first
+        one's refusal. None to retry the segment as it is (a refusal that may pass, not yet
+        seen often enough)."""
+        first_of: dict[int, Refusal] = {}
+        for r in exc.refusals:
+            if 0 <= r.index < len(owner):
+                first_of.setdefault(owner[r.index], r)
+        permanent = sorted((i, r) for i, r in first_of.items() if r.permanent)
+        if permanent:
+            return permanent[0][0], len(permanent), permanent[0][1]
+        # Not known to be permanent: retried, but never forever; a record refused a few
+        # times is treated as refused for good.
+        due = []
+        for i, r in sorted(first_of.items()):
+            rec = segment[i].record
+            key = (rec.tp, rec.offset)
+            self._suspect_refusals[key] = self._suspect_refusals.get(key, 0) + 1
+            if self._suspect_refusals[key] >= MAX_REFUSALS:
+                due.append((i, r))
+        return (due[0][0], len(due), due[0][1]) if due else None
+
+    def _demote(self, entry: _Entry, refusal: Refusal) -> _Entry:
+        """``entry``, refused alone, one level down: its dead letter, then its dead letter
+        without body. Raises :class:`LogError` when even that was refused."""
+        rec = entry.record
+        where = f"{rec.topic}[{rec.partition}]@{rec.offset}"
+        if entry.level >= 2:
+            raise LogError(
+                f"router: the dead letter of {where} was refused even without its body "
+                f"({refusal.reason}: {refusal.detail}); check the {topics.DEAD_LETTERS} topic"
+            )
+        level = entry.level + 1
+        detail = f"the log refused the record: {refusal.detail}"
+        letter = dead_letter(
+            rec,
+            stage="router",
+            reason=refusal.reason,
+            detail=detail,
+            max_bytes=self._max_record_bytes,
+            keep_value=level == 1,
+        )
+        log.warning("record %s refused by the log (%s); dead-lettering it", where, refusal.reason)
+        return _Entry(rec, Routed((letter,), dead_letter_reason=refusal.reason), level)
+
+    def _account(self, segment: list[_Entry]) -> None:
         routed = 0
         filtered: dict[str, int] = {}
         dead: dict[str, int] = {}
-        for record in records:
-            result = route(record, self.settings.account, self.settings.previous)
-            out.extend(result.out)
-            offsets[record.tp] = record.offset + 1
+        for entry in segment:
+            result, record = entry.routed, entry.record
             if result.dead_letter_reason is not None:
-                dead[result.dead_letter_reason] = dead.get(result.dead_letter_reason, 0) + 1
+                reason = result.dead_letter_reason
+                dead[reason] = dead.get(reason, 0) + 1
                 log.warning(
                     "dead-lettered %s[%d]@%d: %s",
                     record.topic,
                     record.partition,
                     record.offset,
-                    result.dead_letter_reason,
+                    reason,
                 )
             elif result.out:
                 routed += len(result.out)
             elif result.decision is not None:
                 filtered[result.decision.value] = filtered.get(result.decision.value, 0) + 1
-        started = time.perf_counter()
-        try:
-            self._producer.produce_and_commit(out, self._consumer, offsets)
-        except FencedError:
-            raise
-        except LogError as exc:  # aborted, or refused (e.g. a destination topic just deleted)
-            metrics.TRANSACTIONS.labels(outcome="aborted").inc()
-            log.warning("routing transaction aborted, re-reading the batch: %s", exc)
-            self._rewind(offsets)
-            return 0
-        metrics.TRANSACTION_SECONDS.observe(time.perf_counter() - started)
-        metrics.TRANSACTIONS.labels(outcome="committed").inc()
-        metrics.EVENTS_CONSUMED.inc(len(records))
+        metrics.EVENTS_CONSUMED.inc(len(segment))
         metrics.EVENTS_ROUTED.inc(routed)
         for reason, n in filtered.items():
             metrics.EVENTS_FILTERED.labels(reason=reason).inc(n)
         for reason, n in dead.items():
             metrics.EVENTS_DEAD_LETTERED.labels(reason=reason).inc(n)
-        self.consumed += len(records)
-        return len(records)
+        self.consumed += len(segment)
 
     def _rewind(self, offsets: dict[TopicPartition, int]) -> None:
-        committed = self._consumer.committed(offsets.keys())
-        for tp in offsets:
-            self._consumer.seek(tp, committed.get(tp, 0))
+        self._beat("rewinding to the committed offsets")
+        if not self._try_rewind(offsets.keys()):
+            # Retried at the start of the next steps: polling on would skip the batch.
+            self._rewind_pending = set(offsets)
+
+    def _try_rewind(self, partitions: Iterable[TopicPartition]) -> bool:
+        parts = list(partitions)
+        try:
+            committed = self._consumer.committed(parts)
+            for tp in parts:
+                self._consumer.seek(tp, committed.get(tp, 0))
+        except FencedError:
+            raise
+        except LogError as exc:
+            log.warning("cannot rewind to the committed offsets yet: %s", str(exc))
+            return False
+        self._rewind_pending = None
+        return True
+
+    def _beat(self, phase: str) -> None:
+        if self._watchdog is not None:
+            self._watchdog.beat(phase)
 
     def lag(self) -> int:
         """Activity records not yet routed (end offsets minus committed offsets)."""
@@ -136,6 +319,7 @@ class Router:
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             self.step()
+        self._beat("stopping")
 
     def close(self) -> None:
         self._consumer.close()
