@@ -19,6 +19,12 @@ from auditstream.config.runtime import RuntimeSettings
 from auditstream.config.secrets import box_from_environment
 from auditstream.errors import AuditstreamError
 from auditstream.log_setup import configure_logging
+from auditstream.pipeline.watchdog import (
+    DEFAULT_STALL_TIMEOUT_S,
+    DEFAULT_STOP_GRACE_S,
+    EXIT_STALLED,
+    EXIT_STOP_TIMEOUT,
+)
 
 if TYPE_CHECKING:
     from auditstream.config.destinations import Destination
@@ -196,25 +202,45 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_router(args: argparse.Namespace) -> int:
     from auditstream.pipeline.open_log import open_log
     from auditstream.pipeline.router import Router
+    from auditstream.pipeline.watchdog import Watchdog, supervise
 
     settings = _runtime(args)
     _serve_metrics(settings)
     log = open_log(settings)
+    watchdog = Watchdog(args.stall_timeout)
     router = Router(
         log,
         transactional_id=args.transactional_id,
         activity_partitions=settings.activity_partitions,
         box=box_from_environment(),
         batch_size=args.batch_size,
+        watchdog=watchdog,
     )
     stop = _stop_event()
-    logging.getLogger("auditstream").info("router running on %s", settings.backend)
+    logging.getLogger("auditstream").info(
+        "router running on %s (stall timeout %g s)", settings.backend, args.stall_timeout
+    )
+
+    def loop(stop: threading.Event) -> None:
+        try:
+            router.run(stop)
+        finally:
+            router.close()
+
+    # The steps run in a thread of their own: the main thread takes SIGTERM at once, and
+    # ends the process if the steps stall or outlive a stop request (pipeline/watchdog.py).
     try:
-        router.run(stop)
+        supervise("router", loop, stop, watchdog, stop_grace=args.stop_grace)
     finally:
-        router.close()
         log.close()
     return 0
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
 
 
 def _sink_factory(args: argparse.Namespace) -> Callable[[Destination], Sink]:
@@ -409,6 +435,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=2000,
         help="records per transaction (default 2000): larger amortises the commit, "
         "smaller lowers latency",
+    )
+    p.add_argument(
+        "--stall-timeout",
+        type=_positive_seconds,
+        default=DEFAULT_STALL_TIMEOUT_S,
+        help="seconds without routing progress (a Kafka call blocked past its own timeout, "
+        "e.g. after a broker restart) before the router logs why and exits with status "
+        f"{EXIT_STALLED} for its supervisor to restart it (default {DEFAULT_STALL_TIMEOUT_S:g}); "
+        "keep it above 60 s in production: one transaction and its abort may take 30 s each",
+    )
+    p.add_argument(
+        "--stop-grace",
+        type=_positive_seconds,
+        default=DEFAULT_STOP_GRACE_S,
+        help="seconds the router gets to finish its step and close after SIGTERM/SIGINT "
+        f"before it exits with status {EXIT_STOP_TIMEOUT} (default {DEFAULT_STOP_GRACE_S:g})",
     )
     p.add_argument("--metrics-port", type=int, help="serve /metrics on this port")
     _backend_args(p)
