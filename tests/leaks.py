@@ -4,10 +4,12 @@
 its fixtures are done, what it started and did not end. The autouse fixture in
 ``tests/conftest.py`` fails the test with :func:`describe` of what leaked.
 
-librdkafka clients are found by their threads: every client runs ``rdk:main`` and one
-``rdk:broker...`` thread per broker (admin clients also ``rdk:bg``), named in
+librdkafka clients are found by their threads: every client runs one ``rdk:main`` thread and
+one ``rdk:broker...`` thread per broker (admin clients also ``rdk:bg``), named in
 ``/proc/self/task/<tid>/comm``. A client whose wrapper only flushed, or that nothing closed,
-keeps them until it is destroyed, reconnecting to brokers that a test stopped long ago.
+keeps them until it is destroyed, reconnecting to brokers that a test stopped long ago. A
+client counts as the test's when its ``rdk:main`` thread is new: an older leaked client may
+start new broker threads when its brokers go away, and that is not the current test's doing.
 """
 
 from __future__ import annotations
@@ -254,14 +256,16 @@ def leaked_since(before: Snapshot, grace_s: float = GRACE_S) -> Leaks:
     def new_rdk() -> dict[int, str]:
         return {t: n for t, n in rdk_threads().items() if t not in before.rdk_tids}
 
-    _wait(lambda: bool(new_rdk()), deadline)
-    running = new_rdk()
-    if running:
-        leaks.rdk_threads = sorted(running.values())
+    def new_clients() -> bool:
+        return "rdk:main" in new_rdk().values()
+
+    _wait(new_clients, deadline)
+    if new_clients():
+        leaks.rdk_threads = sorted(new_rdk().values())
         leaks.clients = live_clients()
         gc.collect()
-        _wait(lambda: bool(new_rdk()), time.monotonic() + 0.5)
-        leaks.clients_gone_on_gc = not new_rdk()
+        _wait(new_clients, time.monotonic() + 0.5)
+        leaks.clients_gone_on_gc = not new_clients()
 
     ancestors = _ancestors()
 
@@ -295,14 +299,16 @@ def describe(leaks: Leaks) -> str:
     if leaks.rdk_threads:
         counted = Counter(leaks.rdk_threads)
         threads = ", ".join(f"{n} x{c}" if c > 1 else n for n, c in sorted(counted.items()))
-        clients = "; ".join(leaks.clients) or "no client object found (freed from C)"
+        clients = "; ".join(leaks.clients) or "none found"
         how = (
             "dropped without close(): ended only by gc.collect()"
             if leaks.clients_gone_on_gc
             else "still referenced after gc.collect()"
         )
+        count = counted["rdk:main"]
         lines.append(
-            f"librdkafka client(s) not closed ({how}); threads: {threads}; live: {clients}"
+            f"{count} librdkafka client(s) not closed ({how}); new threads: {threads}; "
+            f"client objects alive (closed ones too): {clients}"
         )
     lines += [f"process {p.pid} [{p.state}]: {p.command[:200]}" for p in leaks.processes]
     return "\n".join(f"  - {line}" for line in lines)

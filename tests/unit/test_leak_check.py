@@ -104,9 +104,9 @@ def test_a_client_left_open_is_named_and_a_closed_one_is_not() -> None:
     try:
         found = leaks.leaked_since(before, grace_s=0.2)
         report = leaks.describe(found)
-        assert "librdkafka client(s) not closed (still referenced after gc.collect())" in report
+        assert "1 librdkafka client(s) not closed (still referenced after gc.collect())" in report
         assert "rdk:main" in report
-        assert "live: Producer held by " in report  # a running frame's local: not named
+        assert "alive (closed ones too): Producer held by " in report  # a frame's: not named
         assert "Consumer" in report  # closed, not yet freed: listed, and not counted
     finally:
         producer.close()
