@@ -13,6 +13,7 @@ DEPLOY = ROOT / "deploy"
 ALERTS = DEPLOY / "prometheus" / "alerts.yaml"
 ALERTS_TEST = DEPLOY / "prometheus" / "alerts_test.yaml"
 SCRAPE_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
+DASHBOARD = DEPLOY / "grafana" / "auditstream.json"
 
 
 def tool(name: str, installer: str) -> str:
@@ -26,3 +27,7 @@ def tool(name: str, installer: str) -> str:
 
 def promtool() -> str:
     return tool("promtool", "deploy/local/prometheus.sh")
+
+
+def prometheus() -> str:
+    return tool("prometheus", "deploy/local/prometheus.sh")
