@@ -31,6 +31,7 @@ _FETCH_TIMEOUT_S = 900.0
 _START_TIMEOUT_S = 240.0
 _STOP_TIMEOUT_S = 60.0
 _START_ATTEMPTS = 3
+_LAST_NODE_STOP_S = 3.0
 HEAP_OPTS = "-Xms128m -Xmx384m"
 
 REPLICATION_PROPS = (
@@ -226,18 +227,26 @@ class KafkaCluster(StopOnExit):
             (node.workdir / "kafka.pid").unlink(missing_ok=True)
         self._down.add(node_id)
 
-    def stop(self, node_id: int | None = None) -> None:
-        """Stop one node (TERM, then KILL after a timeout), or every node without ``node_id``.
+    def stop(self, node_id: int | None = None, timeout: float = _STOP_TIMEOUT_S) -> None:
+        """Stop one node (TERM, then KILL after ``timeout`` seconds), or, without ``node_id``,
+        every node, one after the other. The last node of a cluster cannot finish a controlled
+        shutdown (no quorum is left to record it): it gets KILL after a few seconds.
 
         Raises ``RuntimeError`` with the script's output if the stop script fails."""
-        ids = list(self.nodes) if node_id is None else [self._node(node_id).node_id]
+        if node_id is not None:
+            ids = [self._node(node_id).node_id]
+        else:
+            ids = [i for i in self.nodes if self.alive(i)] or list(self.nodes)
         failed: list[str] = []
-        for i in ids:
+        for n, i in enumerate(ids):
+            last = node_id is None and n == len(ids) - 1 and len(ids) > 1
+            wait = min(timeout, _LAST_NODE_STOP_S) if last else timeout
+            data = str(self.nodes[i].workdir)
             result = subprocess.run(
-                [str(KAFKA_SH), "stop", "--data", str(self.nodes[i].workdir)],
+                [str(KAFKA_SH), "stop", "--data", data, "--timeout", str(int(wait))],
                 capture_output=True,
                 text=True,
-                timeout=_STOP_TIMEOUT_S + 10,
+                timeout=wait + 30,
                 check=False,
             )
             if result.returncode != 0:

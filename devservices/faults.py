@@ -1,0 +1,932 @@
+"""Fault injection against the real stream: proof that no audit event is lost or duplicated.
+
+One scenario is one run: a fresh three-node Kafka cluster (:mod:`devservices.kafka_cluster`),
+account settings published to it, the router and sink workers started as the real CLI processes
+(``python -m auditstream router`` / ``sink-worker``, :class:`devservices.processes.ProjectProcess`),
+a seeded stream of simulated events produced at a steady rate from a thread of this process, and
+faults injected at set points of the production (kill -9 of a process, a broker crashed, a
+webhook answering 503, processes added and removed, poison records). Then the run waits until
+every destination holds what it should, and counts, per destination:
+
+* **expected**: computed here from the events the log acknowledged and the settings, with an
+  inclusion rule written out below (not the pipeline's own code);
+* **delivered**: distinct event ids the destination holds (files under the local root read back
+  and decoded; requests the webhook receiver accepted);
+* **lost**: expected ids the destination does not hold;
+* **duplicated**: ids stored more than once. For a local directory, an id in two objects (or
+  twice in one). For a webhook, an id accepted in requests with two different
+  ``Idempotency-Key`` values: a retry that repeats the key is deduplicated by the receiver, as
+  the protocol intends, and is not a duplicate.
+
+``run(scenario, options)`` returns a :class:`Result`; :func:`table` formats results. The
+reliability tests (``tests/reliability``) run the CI size, ``python -m bench.faults`` the full
+size. Every process, node and server a run starts is stopped by its own PID before it returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from auditstream.config.stream import AccountSettings
+from auditstream.pipeline import topics
+from auditstream.pipeline.errors import LogError
+from auditstream.pipeline.kafka_log import KafkaLog
+from auditstream.pipeline.log import OutgoingRecord
+from auditstream.pipeline.settings_writer import publish_settings
+from auditstream.producers.sdk import to_record
+from auditstream.producers.simulator import Simulator, SimulatorConfig
+
+from .kafka_cluster import KafkaCluster
+from .object_stores import AzureStore
+from .processes import ProjectProcess
+from .stored_objects import decode_object
+from .webhook_receiver import WebhookReceiver
+
+SIM_START = datetime(2026, 11, 29, tzinfo=UTC)
+"""Where the simulated clock starts: with the seed, the same events on every run."""
+SECRET = "fault-suite-signing-secret"  # noqa: S105 - the test receiver's, on 127.0.0.1
+HOOK_A, HOOK_B = "hook-a", "hook-b"
+SCENARIOS = ("kill9", "brokers", "webhook503", "scaling", "poison", "store")
+"""Run order and names (``--scenario``)."""
+
+DESCRIPTIONS = {
+    "kill9": "kill -9 of the router or a sink worker (seeded random choice and moment), N times;"
+    " a new process replaces each",
+    "brokers": "one broker of three killed -9 and restarted, then the active controller killed -9"
+    " and restarted",
+    "webhook503": "one webhook destination answers 503 for a while; the other keeps delivering",
+    "scaling": "sink workers 1 -> 3 -> 1 and routers 1 -> 2 -> 1 (SIGTERM to scale down)",
+    "poison": "garbage bytes, unknown schema fingerprint, truncated body, missing headers and an"
+    " account without settings, mixed into the stream: each poison record is dead-lettered"
+    " (or, without settings, filtered) and nothing else stops",
+    "store": "the Azure Blob emulator (Azurite, keeps its data) stopped for a while and started"
+    " again; an extra account streams to it",
+}
+
+_BATCH = {"max_events": 500, "max_age_s": 0.5}
+_INCLUDED_CATEGORIES = ["account", "team", "recipe"]
+_EXCLUDED_ACTIVITIES = ["user_login", "recipe_started"]
+
+# -- settings and what they include ----------------------------------------------------------
+
+
+def account_settings(
+    hook_a: str, hook_b: str, store: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Six accounts: everything to a local directory; a category filter; an exclusion list;
+    a local directory and a webhook; a second webhook alone; streaming switched off. With
+    ``store`` (an object-store destination), a seventh account streams to it."""
+    extra = [] if store is None else [{"account_id": "acct-blob", "destinations": [store]}]
+    return [
+        *extra,
+        {
+            "account_id": "acct-all",
+            "destinations": [{"id": "all-local", "type": "local", "path": "all-local"}],
+        },
+        {
+            "account_id": "acct-cats",
+            "include_categories": _INCLUDED_CATEGORIES,
+            "destinations": [
+                {
+                    "id": "cats-local",
+                    "type": "local",
+                    "path": "cats-local",
+                    "format": "avro",
+                    "compression": "deflate",
+                }
+            ],
+        },
+        {
+            "account_id": "acct-excl",
+            "exclude_activities": _EXCLUDED_ACTIVITIES,
+            "destinations": [
+                {"id": "excl-local", "type": "local", "path": "excl-local", "compression": "zstd"}
+            ],
+        },
+        {
+            "account_id": "acct-hooks",
+            "destinations": [
+                {"id": "hooks-local", "type": "local", "path": "hooks-local"},
+                {"id": HOOK_A, "type": "webhook", "url": hook_a, "secret": SECRET},
+            ],
+        },
+        {
+            "account_id": "acct-hook-b",
+            "destinations": [{"id": HOOK_B, "type": "webhook", "url": hook_b, "secret": SECRET}],
+        },
+        {
+            "account_id": "acct-off",
+            "streaming_enabled": False,
+            "destinations": [{"id": "off-local", "type": "local", "path": "off-local"}],
+        },
+    ]
+
+
+def _with_batches(raw: list[dict[str, Any]]) -> list[AccountSettings]:
+    out = []
+    for account in raw:
+        dests = [{**d, "batch": dict(_BATCH)} for d in account["destinations"]]
+        out.append(AccountSettings.model_validate({**account, "destinations": dests}))
+    return out
+
+
+def included(account: dict[str, Any] | None, category: str, activity: str) -> bool:
+    """The inclusion rule, written out from the documented settings (not the router's code):
+    streaming on, the category among ``include_categories`` when given, the activity among
+    ``include_activities`` when given, and not among ``exclude_activities``."""
+    if account is None or not account.get("streaming_enabled", True):
+        return False
+    cats = account.get("include_categories")
+    if cats is not None and category not in cats:
+        return False
+    acts = account.get("include_activities") or []
+    if acts and activity not in acts:
+        return False
+    return activity not in (account.get("exclude_activities") or [])
+
+
+def expected_per_destination(
+    events: list[tuple[str, str, str, str]], raw: list[dict[str, Any]]
+) -> dict[str, set[str]]:
+    """``destination id -> event ids`` it must receive, from ``(event_id, account, category,
+    activity)`` of every event the log acknowledged."""
+    by_account = {a["account_id"]: a for a in raw}
+    out: dict[str, set[str]] = {d["id"]: set() for a in raw for d in a["destinations"]}
+    for event_id, account_id, category, activity in events:
+        account = by_account.get(account_id)
+        if account is not None and included(account, category, activity):
+            for d in account["destinations"]:
+                out[d["id"]].add(event_id)
+    return out
+
+
+# -- what the destinations hold ------------------------------------------------------------
+
+
+class LocalReader:
+    """Event ids per object under a local root; an object is decoded once (objects are written
+    to a temporary name and renamed, so a finished object never changes)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._cache: dict[Path, tuple[int, list[str]]] = {}
+
+    def ids(self, dest_path: str) -> list[str]:
+        base = self.root / dest_path
+        found: list[str] = []
+        if not base.exists():
+            return found
+        for path in sorted(base.rglob("*")):
+            if not path.is_file() or path.name.startswith(".tmp-"):
+                continue
+            size = path.stat().st_size
+            cached = self._cache.get(path)
+            if cached is None or cached[0] != size:
+                ids = [str(e["event_id"]) for e in decode_object(path.name, path.read_bytes())]
+                cached = (size, ids)
+                self._cache[path] = cached
+            found.extend(cached[1])
+        return found
+
+
+def webhook_counts(receiver: WebhookReceiver) -> tuple[set[str], set[str]]:
+    """(distinct event ids accepted, ids accepted under two or more Idempotency-Keys)."""
+    keys: dict[str, set[str]] = {}
+    for n, delivery in enumerate(receiver.deliveries):
+        key = delivery.idempotency_key or delivery.headers.get("webhook-id") or f"no-key-{n}"
+        for event_id in delivery.event_ids:
+            keys.setdefault(event_id, set()).add(key)
+    return set(keys), {i for i, k in keys.items() if len(k) > 1}
+
+
+def store_ids(store: AzureStore) -> list[str]:
+    """Every event id in the store's objects (the sink's reachability probes left out),
+    duplicates included. An object the store cannot list or read now counts as absent."""
+    try:
+        objects = store.objects()
+    except Exception:  # stopped on purpose: nothing can be read meanwhile
+        return []
+    return [
+        str(e["event_id"])
+        for key, data in objects.items()
+        if "/_auditstream_check/" not in key
+        for e in decode_object(key, data)
+    ]
+
+
+# -- results -------------------------------------------------------------------------------
+
+
+@dataclass
+class Count:
+    expected: int
+    delivered: int
+    lost: int
+    duplicated: int
+    extra: int = 0
+    """Ids the destination holds that it should not (not produced, or filtered out)."""
+
+
+@dataclass
+class Result:
+    scenario: str
+    seed: int
+    produced: int
+    faults: list[str] = field(default_factory=list)
+    per_destination: dict[str, Count] = field(default_factory=dict)
+    drain_s: float | None = None
+    problems: list[str] = field(default_factory=list)
+    """What went wrong besides the counts: a drain that timed out, a dead letter that did not
+    arrive, production that failed."""
+    crashes: list[str] = field(default_factory=list)
+    """Router or sink worker processes that exited by themselves (with their log's last
+    lines); each was replaced by a new one, as a supervisor would."""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def expected(self) -> int:
+        return sum(c.expected for c in self.per_destination.values())
+
+    @property
+    def delivered(self) -> int:
+        return sum(c.delivered for c in self.per_destination.values())
+
+    @property
+    def lost(self) -> int:
+        return sum(c.lost for c in self.per_destination.values())
+
+    @property
+    def duplicated(self) -> int:
+        return sum(c.duplicated for c in self.per_destination.values())
+
+    @property
+    def extra(self) -> int:
+        return sum(c.extra for c in self.per_destination.values())
+
+    def expected_by_destination(self) -> str:
+        return " ".join(f"{d}={c.expected}" for d, c in sorted(self.per_destination.items()))
+
+
+_COLUMNS = (
+    ("scenario", 10, "<"),
+    ("seed", 6, ">"),
+    ("produced", 9, ">"),
+    ("faults", 6, ">"),
+    ("expected", 9, ">"),
+    ("delivered", 9, ">"),
+    ("LOST", 6, ">"),
+    ("DUPLICATED", 10, ">"),
+    ("drain s", 8, ">"),
+    ("crashed", 7, ">"),
+)
+
+
+def table(results: list[Result]) -> list[str]:
+    """One row per scenario (expected and delivered summed over destinations), then, per
+    scenario, the expected count of each destination, the faults and any problem."""
+
+    def line(cells: list[str]) -> str:
+        return " ".join(f"{c:{a}{w}}" for (_, w, a), c in zip(_COLUMNS, cells, strict=True))
+
+    head = line([c[0] for c in _COLUMNS])
+    out = [head, "-" * len(head)]
+    for r in results:
+        drain = "-" if r.drain_s is None else f"{r.drain_s:.1f}"
+        out.append(
+            line(
+                [
+                    r.scenario,
+                    str(r.seed),
+                    str(r.produced),
+                    str(len(r.faults)),
+                    str(r.expected),
+                    str(r.delivered),
+                    str(r.lost),
+                    str(r.duplicated),
+                    drain,
+                    str(len(r.crashes)),
+                ]
+            )
+        )
+    out.append("")
+    for r in results:
+        out.append(f"{r.scenario}: expected per destination: {r.expected_by_destination()}")
+        for d, c in sorted(r.per_destination.items()):
+            if c.lost or c.duplicated or c.extra:
+                out.append(
+                    f"  {d}: expected {c.expected} delivered {c.delivered} lost {c.lost} "
+                    f"duplicated {c.duplicated} extra {c.extra}"
+                )
+        out.extend(f"  fault: {f}" for f in r.faults)
+        out.extend(f"  note: {n}" for n in r.notes)
+        out.extend(f"  PROBLEM: {p}" for p in r.problems)
+        out.extend(f"  CRASHED: {c}" for c in r.crashes)
+    return out
+
+
+# -- options ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    """How big a run is. The CI size is the default; ``full()`` the full size."""
+
+    events: int = 5_000
+    seed: int = 20261129
+    kills: int = 3
+    rate: float = 250.0
+    """Events produced per second (the faults happen while they are produced)."""
+    outage_s: float = 10.0
+    """How long the failing webhook answers 503."""
+    min_production_s: float = 15.0
+    """Production lasts at least this long (the rate is lowered for small runs)."""
+    drain_timeout_s: float = 300.0
+    workers: int = 1
+
+    @classmethod
+    def full(cls, events: int = 200_000, seed: int = 20261129) -> Options:
+        return cls(events=events, seed=seed, kills=10, rate=1000.0, outage_s=60.0)
+
+
+# -- the running stack -----------------------------------------------------------------------
+
+
+class Stack:
+    """The router and sink worker processes of a run, started and ended by PID."""
+
+    def __init__(self, workdir: Path, bootstrap: str, out: Path) -> None:
+        self.workdir = workdir
+        self.bootstrap = bootstrap
+        self.out = out
+        self.routers: list[ProjectProcess] = []
+        self.workers: list[ProjectProcess] = []
+        self._started = 0
+        self.exited: list[str] = []
+
+    def _log(self, role: str) -> Path:
+        self._started += 1
+        return self.workdir / f"{role}-{self._started:02d}.log"
+
+    def start_router(self) -> ProjectProcess:
+        p = ProjectProcess(["router", "--bootstrap", self.bootstrap], self._log("router"))
+        self.routers.append(p)
+        return p
+
+    def start_worker(self) -> ProjectProcess:
+        args = ["sink-worker", "--bootstrap", self.bootstrap, "--local-root", str(self.out)]
+        p = ProjectProcess([*args, "--allow-network", "127.0.0.1/32"], self._log("worker"))
+        self.workers.append(p)
+        return p
+
+    def kill9(self, p: ProjectProcess) -> None:
+        p.kill9()
+        p.stop()  # closes its log file; the process is gone already
+        for group in (self.routers, self.workers):
+            if p in group:
+                group.remove(p)
+
+    def stop(self, p: ProjectProcess) -> int:
+        code = p.stop()
+        for group in (self.routers, self.workers):
+            if p in group:
+                group.remove(p)
+        return code
+
+    def check(self) -> None:
+        """Replace a process that exited by itself, and note it (with its log's tail)."""
+        for group, start in ((self.routers, self.start_router), (self.workers, self.start_worker)):
+            for p in list(group):
+                if not p.alive():
+                    tail = "\n".join(p.output().splitlines()[-15:])
+                    self.exited.append(f"{p.log_path.name} exited by itself:\n{tail}")
+                    group.remove(p)
+                    p.stop()
+                    start()
+
+    def stop_all(self) -> None:
+        for p in [*self.routers, *self.workers]:
+            with contextlib.suppress(Exception):
+                p.stop()
+        self.routers.clear()
+        self.workers.clear()
+
+
+# -- producing -----------------------------------------------------------------------------
+
+
+class Production:
+    """Produces ``count`` simulated events at ``rate`` per second from a thread, noting which
+    the log acknowledged. ``inject`` queues extra raw records (poison) to send as well."""
+
+    def __init__(
+        self, log: KafkaLog, accounts: list[str], count: int, rate: float, seed: int
+    ) -> None:
+        self._log = log
+        self._sim = Simulator(SimulatorConfig(accounts=accounts, seed=seed, start=SIM_START))
+        self.count = count
+        self.rate = rate
+        self.sent = 0
+        self.acked: list[tuple[str, str, str, str]] = []
+        self.failed: list[str] = []
+        self._lock = threading.Lock()
+        self._extra: list[OutgoingRecord] = []
+        self.extra_acked: list[OutgoingRecord] = []
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fault-suite-producer")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def inject(self, records: list[OutgoingRecord]) -> None:
+        with self._lock:
+            self._extra.extend(records)
+
+    @property
+    def progress(self) -> float:
+        return self.sent / self.count if self.count else 1.0
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def join(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            self._produce()
+        except BaseException as exc:  # reported by the run
+            self.error = exc
+
+    def _produce(self) -> None:
+        producer = self._log.producer()
+        started = time.monotonic()
+        try:
+            events = self._sim.events(self.count)
+            for i, event in enumerate(events, start=1):
+                if self._stop.is_set():
+                    break
+                delay = started + i / self.rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                key = (
+                    str(event["event_id"]),
+                    str(event["account_id"]),
+                    str(event["category"]),
+                    str(event["activity"]),
+                )
+
+                def report(err: Exception | None, _r: OutgoingRecord, key: Any = key) -> None:
+                    with self._lock:
+                        (self.failed.append(key[0]) if err else self.acked.append(key))
+
+                producer.produce(to_record(event), report)
+                self.sent = i
+                self._send_extra(producer)
+            self._send_extra(producer)
+            remaining = producer.flush(300.0)
+            if remaining:
+                raise RuntimeError(f"{remaining} events not acknowledged after 300 s")
+        finally:
+            producer.close()
+
+    def _send_extra(self, producer: Any) -> None:
+        with self._lock:
+            extra, self._extra = self._extra, []
+
+        def report(err: Exception | None, r: OutgoingRecord) -> None:
+            if err is None:
+                with self._lock:
+                    self.extra_acked.append(r)
+
+        for record in extra:
+            producer.produce(record, report)
+
+
+# -- poison ----------------------------------------------------------------------------------
+
+
+def poison_records(seed: int) -> list[tuple[str, str | None, OutgoingRecord]]:
+    """``(kind, expected dead-letter reason or None, record)``: None means filtered (an account
+    without settings is not streamed anywhere)."""
+    rng = random.Random(seed)
+    sim = Simulator(SimulatorConfig(accounts=["acct-all"], seed=seed + 1, start=SIM_START))
+    good = to_record(next(iter(sim.events(1))))
+    nobody = SimulatorConfig(accounts=["acct-nobody"], seed=seed + 2, start=SIM_START)
+    nosettings = to_record(next(iter(Simulator(nobody).events(1))))
+    fingerprint = good.value[:2] + bytes(rng.randrange(256) for _ in range(8))
+    headers = good.headers
+    return [
+        ("garbage bytes", "malformed", OutgoingRecord(
+            topic=topics.ACTIVITY, key=good.key, headers=headers,
+            value=bytes(rng.randrange(256) for _ in range(64)),
+        )),
+        ("unknown fingerprint", "unknown_schema", OutgoingRecord(
+            topic=topics.ACTIVITY, key=good.key, headers=headers,
+            value=fingerprint + good.value[10:],
+        )),
+        ("truncated body", "malformed", OutgoingRecord(
+            topic=topics.ACTIVITY, key=good.key, headers=headers,
+            value=good.value[: 10 + (len(good.value) - 10) // 3],
+        )),
+        ("missing headers", "missing_header", OutgoingRecord(
+            topic=topics.ACTIVITY, key=good.key, headers=(), value=good.value,
+        )),
+        ("account without settings", None, nosettings),
+    ]  # fmt: skip
+
+
+def read_dead_letters(log: KafkaLog, want: int, timeout: float) -> list[tuple[str, str, bytes]]:
+    """``(reason, stage, value)`` of the dead letters, read until ``want`` are there (or the
+    time is up)."""
+    reader = log.reader(topics.DEAD_LETTERS)
+    found: list[tuple[str, str, bytes]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(found) < want and time.monotonic() < deadline:
+            for r in reader.poll(500, 0.5):
+                reason = (r.header("dlq.reason") or b"").decode()
+                stage = (r.header("dlq.stage") or b"").decode()
+                found.append((reason, stage, r.value))
+    finally:
+        reader.close()
+    return found
+
+
+# -- one run ---------------------------------------------------------------------------------
+
+Action = tuple[float, str, Callable[[], str]]
+"""(at this share of the production, label, do it: returns what was done)."""
+
+
+@dataclass
+class _Run:
+    scenario: str
+    options: Options
+    workdir: Path
+    cluster: KafkaCluster
+    stack: Stack
+    receivers: dict[str, WebhookReceiver]
+    rng: random.Random
+    log: KafkaLog
+    store: AzureStore | None = None
+    production: Production | None = None
+    poison: list[tuple[str, str | None, OutgoingRecord]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _kill9_actions(run: _Run) -> list[Action]:
+    moments = sorted(run.rng.uniform(0.05, 0.95) for _ in range(run.options.kills))
+
+    def kill() -> str:
+        processes = [*run.stack.routers, *run.stack.workers]
+        victim = run.rng.choice(processes)
+        role = "router" if victim in run.stack.routers else "sink worker"
+        pid = victim.pid
+        run.stack.kill9(victim)
+        (run.stack.start_router if role == "router" else run.stack.start_worker)()
+        return f"kill -9 {role} PID {pid}"
+
+    return [(m, "kill9", kill) for m in moments]
+
+
+def _broker_actions(run: _Run) -> list[Action]:
+    state: dict[str, int] = {}
+
+    def kill_follower() -> str:
+        controller = run.cluster.controller()
+        node = run.rng.choice([n for n in run.cluster.nodes if n != controller])
+        run.cluster.kill9(node)
+        state["follower"] = node
+        return f"kill -9 broker {node} (controller was {controller})"
+
+    def restart_follower() -> str:
+        t0 = time.monotonic()
+        run.cluster.restart(state["follower"])
+        return f"restart broker {state['follower']} ({time.monotonic() - t0:.0f} s)"
+
+    def kill_controller() -> str:
+        controller = run.cluster.controller()
+        run.cluster.kill9(controller)
+        state["controller"] = controller
+        after = run.cluster.controller(timeout=60.0)
+        return f"kill -9 controller broker {controller} (new controller {after})"
+
+    def restart_controller() -> str:
+        t0 = time.monotonic()
+        run.cluster.restart(state["controller"])
+        return f"restart broker {state['controller']} ({time.monotonic() - t0:.0f} s)"
+
+    return [
+        (0.15, "kill broker", kill_follower),
+        (0.3, "restart broker", restart_follower),
+        (0.5, "kill controller", kill_controller),
+        (0.65, "restart controller", restart_controller),
+    ]
+
+
+def _webhook_actions(run: _Run) -> list[Action]:
+    failing, healthy = run.receivers[HOOK_B], run.receivers[HOOK_A]
+    state: dict[str, Any] = {}
+
+    def fail() -> str:
+        failing.set_status(503)
+        state["t0"] = time.monotonic()
+        state["a0"] = len(healthy.unique_event_ids())
+        state["b0"] = len(failing.unique_event_ids())
+        return f"{HOOK_B} answers 503"
+
+    def recover() -> str:
+        remaining = state["t0"] + run.options.outage_s - time.monotonic()
+        # The outage lasts its full time even when production is faster.
+        while remaining > 0:
+            time.sleep(min(remaining, 0.5))
+            remaining = state["t0"] + run.options.outage_s - time.monotonic()
+        failing.set_status(None)
+        a_gain = len(healthy.unique_event_ids()) - state["a0"]
+        b_gain = len(failing.unique_event_ids()) - state["b0"]
+        run.notes.append(
+            f"during the {time.monotonic() - state['t0']:.0f} s outage {HOOK_A} received "
+            f"{a_gain} new events, {HOOK_B} {b_gain}"
+        )
+        if a_gain <= 0:
+            run.problems.append(f"{HOOK_A} received nothing while {HOOK_B} was failing")
+        return f"{HOOK_B} answers again after {time.monotonic() - state['t0']:.0f} s"
+
+    return [(0.15, "webhook 503", fail), (0.16, "webhook ok", recover)]
+
+
+def _scaling_actions(run: _Run) -> list[Action]:
+    def workers_up() -> str:
+        run.stack.start_worker()
+        run.stack.start_worker()
+        return "sink workers 1 -> 3"
+
+    def routers_up() -> str:
+        run.stack.start_router()
+        return "routers 1 -> 2"
+
+    def workers_down() -> str:
+        codes = [run.stack.stop(p) for p in run.stack.workers[:2]]
+        return f"sink workers 3 -> 1 (SIGTERM, exit codes {codes})"
+
+    def routers_down() -> str:
+        code = run.stack.stop(run.stack.routers[0])
+        return f"routers 2 -> 1 (SIGTERM, exit code {code})"
+
+    return [
+        (0.15, "scale", workers_up),
+        (0.35, "scale", routers_up),
+        (0.6, "scale", workers_down),
+        (0.8, "scale", routers_down),
+    ]
+
+
+def _poison_actions(run: _Run) -> list[Action]:
+    records = run.poison = poison_records(run.options.seed)
+
+    def inject(i: int) -> Callable[[], str]:
+        def do() -> str:
+            kind, _reason, record = records[i]
+            assert run.production is not None
+            run.production.inject([record])
+            return f"poison: {kind}"
+
+        return do
+
+    step = 0.8 / len(records)
+    return [(0.1 + i * step, "poison", inject(i)) for i in range(len(records))]
+
+
+def _store_actions(run: _Run) -> list[Action]:
+    state: dict[str, float] = {}
+
+    def stop() -> str:
+        assert run.store is not None
+        run.store.stop()
+        state["t0"] = time.monotonic()
+        return "Azurite stopped"
+
+    def restart() -> str:
+        assert run.store is not None
+        remaining = state["t0"] + run.options.outage_s - time.monotonic()
+        while remaining > 0:
+            time.sleep(min(remaining, 0.5))
+            remaining = state["t0"] + run.options.outage_s - time.monotonic()
+        run.store.restart()
+        return f"Azurite started again after {time.monotonic() - state['t0']:.0f} s"
+
+    return [(0.2, "store down", stop), (0.21, "store up", restart)]
+
+
+_MIN_PRODUCTION_S = {"brokers": 45.0}
+"""Production lasts at least this long in these scenarios: two broker restarts, each up to
+15 s on a busy machine, must happen while events are still produced."""
+
+_ACTIONS: dict[str, Callable[[_Run], list[Action]]] = {
+    "kill9": _kill9_actions,
+    "brokers": _broker_actions,
+    "webhook503": _webhook_actions,
+    "scaling": _scaling_actions,
+    "poison": _poison_actions,
+    "store": _store_actions,
+}
+
+
+def _count(
+    run: _Run,
+    raw: list[dict[str, Any]],
+    expected: dict[str, set[str]],
+    reader: LocalReader,
+) -> dict[str, Count]:
+    out: dict[str, Count] = {}
+    for account in raw:
+        for d in account["destinations"]:
+            want = expected[d["id"]]
+            if d["type"] == "webhook":
+                got, dupes = webhook_counts(run.receivers[d["id"]])
+            elif d["type"] != "local":
+                assert run.store is not None
+                ids = store_ids(run.store)
+                got = set(ids)
+                dupes = {i for i, n in Counter(ids).items() if n > 1}
+            else:
+                ids = reader.ids(d["path"])
+                got = set(ids)
+                dupes = {i for i, n in Counter(ids).items() if n > 1}
+            out[d["id"]] = Count(
+                expected=len(want),
+                delivered=len(got & want),
+                lost=len(want - got),
+                duplicated=len(dupes),
+                extra=len(got - want),
+            )
+    return out
+
+
+def _complete(counts: dict[str, Count]) -> bool:
+    return all(c.lost == 0 for c in counts.values())
+
+
+@contextlib.contextmanager
+def _receivers() -> Iterator[dict[str, WebhookReceiver]]:
+    with WebhookReceiver(SECRET.encode()) as a, WebhookReceiver(SECRET.encode()) as b:
+        yield {HOOK_A: a, HOOK_B: b}
+
+
+_T0 = time.monotonic()
+
+
+def say(message: str) -> None:
+    """One progress line on stderr, so a long run shows life."""
+    print(f"[{time.monotonic() - _T0:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def run(scenario: str, workdir: Path, options: Options | None = None) -> Result:
+    """Run one scenario in ``workdir`` (created; the cluster's data and every process's log stay
+    there) and count what each destination holds."""
+    unknown = [s for s in scenario.split("+") if s not in _ACTIONS]
+    if unknown:
+        raise ValueError(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
+    options = options or Options()
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = workdir / "out"
+    say(f"{scenario}: starting a three-node cluster in {workdir}")
+    with contextlib.ExitStack() as resources:
+        cluster = resources.enter_context(KafkaCluster.start(workdir / "kafka"))
+        receivers = resources.enter_context(_receivers())
+        store = None
+        if "store" in scenario.split("+"):
+            store = AzureStore(workdir / "azurite")
+            resources.callback(store.stop)
+        log = KafkaLog(cluster.bootstrap)
+        stack = Stack(workdir, cluster.bootstrap, out)
+        rng = random.Random(f"{scenario}-{options.seed}")
+        state = _Run(scenario, options, workdir, cluster, stack, receivers, rng, log, store)
+        try:
+            return _run(state)
+        finally:
+            say(f"{scenario}: stopping")
+            stack.stop_all()
+            log.close()
+
+
+def _setup(run: _Run, step: Callable[[], object], what: str, attempts: int = 3) -> None:
+    """Run a setup ``step``, again after a ``LogError`` (noted). A client given the cluster's
+    three addresses drops those bootstrap connections once it has learnt the brokers, and an
+    admin request in flight on one fails with _DESTROY_BROKER; the setup is not what a run
+    measures."""
+    for attempt in range(attempts):
+        try:
+            step()
+            return
+        except LogError as exc:
+            run.notes.append(f"{what} failed once, retried: {exc}")
+            if attempt == attempts - 1:
+                raise
+
+
+def _run(run: _Run) -> Result:
+    options = run.options
+    blob = None
+    if run.store is not None:
+        blob = run.store.destination("blob", prefix="faults", format="ndjson", compression="gzip")
+    raw = account_settings(run.receivers[HOOK_A].url, run.receivers[HOOK_B].url, blob)
+    _setup(run, lambda: publish_settings(run.log, _with_batches(raw)), "publishing the settings")
+    run.stack.start_router()
+    for _ in range(options.workers):
+        run.stack.start_worker()
+    longest = max(_MIN_PRODUCTION_S.get(p, 0.0) for p in run.scenario.split("+"))
+    rate = min(options.rate, options.events / max(options.min_production_s, longest))
+    accounts = [a["account_id"] for a in raw]
+    production = Production(run.log, accounts, options.events, rate, options.seed)
+    run.production = production
+    parts = run.scenario.split("+")
+    actions = sorted((a for p in parts for a in _ACTIONS[p](run)), key=lambda a: a[0])
+    result = Result(run.scenario, options.seed, 0)
+    say(f"{run.scenario}: producing {options.events} events at {rate:.0f}/s")
+    production.start()
+    try:
+        while actions or not production.done():
+            if actions and (production.progress >= actions[0][0] or production.done()):
+                _at, _label, do = actions.pop(0)
+                result.faults.append(f"at {production.sent} events: {do()}")
+                say(f"{run.scenario}: {result.faults[-1]}")
+                continue
+            run.stack.check()
+            time.sleep(0.1)
+    finally:
+        production.join()
+    if production.error is not None:
+        run.problems.append(f"production failed: {production.error!r}")
+    say(f"{run.scenario}: produced; waiting for every destination")
+    drained_from = time.monotonic()
+    expected = expected_per_destination(production.acked, raw)
+    reader = LocalReader(run.stack.out)
+    deadline = drained_from + options.drain_timeout_s
+    counts = _count(run, raw, expected, reader)
+    while not _complete(counts) and time.monotonic() < deadline:
+        run.stack.check()
+        time.sleep(1.0)
+        counts = _count(run, raw, expected, reader)
+    if _complete(counts):
+        result.drain_s = time.monotonic() - drained_from
+    else:
+        run.problems.append(f"not every event arrived within {options.drain_timeout_s:.0f} s")
+    # Anything delivered twice would show up now: watch a little longer than a batch's age.
+    time.sleep(3.0)
+    counts = _count(run, raw, expected, reader)
+    result.per_destination = counts
+    result.produced = len(production.acked)
+    if production.failed:
+        run.notes.append(f"{len(production.failed)} events refused by the log (not expected)")
+    if "poison" in run.scenario.split("+"):
+        _check_poison(run, production)
+    result.notes = run.notes
+    result.problems = run.problems
+    result.crashes = run.stack.exited
+    return result
+
+
+def _check_poison(run: _Run, production: Production) -> None:
+    records = run.poison
+    want = Counter(reason for _k, reason, _r in records if reason is not None)
+    got = read_dead_letters(run.log, sum(want.values()), timeout=60.0)
+    reasons = Counter(reason for reason, _stage, _value in got)
+    stages = sorted({f"{reason}@{stage}" for reason, stage, _v in got})
+    run.notes.append(f"dead letters: {dict(reasons)} ({', '.join(stages)})")
+    if reasons != want:
+        run.problems.append(f"dead letters {dict(reasons)}, expected {dict(want)}")
+    poison_values = {r.value for _k, _reason, r in records}
+    others = [f"{reason}@{stage}" for reason, stage, v in got if v not in poison_values]
+    if others:
+        run.problems.append(f"records that are not poison were dead-lettered: {others}")
+    if len(production.extra_acked) != len(records):
+        run.problems.append(
+            f"{len(records) - len(production.extra_acked)} poison records not acknowledged"
+        )
+
+
+__all__ = [
+    "DESCRIPTIONS",
+    "SCENARIOS",
+    "Options",
+    "Result",
+    "account_settings",
+    "expected_per_destination",
+    "included",
+    "run",
+    "table",
+]
