@@ -37,6 +37,17 @@ class Batch:
     size_bytes: int = 0
     opened_at: float = 0.0
     replay_id: str | None = None
+    documents: list[bytes] | None = None
+    """``events`` already rendered as JSON documents of the event shape ``documents_schema``,
+    one per event in the same order (``sinks.attempts.materialize`` renders each event once);
+    None when the events have not been rendered (a sink renders them as it needs)."""
+    documents_schema: str | None = None
+
+    def documents_for(self, schema: str) -> list[bytes] | None:
+        """The rendered documents when they are of shape ``schema`` and match ``events``."""
+        if self.documents is None or self.documents_schema != schema:
+            return None
+        return self.documents if len(self.documents) == len(self.events) else None
 
     @property
     def first_offset(self) -> int:

@@ -51,12 +51,12 @@ from auditstream.sinks.http_batch import (
     build_client,
     classify_status,
     describe_target,
-    event_documents,
     gzip_body,
     join_url,
     json_answer,
     split_runs,
 )
+from auditstream.sinks.render import batch_documents
 from auditstream.sinks.retry import is_retryable
 from auditstream.sinks.shapes import shape
 
@@ -394,7 +394,7 @@ class DatadogLogsSink:
     def entries(self, batch: Batch) -> list[Entry]:
         """The logs of ``batch``, in order, judged late against the sink's clock now."""
         now = self._clock()
-        documents = event_documents(batch.events, self._destination.schema)
+        documents = batch_documents(batch, self._destination.schema)
         nest_as = shape(self._destination.schema).nest_as
         if nest_as is not None:  # the shape's document as one attribute of the log
             opening = b"{" + orjson.dumps(nest_as) + b":"

@@ -12,7 +12,7 @@ import zstandard
 from fastavro import writer as avro_writer
 
 from auditstream.schemas import codec
-from auditstream.sinks.render import render_ndjson
+from auditstream.sinks.render import ndjson_of, render_ndjson
 
 
 class Format(Protocol):
@@ -25,7 +25,12 @@ class Format(Protocol):
     @property
     def content_encoding(self) -> str | None: ...
 
-    def serialize(self, events: Sequence[Mapping[str, Any]]) -> bytes: ...
+    def serialize(
+        self, events: Sequence[Mapping[str, Any]], documents: Sequence[bytes] | None = None
+    ) -> bytes:
+        """The object's bytes for ``events``; ``documents``, when given, are the events already
+        rendered as JSON in the format's shape (a JSON format writes them as they are)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,10 @@ class NdjsonFormat:
     def content_encoding(self) -> str | None:
         return {"gzip": "gzip", "zstd": "zstd", "none": None}[self.compression]
 
-    def serialize(self, events: Sequence[Mapping[str, Any]]) -> bytes:
-        body = render_ndjson(events, self.schema)
+    def serialize(
+        self, events: Sequence[Mapping[str, Any]], documents: Sequence[bytes] | None = None
+    ) -> bytes:
+        body = render_ndjson(events, self.schema) if documents is None else ndjson_of(documents)
         if self.compression == "gzip":
             # mtime=0: the same batch always gives the same bytes (replays rewrite identically).
             return gzip.compress(body, compresslevel=self.level, mtime=0)
@@ -66,7 +73,10 @@ class AvroContainerFormat:
     content_type = "application/avro"
     content_encoding: str | None = None
 
-    def serialize(self, events: Sequence[Mapping[str, Any]]) -> bytes:
+    def serialize(
+        self, events: Sequence[Mapping[str, Any]], documents: Sequence[bytes] | None = None
+    ) -> bytes:
+        """The Avro container of ``events`` (``documents`` are JSON: not used)."""
         buf = io.BytesIO()
         # A fixed sync marker keeps the bytes of a replayed batch identical.
         avro_writer(

@@ -51,6 +51,7 @@ class ObjectStoreSink(ABC):
         self.destination_id = destination_id
         self.prefix = prefix
         self.format: Format = format_for(fmt, compression, schema)
+        self.schema = schema
 
     def key_for(self, batch: Batch) -> str:
         when = batch.first_recorded_at() or datetime.fromtimestamp(
@@ -67,7 +68,7 @@ class ObjectStoreSink(ABC):
 
     def write(self, batch: Batch) -> WriteResult:
         """Serialize and store ``batch`` as one object; raises :class:`DeliveryError`."""
-        data = self.format.serialize(batch.events)
+        data = self.format.serialize(batch.events, batch.documents_for(self.schema))
         self._put(
             self.key_for(batch),
             data,

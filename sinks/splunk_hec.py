@@ -41,12 +41,12 @@ from auditstream.sinks.http_batch import (
     build_client,
     classify_status,
     describe_target,
-    event_documents,
     gzip_body,
     join_url,
     json_answer,
     split_runs,
 )
+from auditstream.sinks.render import batch_documents
 from auditstream.sinks.retry import is_retryable, parse_retry_after
 
 EVENT_PATH = "/services/collector/event"
@@ -322,7 +322,7 @@ class SplunkHecSink:
 
     def render(self, batch: Batch) -> list[bytes]:
         """The request bodies of ``batch``, uncompressed, in order."""
-        documents = event_documents(batch.events, self._destination.schema)
+        documents = batch_documents(batch, self._destination.schema)
         envelopes = [
             envelope(event, document, self._fields)
             for event, document in zip(batch.events, documents, strict=True)

@@ -35,7 +35,7 @@ from auditstream.sinks.base import NOTHING_WRITTEN, CheckResult, WriteResult
 from auditstream.sinks.batch import Batch
 from auditstream.sinks.errors import DeliveryError, PermanentError, TransientError
 from auditstream.sinks.peer_check import PeerCheckingBackend
-from auditstream.sinks.render import render_json_array, render_ndjson
+from auditstream.sinks.render import batch_documents, json_array_of, ndjson_of
 from auditstream.sinks.retry import is_retryable, is_retryable_status, parse_retry_after
 from auditstream.sinks.shapes import shape
 from auditstream.sinks.signature import (
@@ -323,10 +323,10 @@ class WebhookSink:
 
     def render(self, batch: Batch) -> bytes:
         """The request body for ``batch`` in the destination's body format."""
-        schema = self._destination.schema
+        documents = batch_documents(batch, self._destination.schema)
         if self._destination.body == "ndjson":
-            return render_ndjson(batch.events, schema)
-        return render_json_array(batch.events, schema)
+            return ndjson_of(documents)
+        return json_array_of(documents)
 
     def build_headers(self, batch: Batch, body: bytes, timestamp: int) -> dict[str, str]:
         """The request headers for ``body`` signed at ``timestamp``."""

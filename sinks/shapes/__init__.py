@@ -86,14 +86,27 @@ def shaped(name: str, events: Iterable[Mapping[str, Any]]) -> Iterable[Mapping[s
     return (render(e) for e in events)
 
 
+def render_document(name: str, event: Mapping[str, Any]) -> bytes:
+    """``event`` as the JSON document of shape ``name`` (datetimes in UTC with ``Z``, UUIDs as
+    text). Raises whatever the shape or the JSON encoder raises for an event they cannot
+    render."""
+    document = event if name == "native" else shape(name).render(event)
+    return orjson.dumps(document, option=_OPTS)
+
+
+def try_render(name: str, event: Mapping[str, Any]) -> tuple[bytes | None, str | None]:
+    """``(document, None)`` for an event shape ``name`` renders, ``(None, why)`` for one it
+    cannot. A sink renders a batch whole, so an event that fails here is dead-lettered before
+    the batch is written (``sinks.attempts``) instead of failing every attempt at its batch."""
+    try:
+        return render_document(name, event), None
+    except Exception as exc:  # any failure of one event's rendering: that event is rejected
+        return None, f"schema {name}: {type(exc).__name__}: {exc}"[:1000]
+
+
 def render_problem(name: str, event: Mapping[str, Any]) -> str | None:
-    """Why shape ``name`` cannot render ``event`` as JSON, or None when it can. A sink renders
-    a batch whole, so an event that fails here is dead-lettered before the batch is written
-    (``sinks.attempts``) instead of failing every attempt at its batch."""
+    """Why shape ``name`` cannot render ``event`` as JSON, or None when it can (the native
+    event is never screened: the codec decoded it)."""
     if name == "native":
         return None
-    try:
-        orjson.dumps(shape(name).render(event), option=_OPTS)
-    except Exception as exc:  # any failure of one event's rendering: that event is rejected
-        return f"schema {name}: {type(exc).__name__}: {exc}"[:1000]
-    return None
+    return try_render(name, event)[1]
