@@ -1,8 +1,9 @@
 """Where the deploy tests find their tools (promtool and prometheus from
-deploy/local/prometheus.sh) and the files under deploy/."""
+deploy/local/prometheus.sh, helm from deploy/local/helm.sh) and the files under deploy/."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ ALERTS = DEPLOY / "prometheus" / "alerts.yaml"
 ALERTS_TEST = DEPLOY / "prometheus" / "alerts_test.yaml"
 SCRAPE_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
 DASHBOARD = DEPLOY / "grafana" / "auditstream.json"
+CHART = DEPLOY / "helm" / "auditstream"
 
 
 def tool(name: str, installer: str) -> str:
@@ -31,3 +33,13 @@ def promtool() -> str:
 
 def prometheus() -> str:
     return tool("prometheus", "deploy/local/prometheus.sh")
+
+
+def helm() -> str:
+    """helm from <repo>/.tools/bin (or $AUDITSTREAM_TOOLS/bin) where helm.sh builds it, else
+    from PATH."""
+    tools = Path(os.environ.get("AUDITSTREAM_TOOLS", ROOT / ".tools"))
+    local = tools / "bin" / "helm"
+    if local.is_file() and os.access(local, os.X_OK):
+        return str(local)
+    return tool("helm", "deploy/local/helm.sh")

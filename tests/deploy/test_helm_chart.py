@@ -1,0 +1,223 @@
+"""The Helm chart (deploy/helm/auditstream): `helm lint` passes, and what `helm template`
+renders for several sets of values is valid against the Kubernetes schemas
+(kubernetes-validate, strict: no unknown fields) and wired together: each role's Deployment
+runs a real `auditstream` command line, its probes name its ports, the PodDisruptionBudgets,
+Services and ServiceMonitor select its pods, the secret key comes from a Secret.
+
+helm is built by deploy/local/helm.sh into .tools/bin (deploy/local/test.sh does it once)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from typing import Any
+
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+from auditstream.cli import build_parser
+from tests.deploy.tools import ALERTS, CHART, helm
+
+KUBE_VERSION = "1.30.0"
+ROLES = {"router": "router", "sinkWorker": "sink-worker", "api": "api"}
+CRDS = {"ServiceMonitor", "PrometheusRule"}  # Prometheus Operator kinds: no schema shipped
+SECRET_FILE = "/etc/auditstream/secrets/secret-keys"
+
+VARIANTS: dict[str, list[str]] = {
+    "defaults": [],
+    "operator": ["--set", "serviceMonitor.enabled=true", "--set", "prometheusRule.enabled=true"],
+    "chart-made secret": [
+        "--set", "secrets.create=true",
+        "--set", "secrets.secretKeys=a-key",
+        "--set", "secrets.externalIdKey=true",
+        "--set", "secrets.externalIdKeyValue=an-external-id-key",
+    ],
+    "scaled and tuned": [
+        "--set", "router.replicas=6",
+        "--set", "sinkWorker.replicas=4",
+        "--set", "sinkWorker.localRoot=/data/out",
+        "--set-json", 'sinkWorker.args=["--delivery-threads","64","--no-address-check"]',
+        "--set-json", 'extraVolumes=[{"name":"out","emptyDir":{}}]',
+        "--set-json", 'extraVolumeMounts=[{"name":"out","mountPath":"/data/out"}]',
+        "--set-json", 'extraEnvFrom=[{"secretRef":{"name":"cloud-credentials"}}]',
+        "--set", "extraEnv.AUDITSTREAM_EMBEDDED_PATH=/tmp/unused.sqlite",
+        "--set", "api.pdb.minAvailable=1",
+    ],
+    "api only": ["--set", "router.enabled=false", "--set", "sinkWorker.enabled=false"],
+}  # fmt: skip
+
+
+def _helm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([helm(), *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def _render(values: Sequence[str]) -> list[dict[str, Any]]:
+    result = _helm(
+        "template", "prod", str(CHART), "--namespace", "audit",
+        "--kube-version", KUBE_VERSION, *values,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def _by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def test_helm_lint() -> None:
+    for values in ([], VARIANTS["operator"], VARIANTS["chart-made secret"]):
+        result = _helm("lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION, *values)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_rendered_manifests_are_valid_kubernetes_objects(variant: str) -> None:
+    docs = _render(VARIANTS[variant])
+    assert docs
+    for doc in docs:
+        if doc["kind"] in CRDS:
+            continue
+        try:
+            kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{variant}: {doc['kind']} {doc['metadata']['name']}: {exc}")
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_each_role_is_wired_together(variant: str) -> None:
+    docs = _render(VARIANTS[variant])
+    deployments = _by_kind(docs, "Deployment")
+    services = _by_kind(docs, "Service")
+    pdbs = _by_kind(docs, "PodDisruptionBudget")
+    parser = build_parser()
+    assert deployments
+    for deployment in deployments:
+        name = deployment["metadata"]["name"]
+        pod = deployment["spec"]["template"]
+        labels = pod["metadata"]["labels"]
+        assert _selects(deployment["spec"]["selector"]["matchLabels"], labels)
+        (container,) = pod["spec"]["containers"]
+        args = parser.parse_args(container["args"])  # a real command line of ours
+        assert args.command in ROLES.values(), name
+        assert container["resources"]["requests"], name
+        # Non-root, read-only root filesystem (a writable /tmp), nothing added.
+        assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        assert "/tmp" in mounts
+        # Probes: httpGet on a port the container declares.
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports["metrics"] == args.metrics_port, name
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["AUDITSTREAM_METRICS_PORT"] == str(args.metrics_port)
+        for probe in ("livenessProbe", "readinessProbe"):
+            assert container[probe]["httpGet"]["port"] in ports, f"{name} {probe}"
+        # The secret key is a file from the Secret volume, never a value in the manifest.
+        assert env["AUDITSTREAM_SECRET_KEYS_FILE"] == SECRET_FILE
+        assert "AUDITSTREAM_SECRET_KEYS" not in env
+        secret_volume = mounts["/etc/auditstream/secrets"]
+        (volume,) = [v for v in pod["spec"]["volumes"] if v["name"] == secret_volume]
+        assert volume["secret"]["secretName"]
+        # Settings from the ConfigMap.
+        (config_ref,) = [
+            e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e
+        ]
+        (config,) = [c for c in _by_kind(docs, "ConfigMap") if c["metadata"]["name"] == config_ref]
+        assert config["data"]["AUDITSTREAM_BACKEND"] == "kafka"
+        assert config["data"]["AUDITSTREAM_METRICS_HOST"] == "0.0.0.0"
+        # One PodDisruptionBudget and one Service select exactly this role's pods.
+        assert [p for p in pdbs if _selects(p["spec"]["selector"]["matchLabels"], labels)]
+        (service,) = [s for s in services if _selects(s["spec"]["selector"], labels)]
+        assert "metrics" in {p["name"] for p in service["spec"]["ports"]}
+        if args.command == "api":
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+            assert args.host == "0.0.0.0"
+            assert ports["http"] == args.port
+
+
+def test_defaults_run_every_role_with_its_replicas_and_grace() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    docs = _render([])
+    by_role = {
+        d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]: d
+        for d in _by_kind(docs, "Deployment")
+    }
+    assert set(by_role) == set(ROLES.values())
+    for key, command in ROLES.items():
+        spec = by_role[command]["spec"]
+        assert spec["replicas"] == values[key]["replicas"]
+        grace = spec["template"]["spec"]["terminationGracePeriodSeconds"]
+        assert grace == values[key]["terminationGracePeriodSeconds"]
+    # The sink worker gets longer than its 30 s drain after SIGTERM.
+    assert values["sinkWorker"]["terminationGracePeriodSeconds"] > 30
+    # The Secret is expected to exist: the chart makes none by default.
+    assert not _by_kind(docs, "Secret")
+    assert not [d for d in docs if d["kind"] in CRDS]
+
+
+def test_scaled_values_reach_the_objects() -> None:
+    docs = _render(VARIANTS["scaled and tuned"])
+    by_name = {d["metadata"]["name"]: d for d in _by_kind(docs, "Deployment")}
+    assert by_name["prod-auditstream-router"]["spec"]["replicas"] == 6
+    worker = by_name["prod-auditstream-sink-worker"]["spec"]["template"]["spec"]
+    (container,) = worker["containers"]
+    args = build_parser().parse_args(container["args"])
+    assert args.delivery_threads == 64
+    assert args.address_check is False
+    assert str(args.local_root) == "/data/out"
+    assert {"name": "out", "mountPath": "/data/out"} in container["volumeMounts"]
+    assert {"secretRef": {"name": "cloud-credentials"}} in container["envFrom"]
+    (pdb,) = [
+        p for p in _by_kind(docs, "PodDisruptionBudget") if p["metadata"]["name"].endswith("-api")
+    ]
+    assert pdb["spec"] == {**pdb["spec"], "minAvailable": 1}
+    assert "maxUnavailable" not in pdb["spec"]
+
+
+def test_a_chart_made_secret_holds_the_keys() -> None:
+    docs = _render(VARIANTS["chart-made secret"])
+    (secret,) = _by_kind(docs, "Secret")
+    assert secret["stringData"] == {"secret-keys": "a-key", "external-id-key": "an-external-id-key"}
+    for deployment in _by_kind(docs, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["secrets"]["secret"]["secretName"] == secret["metadata"]["name"]
+        env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+        assert env["AUDITSTREAM_EXTERNAL_ID_KEY_FILE"] == "/etc/auditstream/secrets/external-id-key"
+
+
+def test_a_chart_made_secret_needs_its_key() -> None:
+    result = _helm(
+        "template", "prod", str(CHART), "--kube-version", KUBE_VERSION,
+        "--set", "secrets.create=true",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "secrets.secretKeys" in result.stderr
+
+
+def test_service_monitor_and_prometheus_rule() -> None:
+    docs = _render(VARIANTS["operator"])
+    (monitor,) = _by_kind(docs, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    selected = [
+        s
+        for s in _by_kind(docs, "Service")
+        if _selects(monitor["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])
+    ]
+    assert len(selected) == 3
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["path"] == "/metrics"
+    for service in selected:
+        assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+        # The job label is the Service name; the alerts match jobs containing "auditstream".
+        assert "auditstream" in service["metadata"]["name"]
+    assert "jobLabel" not in monitor["spec"]
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["audit"]}
+    (rule,) = _by_kind(docs, "PrometheusRule")
+    assert rule["spec"]["groups"] == yaml.safe_load(ALERTS.read_text())["groups"]
