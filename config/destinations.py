@@ -1000,6 +1000,122 @@ class DatadogLogsDestination(_DestinationBase):
         return f"Datadog Logs ({self.site})"
 
 
+# -- Azure Monitor Logs ---------------------------------------------------------------------------
+
+AzureCloud = Literal["public", "usgov", "china"]
+"""The Azure clouds an Azure Monitor Logs destination may be in; each fixes the Entra ID
+authority and the token scope (``sinks.azure_monitor_logs``), so no tenant names a host that
+receives its client secret."""
+
+_GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+AZURE_TENANT_ID = re.compile(
+    rf"^(?:{_GUID}|(?=.{{4,253}}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z]{2,63})$"
+)
+"""A directory (tenant) id, or one of the tenant's verified domain names: no path, query or
+port can ride in it (it becomes a path segment of the authority's token URL)."""
+AZURE_CLIENT_ID = re.compile(rf"^{_GUID}$")
+AZURE_DCR_ID = re.compile(r"^dcr-[0-9a-f]{32}$")
+"""A data collection rule's immutable id, as Azure shows it (``dcr-`` and 32 hex digits)."""
+AZURE_STREAM = re.compile(r"^(?:Custom|Microsoft)-[A-Za-z0-9_]{1,250}$")
+"""A stream a data collection rule declares (``Custom-<name>``, or a ``Microsoft-`` stream)."""
+
+
+class AzureMonitorLogsDestination(_DestinationBase):
+    """Azure Monitor Logs (Logs Ingestion API): batches POSTed as JSON arrays to
+    ``{endpoint}/dataCollectionRules/{dcr_immutable_id}/streams/{stream_name}`` with a token of
+    an Entra ID application (client credentials), gzip-compressed by default, at most 1 MB per
+    request. Each event is one row: ``TimeGenerated`` (from ``occurred_at``) and the event's
+    top-level fields (or those of the chosen ``schema``)."""
+
+    type: Literal["azure_monitor_logs"] = "azure_monitor_logs"
+    endpoint: Address = Field(
+        pattern=r"^https?://",
+        description="Logs ingestion endpoint of the data collection endpoint (DCE) or of the "
+        "rule, e.g. https://my-dce-abcd.westeurope-1.ingest.monitor.azure.com",
+    )
+    dcr_immutable_id: Text = Field(
+        max_length=100, description="The data collection rule's immutable id, dcr-<32 hex digits>"
+    )
+    stream_name: Text = Field(
+        max_length=260, description="The rule's input stream, e.g. Custom-AuditStream_CL"
+    )
+    tenant_id: Text = Field(
+        max_length=253, description="Microsoft Entra directory (tenant) id of the application"
+    )
+    client_id: Text = Field(max_length=36, description="Application (client) id")
+    client_secret: SecretStr = Field(description="A client secret of the application")
+    cloud: AzureCloud = Field(
+        "public",
+        description="The Azure cloud: public (login.microsoftonline.com), usgov or china; "
+        "fixes where tokens are requested",
+    )
+    gzip: bool = True
+    timeout_s: float = Field(10.0, gt=0, le=120)
+    verify_tls: bool = True
+    ca_file: WorkerFile | None = None
+
+    @field_validator("dcr_immutable_id")
+    @classmethod
+    def _dcr_id(cls, v: str, info: ValidationInfo) -> str:
+        if _new_input(info) and not AZURE_DCR_ID.fullmatch(v):
+            raise ValueError(
+                "dcr_immutable_id must be the rule's immutable id, 'dcr-' followed by 32 "
+                "lower-case hex digits (the rule's JSON view shows it as immutableId)"
+            )
+        return v
+
+    @field_validator("stream_name")
+    @classmethod
+    def _stream(cls, v: str, info: ValidationInfo) -> str:
+        if _new_input(info) and not AZURE_STREAM.fullmatch(v):
+            raise ValueError(
+                "stream_name must be a stream the rule declares: Custom- (or Microsoft-) "
+                "followed by letters, digits and underscores, e.g. Custom-AuditStream_CL"
+            )
+        return v
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _tenant(cls, v: str, info: ValidationInfo) -> str:
+        if _new_input(info) and not AZURE_TENANT_ID.fullmatch(v):
+            raise ValueError(
+                "tenant_id must be the directory (tenant) id, a GUID, or one of the tenant's "
+                "domain names, e.g. contoso.onmicrosoft.com"
+            )
+        return v
+
+    @field_validator("client_id")
+    @classmethod
+    def _client(cls, v: str, info: ValidationInfo) -> str:
+        if _new_input(info) and not AZURE_CLIENT_ID.fullmatch(v):
+            raise ValueError("client_id must be the application (client) id, a GUID")
+        return v
+
+    @field_validator("client_secret")
+    @classmethod
+    def _real_secret(cls, v: SecretStr, info: ValidationInfo) -> SecretStr:
+        text = v.get_secret_value()
+        if _new_input(info) and (not text.strip() or _has_control(text)):
+            raise ValueError(
+                "client_secret must be the application's client secret (its value, not its id)"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _usable_endpoint(self, info: ValidationInfo) -> Self:
+        _collector_base_url(self.endpoint, "endpoint", info)
+        if _new_input(info) and "/dataCollectionRules" in urlsplit(self.endpoint).path:
+            raise ValueError(
+                "endpoint is the ingestion endpoint's base URL: remove /dataCollectionRules... "
+                "(the sink adds the rule and the stream)"
+            )
+        return self
+
+    def location(self, local_root: Path | None = None) -> str:
+        return f"Azure Monitor Logs at {_origin(self.endpoint)} (stream {self.stream_name})"
+
+
 Destination = Annotated[
     LocalDestination
     | WebhookDestination
@@ -1007,6 +1123,7 @@ Destination = Annotated[
     | GcsDestination
     | AzureBlobDestination
     | SplunkHecDestination
-    | DatadogLogsDestination,
+    | DatadogLogsDestination
+    | AzureMonitorLogsDestination,
     Field(discriminator="type"),
 ]

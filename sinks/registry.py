@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from auditstream.config.address_policy import AddressPolicy
 from auditstream.config.destinations import (
     AzureBlobDestination,
+    AzureMonitorLogsDestination,
     DatadogLogsDestination,
     Destination,
     GcsDestination,
@@ -107,6 +108,12 @@ def _datadog_logs(settings: DatadogLogsDestination, context: SinkContext) -> Sin
     return DatadogLogsSink(settings, address_policy=context.address_policy)
 
 
+def _azure_monitor_logs(settings: AzureMonitorLogsDestination, context: SinkContext) -> Sink:
+    from auditstream.sinks.azure_monitor_logs import AzureMonitorLogsSink
+
+    return AzureMonitorLogsSink(settings, address_policy=context.address_policy)
+
+
 def _register(*kinds: DestinationKind) -> dict[str, DestinationKind]:
     out: dict[str, DestinationKind] = {}
     for kind in kinds:
@@ -130,6 +137,7 @@ KINDS: dict[str, DestinationKind] = _register(
     DestinationKind(AzureBlobDestination, "Azure Blob Storage", _azure_blob),
     DestinationKind(SplunkHecDestination, "Splunk HTTP Event Collector", _splunk_hec),
     DestinationKind(DatadogLogsDestination, "Datadog Logs", _datadog_logs),
+    DestinationKind(AzureMonitorLogsDestination, "Azure Monitor Logs", _azure_monitor_logs),
 )
 """Every destination kind, by ``type``."""
 

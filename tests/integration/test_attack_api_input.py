@@ -67,6 +67,15 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "splunk_hec": {"type": "splunk_hec", "url": "https://siem.example.com", "token": "hec-Token-1"},
     "datadog_logs": {"type": "datadog_logs", "api_key": "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"},
+    "azure_monitor_logs": {
+        "type": "azure_monitor_logs",
+        "endpoint": "https://siem.example.com",
+        "dcr_immutable_id": "dcr-0123456789abcdef0123456789abcdef",
+        "stream_name": "Custom-AuditStream_CL",
+        "tenant_id": "contoso.onmicrosoft.com",
+        "client_id": "11111111-2222-3333-4444-555555555555",
+        "client_secret": "s3cret",
+    },
 }
 # Secret fields a sample does not set, and what makes a valid destination with each set.
 SECRET_SAMPLES: dict[tuple[str, str], dict[str, Any]] = {

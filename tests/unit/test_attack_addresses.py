@@ -130,6 +130,13 @@ MINIMAL: dict[str, dict[str, Any]] = {
     },
     "splunk_hec": {"url": "https://siem.example.com", "token": "hec-token-1"},
     "datadog_logs": {"api_key": "a" * 32},
+    "azure_monitor_logs": {
+        "dcr_immutable_id": "dcr-" + "0" * 32,
+        "stream_name": "Custom-AuditStream_CL",
+        "tenant_id": "contoso.onmicrosoft.com",
+        "client_id": "11111111-2222-3333-4444-555555555555",
+        "client_secret": "s",
+    },
 }
 
 

@@ -28,6 +28,13 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "splunk_hec": {"url": "https://siem.example.com", "token": "hec-token-1"},
     "datadog_logs": {"api_key": "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"},
+    "azure_monitor_logs": {
+        "dcr_immutable_id": "dcr-0123456789abcdef0123456789abcdef",
+        "stream_name": "Custom-AuditStream_CL",
+        "tenant_id": "contoso.onmicrosoft.com",
+        "client_id": "11111111-2222-3333-4444-555555555555",
+        "client_secret": "s3cret",
+    },
 }
 
 

@@ -95,6 +95,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "hostname": "platform",
         "tags": "env:prod",
     },
+    "azure_monitor_logs": {
+        "type": "azure_monitor_logs",
+        "endpoint": "https://dce-1.westeurope-1.ingest.monitor.azure.com",
+        "dcr_immutable_id": "dcr-0123456789abcdef0123456789abcdef",
+        "stream_name": "Custom-AuditStream_CL",
+        "tenant_id": "contoso.onmicrosoft.com",
+        "client_id": "11111111-2222-3333-4444-555555555555",
+        "client_secret": "s3cret",
+        "ca_file": "/etc/ssl/ca.pem",
+    },
 }
 TEXT_ROLES = (RoleKind.TEXT, RoleKind.RELATIVE_PATH, RoleKind.WORKER_FILE)
 

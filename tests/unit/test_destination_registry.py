@@ -136,6 +136,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "endpoint": "https://dd-proxy.example.com/t0p",
         "api_key": "0123456789abcdef0123456789abcdef",
     },
+    "azure_monitor_logs": {
+        "type": "azure_monitor_logs",
+        "id": "m1",
+        "endpoint": "https://dce-1.westeurope-1.ingest.monitor.azure.com/t0p",
+        "dcr_immutable_id": "dcr-0123456789abcdef0123456789abcdef",
+        "stream_name": "Custom-AuditStream_CL",
+        "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "client_id": "11111111-2222-3333-4444-555555555555",
+        "client_secret": "s3cret",
+    },
 }
 
 
