@@ -37,7 +37,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from auditstream.api import audit
 from auditstream.config.stream import AccountSettings
+from auditstream.config.wire import encode_settings
 from auditstream.pipeline import topics
 from auditstream.pipeline.errors import LogError
 from auditstream.pipeline.kafka_log import KafkaLog
@@ -45,6 +47,8 @@ from auditstream.pipeline.log import OutgoingRecord
 from auditstream.pipeline.settings_writer import publish_settings
 from auditstream.producers.sdk import to_record
 from auditstream.producers.simulator import Simulator, SimulatorConfig
+from auditstream.schemas import catalog, codec
+from auditstream.schemas.errors import CodecError
 
 from .kafka_cluster import KafkaCluster
 from .object_stores import AzureStore
@@ -56,7 +60,7 @@ SIM_START = datetime(2026, 11, 29, tzinfo=UTC)
 """Where the simulated clock starts: with the seed, the same events on every run."""
 SECRET = "fault-suite-signing-secret"  # noqa: S105 - the test receiver's, on 127.0.0.1
 HOOK_A, HOOK_B = "hook-a", "hook-b"
-SCENARIOS = ("kill9", "brokers", "webhook503", "scaling", "poison", "store")
+SCENARIOS = ("kill9", "brokers", "webhook503", "scaling", "settings", "poison", "store")
 """Run order and names (``--scenario``)."""
 
 DESCRIPTIONS = {
@@ -66,6 +70,10 @@ DESCRIPTIONS = {
     " and restarted",
     "webhook503": "one webhook destination answers 503 for a while; the other keeps delivering",
     "scaling": "sink workers 1 -> 3 -> 1 and routers 1 -> 2 -> 1 (SIGTERM to scale down)",
+    "settings": "settings changed mid-stream, as the settings API writes them (the settings"
+    " records and their audit events in one transaction): a category excluded, a destination"
+    " added, one deleted; events before the change follow the old settings, after it the new,"
+    " by offset in the activity topic",
     "poison": "garbage bytes, unknown schema fingerprint, truncated body, missing headers and an"
     " account without settings, mixed into the stream: each poison record is dead-lettered"
     " (or, without settings, filtered) and nothing else stops",
@@ -74,6 +82,14 @@ DESCRIPTIONS = {
 }
 
 _BATCH = {"max_events": 500, "max_age_s": 0.5}
+_SETTINGS_ACTIVITIES = {
+    "audit_log_streaming",
+    "audit_log_streaming_data_inclusion",
+    "audit_log_streaming_destination_updated",
+}
+"""The activities that announce a settings change (docs/adr/005-settings-api.md)."""
+_DROPPED_CATEGORY = "recipe"
+"""The category the settings scenario stops streaming for acct-all."""
 _INCLUDED_CATEGORIES = ["account", "team", "recipe"]
 _EXCLUDED_ACTIVITIES = ["user_login", "recipe_started"]
 
@@ -163,10 +179,63 @@ def expected_per_destination(
     by_account = {a["account_id"]: a for a in raw}
     out: dict[str, set[str]] = {d["id"]: set() for a in raw for d in a["destinations"]}
     for event_id, account_id, category, activity in events:
-        account = by_account.get(account_id)
-        if account is not None and included(account, category, activity):
-            for d in account["destinations"]:
-                out[d["id"]].add(event_id)
+        for dest in targets(by_account.get(account_id), category, activity):
+            out[dest].add(event_id)
+    return out
+
+
+def live(account: dict[str, Any] | None) -> list[str]:
+    """The destinations that receive copies: enabled and not being deleted."""
+    if account is None:
+        return []
+    return [
+        d["id"]
+        for d in account["destinations"]
+        if d.get("enabled", True) and not d.get("deleting", False)
+    ]
+
+
+def targets(
+    account: dict[str, Any] | None,
+    category: str,
+    activity: str,
+    before: dict[str, Any] | None = None,
+) -> list[str]:
+    """The destinations an event goes to under ``account``'s settings. A change of the stream
+    settings (the ``audit_log_streaming*`` activities) is also announced to the destinations
+    that streamed it before the change (``before``) and still receive copies."""
+    out = live(account) if included(account, category, activity) else []
+    if (
+        activity in _SETTINGS_ACTIVITIES
+        and before is not None
+        and included(before, category, activity)
+    ):
+        out += [d for d in live(before) if d in live(account) and d not in out]
+    return out
+
+
+def expected_across_change(
+    events: list[tuple[int, str, str, str, str]],
+    old: list[dict[str, Any]],
+    new: list[dict[str, Any]],
+    changed_at: dict[str, int],
+) -> dict[str, set[str]]:
+    """``destination id -> event ids`` when the settings of the accounts in ``changed_at``
+    changed from ``old`` to ``new`` with the audit event at that offset of the activity topic:
+    an account's events before it follow ``old``, the rest ``new``. ``events`` are
+    ``(offset, event_id, account, category, activity)``."""
+    old_by, new_by = {a["account_id"]: a for a in old}, {a["account_id"]: a for a in new}
+    out: dict[str, set[str]] = {d["id"]: set() for a in [*old, *new] for d in a["destinations"]}
+    for offset, event_id, account_id, category, activity in events:
+        at = changed_at.get(account_id)
+        if at is None or offset < at:
+            # Before the first change, no earlier settings are announced to.
+            dests = targets(old_by.get(account_id), category, activity)
+        else:
+            account = new_by.get(account_id)
+            dests = targets(account, category, activity, before=old_by.get(account_id))
+        for dest in dests:
+            out[dest].add(event_id)
     return out
 
 
@@ -235,6 +304,8 @@ class Count:
     duplicated: int
     extra: int = 0
     """Ids the destination holds that it should not (not produced, or filtered out)."""
+    examples: list[str] = field(default_factory=list)
+    """A few lost, extra or duplicated event ids (with their activity offset when known)."""
 
 
 @dataclass
@@ -325,7 +396,7 @@ def table(results: list[Result]) -> list[str]:
             if c.lost or c.duplicated or c.extra:
                 out.append(
                     f"  {d}: expected {c.expected} delivered {c.delivered} lost {c.lost} "
-                    f"duplicated {c.duplicated} extra {c.extra}"
+                    f"duplicated {c.duplicated} extra {c.extra}: {', '.join(c.examples)}"
                 )
         out.extend(f"  fault: {f}" for f in r.faults)
         out.extend(f"  note: {n}" for n in r.notes)
@@ -351,11 +422,23 @@ class Options:
     min_production_s: float = 15.0
     """Production lasts at least this long (the rate is lowered for small runs)."""
     drain_timeout_s: float = 300.0
+    stall_s: float = 45.0
+    """Stop waiting when no destination received anything new for this long (an event that
+    has not arrived by then is lost; the webhook and store outages end before production
+    does)."""
     workers: int = 1
 
     @classmethod
     def full(cls, events: int = 200_000, seed: int = 20261129) -> Options:
-        return cls(events=events, seed=seed, kills=10, rate=1000.0, outage_s=60.0)
+        return cls(
+            events=events,
+            seed=seed,
+            kills=10,
+            rate=1000.0,
+            outage_s=60.0,
+            drain_timeout_s=1800.0,
+            stall_s=120.0,
+        )
 
 
 # -- the running stack -----------------------------------------------------------------------
@@ -581,6 +664,11 @@ class _Run:
     rng: random.Random
     log: KafkaLog
     store: AzureStore | None = None
+    raw: list[dict[str, Any]] = field(default_factory=list)
+    new_raw: list[dict[str, Any]] | None = None
+    change_events: dict[str, str] = field(default_factory=dict)
+    offsets: dict[str, int] = field(default_factory=dict)
+    """Activity offset by event id (read back in the settings scenario only)."""
     production: Production | None = None
     poison: list[tuple[str, str | None, OutgoingRecord]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -731,6 +819,114 @@ def _store_actions(run: _Run) -> list[Action]:
     return [(0.2, "store down", stop), (0.21, "store up", restart)]
 
 
+def changed_settings(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``raw`` after the change: acct-all no longer streams the ``recipe`` category, acct-excl
+    gets a second local destination ``excl-new``, acct-hooks deletes ``hooks-local`` (marked
+    ``deleting``: no more copies, what its topic holds is still delivered)."""
+    out = []
+    for account in raw:
+        account = {**account, "destinations": [dict(d) for d in account["destinations"]]}
+        if account["account_id"] == "acct-all":
+            keys = [c.key for c in catalog.CATEGORIES if c.key != _DROPPED_CATEGORY]
+            account["include_categories"] = keys
+        elif account["account_id"] == "acct-excl":
+            account["destinations"].append({"id": "excl-new", "type": "local", "path": "excl-new"})
+        elif account["account_id"] == "acct-hooks":
+            for d in account["destinations"]:
+                if d["id"] == "hooks-local":
+                    d["deleting"] = True
+        out.append(account)
+    return out
+
+
+def _settings_actions(run: _Run) -> list[Action]:
+    def change() -> str:
+        old = run.raw
+        new = changed_settings(old)
+        before = {a.account_id: a for a in _with_batches(old)}
+        after = {a.account_id: a for a in _with_batches(new)}
+        actor = audit.Actor(user_id="fault-suite", role="admin")
+        now = datetime.now(UTC)
+        events = [
+            *audit.stream_events(
+                before["acct-all"], after["acct-all"], actor=actor, request=None, now=now
+            ),
+            audit.destination_event(
+                "acct-excl",
+                None,
+                after["acct-excl"].destinations[-1],
+                operation="created",
+                actor=actor,
+                request=None,
+                now=now,
+            ),
+            audit.destination_event(
+                "acct-hooks",
+                before["acct-hooks"].destinations[0],
+                after["acct-hooks"].destinations[0],
+                operation="delete_requested",
+                actor=actor,
+                request=None,
+                now=now,
+            ),
+        ]
+        run.change_events = {str(e["event_id"]): str(e["account_id"]) for e in events}
+        records = [
+            *(
+                OutgoingRecord(topics.SETTINGS, encode_settings(after[a]), key=a.encode())
+                for a in ("acct-all", "acct-excl", "acct-hooks")
+            ),
+            *(to_record(e) for e in events),
+        ]
+        run.log.create_topic(topics.destination_topic("excl-new"))
+        producer = run.log.transactional_producer(f"fault-suite-settings-{run.options.seed}")
+        try:
+            producer.produce_atomically(records)
+        finally:
+            producer.close()
+        run.new_raw = new
+        return (
+            f"settings changed in one transaction: acct-all without {_DROPPED_CATEGORY!r}, "
+            "acct-excl + excl-new, acct-hooks deletes hooks-local"
+        )
+
+    return [(0.5, "settings", change)]
+
+
+def activity_offsets(log: KafkaLog) -> list[tuple[int, str, str, str, str]]:
+    """``(offset, event_id, account, category, activity)`` of every event in the activity
+    topic that decodes (poison records do not), read from the log."""
+    end = sum(log.end_offsets(topics.ACTIVITY).values())
+    reader = log.reader(topics.ACTIVITY)
+    out: list[tuple[int, str, str, str, str]] = []
+    last = -1
+    deadline = time.monotonic() + 120
+    try:
+        # Transaction markers take offsets too: read until the last record before the end.
+        while last < end - 2 and time.monotonic() < deadline:
+            records = reader.poll(5000, 1.0)
+            if not records and last >= 0:
+                break
+            for r in records:
+                last = r.offset
+                try:
+                    e = codec.decode(r.value)
+                except CodecError:
+                    continue
+                out.append(
+                    (
+                        r.offset,
+                        str(e["event_id"]),
+                        str(e["account_id"]),
+                        e["category"],
+                        e["activity"],
+                    )
+                )
+    finally:
+        reader.close()
+    return out
+
+
 _MIN_PRODUCTION_S = {"brokers": 45.0}
 """Production lasts at least this long in these scenarios: two broker restarts, each up to
 15 s on a busy machine, must happen while events are still produced."""
@@ -742,6 +938,7 @@ _ACTIONS: dict[str, Callable[[_Run], list[Action]]] = {
     "scaling": _scaling_actions,
     "poison": _poison_actions,
     "store": _store_actions,
+    "settings": _settings_actions,
 }
 
 
@@ -772,8 +969,27 @@ def _count(
                 lost=len(want - got),
                 duplicated=len(dupes),
                 extra=len(got - want),
+                examples=_examples(run, want - got, got - want, dupes),
             )
     return out
+
+
+def _examples(run: _Run, lost: set[str], extra: set[str], dupes: set[str]) -> list[str]:
+    """A few of the events that are wrong, with their activity offset when it is known."""
+    out = []
+    for what, ids in (("lost", lost), ("extra", extra), ("duplicated", dupes)):
+        for event_id in sorted(ids, key=lambda i: run.offsets.get(i, -1))[:5]:
+            where = run.offsets.get(event_id)
+            out.append(f"{what} {event_id}" + ("" if where is None else f" @{where}"))
+    return out
+
+
+def _totals(counts: dict[str, Count]) -> tuple[int, int, int]:
+    return (
+        sum(c.delivered for c in counts.values()),
+        sum(c.extra for c in counts.values()),
+        sum(c.duplicated for c in counts.values()),
+    )
 
 
 def _complete(counts: dict[str, Count]) -> bool:
@@ -843,7 +1059,7 @@ def _run(run: _Run) -> Result:
     blob = None
     if run.store is not None:
         blob = run.store.destination("blob", prefix="faults", format="ndjson", compression="gzip")
-    raw = account_settings(run.receivers[HOOK_A].url, run.receivers[HOOK_B].url, blob)
+    raw = run.raw = account_settings(run.receivers[HOOK_A].url, run.receivers[HOOK_B].url, blob)
     _setup(run, lambda: publish_settings(run.log, _with_batches(raw)), "publishing the settings")
     run.stack.start_router()
     for _ in range(options.workers):
@@ -873,18 +1089,29 @@ def _run(run: _Run) -> Result:
         run.problems.append(f"production failed: {production.error!r}")
     say(f"{run.scenario}: produced; waiting for every destination")
     drained_from = time.monotonic()
-    expected = expected_per_destination(production.acked, raw)
+    expected = _expected(run, production)
+    if run.new_raw is not None:
+        raw = run.new_raw  # every destination, the added one too
     reader = LocalReader(run.stack.out)
     deadline = drained_from + options.drain_timeout_s
     counts = _count(run, raw, expected, reader)
+    changed_at, last = time.monotonic(), _totals(counts)
     while not _complete(counts) and time.monotonic() < deadline:
+        if time.monotonic() - changed_at > options.stall_s:
+            break
         run.stack.check()
         time.sleep(1.0)
         counts = _count(run, raw, expected, reader)
+        if _totals(counts) != last:
+            changed_at, last = time.monotonic(), _totals(counts)
     if _complete(counts):
         result.drain_s = time.monotonic() - drained_from
     else:
-        run.problems.append(f"not every event arrived within {options.drain_timeout_s:.0f} s")
+        waited = time.monotonic() - drained_from
+        run.problems.append(
+            f"not every event arrived: gave up after {waited:.0f} s "
+            f"({time.monotonic() - changed_at:.0f} s without a new delivery)"
+        )
     # Anything delivered twice would show up now: watch a little longer than a batch's age.
     time.sleep(3.0)
     counts = _count(run, raw, expected, reader)
@@ -898,6 +1125,21 @@ def _run(run: _Run) -> Result:
     result.problems = run.problems
     result.crashes = run.stack.exited
     return result
+
+
+def _expected(run: _Run, production: Production) -> dict[str, set[str]]:
+    if run.new_raw is None:
+        return expected_per_destination(production.acked, run.raw)
+    # By offset: the activity topic says which events came before the change's audit events.
+    acked = {e[0] for e in production.acked} | set(run.change_events)
+    events = [e for e in activity_offsets(run.log) if e[1] in acked]
+    where = run.offsets = {e[1]: e[0] for e in events}
+    missing = [i for i in acked if i not in where]
+    if missing:
+        run.problems.append(f"{len(missing)} acknowledged events not found in the activity topic")
+    changed_at = {acct: where[i] for i, acct in run.change_events.items() if i in where}
+    run.notes.append(f"settings change at activity offsets {sorted(changed_at.items())}")
+    return expected_across_change(events, run.raw, run.new_raw, changed_at)
 
 
 def _check_poison(run: _Run, production: Production) -> None:

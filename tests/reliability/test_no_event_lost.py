@@ -18,7 +18,17 @@ from devservices import faults
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
 
-CI = faults.Options()
+CI = faults.Options(stall_s=30.0)
+
+SETTINGS_BY_OFFSET = (
+    "the router applies a settings change as soon as its settings view reads it, not at the "
+    "offset of the change's audit event: events appended to the activity topic before the "
+    "change are routed with the new settings. Seed 20261129, 5,000 events at 250/s, change at "
+    "activity offsets 2619-2621: all-local lost 1 (recipe event @2585), hooks-local lost 8 "
+    "(@2572-@2604), excl-new got 11 events from before it existed (@2564-...). Reproduce: "
+    "pytest tests/reliability -m reliability -k settings -s, or python -m bench.faults "
+    "--scenario settings --events 5000 --rate 250"
+)
 
 
 @pytest.mark.parametrize(
@@ -26,9 +36,10 @@ CI = faults.Options()
     [
         "kill9",
         "brokers",
-        # One stream for these two keeps the CI run short; each fault is listed in the table.
+        # One stream for two scenarios keeps the CI run short; each fault is listed.
         "webhook503+poison",
-        "scaling",
+        "scaling+store",
+        pytest.param("settings", marks=pytest.mark.xfail(strict=True, reason=SETTINGS_BY_OFFSET)),
     ],
 )
 def test_no_event_lost_or_duplicated(scenario: str, tmp_path: Path) -> None:
@@ -45,6 +56,29 @@ def test_no_event_lost_or_duplicated(scenario: str, tmp_path: Path) -> None:
         assert count.duplicated == 0, f"{dest}: {count}"
         assert count.extra == 0, f"{dest}: {count}"
     assert result.drain_s is not None
+
+
+def test_expected_counts_follow_a_settings_change_by_offset() -> None:
+    raw = faults.account_settings("http://127.0.0.1:1/a", "http://127.0.0.1:1/b")
+    new = faults.changed_settings(raw)
+    events = [
+        (10, "r-old", "acct-all", "recipe", "recipe_started"),
+        (11, "x-old", "acct-excl", "team", "team_created"),
+        (12, "h-old", "acct-hooks", "account", "user_login"),
+        (20, "change-all", "acct-all", "account", "audit_log_streaming_data_inclusion"),
+        (21, "change-excl", "acct-excl", "account", "audit_log_streaming_destination_updated"),
+        (22, "change-hooks", "acct-hooks", "account", "audit_log_streaming_destination_updated"),
+        (30, "r-new", "acct-all", "recipe", "recipe_started"),
+        (31, "x-new", "acct-excl", "team", "team_created"),
+        (32, "h-new", "acct-hooks", "account", "user_login"),
+    ]
+    changed_at = {"acct-all": 20, "acct-excl": 21, "acct-hooks": 22}
+    expected = faults.expected_across_change(events, raw, new, changed_at)
+    assert expected["all-local"] == {"r-old", "change-all"}
+    assert expected["excl-local"] == {"x-old", "change-excl", "x-new"}
+    assert expected["excl-new"] == {"change-excl", "x-new"}
+    assert expected["hooks-local"] == {"h-old"}
+    assert expected[faults.HOOK_A] == {"h-old", "change-hooks", "h-new"}
 
 
 def test_expected_counts_follow_the_settings() -> None:
