@@ -7,6 +7,7 @@ and are forgotten.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 
 from auditstream.pipeline import topics
@@ -24,25 +25,55 @@ class OffsetCommits(WorkerState):
     """Commits stored batches' offsets, retries failed commits, handles revocations."""
 
     def _commit(self, now: float) -> None:
+        """Commit what is stored, on the commit thread; wait for it up to
+        ``options.commit_wait`` (real time). A commit that takes longer is stalled: its
+        destinations report it, and each later step checks it again; no other commit starts
+        before it ends."""
+        if self._committer.busy:
+            self._commit_outcome(now, 0.0)
+            return
         due = self._offsets.due()
         if not due or (self._commit_retry_at is not None and now < self._commit_retry_at):
             return
-        try:
-            self._consumer.commit(due)
-        except LogError as exc:
-            self._commit_failed(due, exc, now)
+        self._committer.start(due)
+        self._commit_outcome(now, self.options.commit_wait)
+
+    def _commit_outcome(self, now: float, wait: float) -> None:
+        done = self._committer.outcome(wait)
+        if done is None:
+            self._commit_stalled(now)
             return
-        self._offsets.committed(due)
+        if done.error is not None:
+            self._commit_failed(done.offsets, done.error, now)
+            return
+        self._offsets.committed(dict(done.offsets))
         if self._commit_failures:
             log.info("offsets committed again after %d failures", self._commit_failures)
-            for key in self._lanes_of(due):
-                health = self._health[key]
-                if health.last_cause == "offset_commit" and health.state is State.FAILING:
-                    health.state = State.ACTIVE
-                    health.consecutive_failures = 0
-                    health.failing_since = None
+        # Every destination whose offsets move again (also those that only waited for the
+        # stalled commit of another) is active again.
+        for key in self._lanes_of(done.offsets):
+            health = self._health[key]
+            if health.last_cause == "offset_commit" and health.state is State.FAILING:
+                health.state = State.ACTIVE
+                health.consecutive_failures = 0
+                health.failing_since = None
         self._commit_failures = 0
         self._commit_retry_at = None
+        self._commit_stall_reported = False
+
+    def _commit_stalled(self, now: float) -> None:
+        """The commit under way has not ended: counted as a failure once, and reported by
+        every destination with a stored batch waiting for a commit (no commit can be made
+        before this one ends)."""
+        running, started = self._committer.running, self._committer.started_at
+        if running is None or started is None:
+            return
+        waited = time.monotonic() - started
+        exc = LogError(f"no answer for {waited:.0f} s (waiting for the group coordinator?)")
+        if not self._commit_stall_reported:
+            self._commit_stall_reported = True
+            self._commit_failed(running, exc, now)
+        self._report_commit_failure({**self._offsets.due(), **running}, exc)
 
     def _commit_failed(self, due: Mapping[TopicPartition, int], exc: LogError, now: float) -> None:
         """Stored batches stay uncommitted: their partitions send nothing new (so a crash
@@ -56,6 +87,9 @@ class OffsetCommits(WorkerState):
         )
         self._commit_retry_at = now + delay
         log.warning("offset commit failed (retry in %.1fs): %s", delay, exc)
+        self._report_commit_failure(due, exc)
+
+    def _report_commit_failure(self, due: Mapping[TopicPartition, int], exc: LogError) -> None:
         for key in self._lanes_of(due):
             health = self._health[key]
             if health.state is State.ACTIVE:

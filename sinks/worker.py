@@ -51,6 +51,7 @@ from auditstream.sinks import backpressure
 from auditstream.sinks.attempt_outcomes import AttemptOutcomes
 from auditstream.sinks.attempts import AttemptResult
 from auditstream.sinks.commits import OffsetCommits
+from auditstream.sinks.committer import Committer
 from auditstream.sinks.delivery_threads import DeliveryThreads
 from auditstream.sinks.destination_signals import DestinationSignals
 from auditstream.sinks.dispatch import Dispatch
@@ -130,6 +131,8 @@ class SinkWorker(
         self._rotation = 0
         self._commit_retry_at: float | None = None
         self._commit_failures = 0
+        self._commit_stall_reported = False
+        self._committer = Committer(self._consumer.commit)
         self._reported_at = -math.inf
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self._reporter = ProcessReporter(log_backend, "sink-worker", self.worker_id)
@@ -242,7 +245,7 @@ class SinkWorker(
             self._commit(now)
             self._dispatch(now)
             sending = any(self._may_send(lane, now) for lane in self._lanes.values())
-            if self._busy == 0 and not sending:
+            if self._busy == 0 and not sending and not self._committer.busy:
                 break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -284,5 +287,6 @@ class SinkWorker(
         self._status.close()
         self._status_view.close()
         self._reporter.close()
+        self._committer.close()
         self._consumer.close()
         self.settings.close()

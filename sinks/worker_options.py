@@ -43,6 +43,9 @@ class WorkerOptions:
     """Export lag and oldest-undelivered age per destination (label ``destination``)."""
     commit_retry_base: float = 0.5
     commit_retry_cap: float = 10.0
+    commit_wait: float = 1.0
+    """How long (real time) a step waits for an offset commit; one that takes longer is
+    reported as stalled and checked again each step (sinks.committer)."""
     exit_after_writes: int | None = None
     """Fault injection for crash tests (see config.runtime): exit right after the N-th stored
     batch, before its offset is committed. Attempts then run one at a time, so that the N-th

@@ -22,6 +22,7 @@ from auditstream.pipeline.log import Consumer, Log, Producer, TopicPartition
 from auditstream.pipeline.process_reports import ProcessReporter
 from auditstream.pipeline.settings_view import SettingsView
 from auditstream.sinks.attempts import AttemptResult
+from auditstream.sinks.committer import Committer
 from auditstream.sinks.delivery_threads import DeliveryThreads
 from auditstream.sinks.destination_signals import DestinationSignals
 from auditstream.sinks.health import DestinationHealth, State
@@ -66,6 +67,8 @@ class WorkerState:
     _rotation: int
     _commit_retry_at: float | None
     _commit_failures: int
+    _commit_stall_reported: bool
+    _committer: Committer
     _reported_at: float
     _reporter: ProcessReporter
     _status: StatusPublisher
