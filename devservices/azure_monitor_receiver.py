@@ -134,8 +134,11 @@ class AzureMonitorReceiver(CollectorServer):
         self.publisher = True
         self.rows: list[dict[str, Any]] = []
         """Every row kept, in arrival order (repeats included)."""
-        self.deliveries: list[int] = []
-        """The number of rows of each accepted request."""
+        self.deliveries: list[tuple[str, ...]] = []
+        """The ``event_id`` of each row (check rows left out) of each accepted request."""
+        self.token_endpoint: str | None = None
+        """Replaces the discovery document's ``token_endpoint`` (a test of where the client
+        sends its secret)."""
         self.token_requests = 0
         self.discovery_requests = 0
         self._tokens: set[str] = set()
@@ -176,7 +179,7 @@ class AzureMonitorReceiver(CollectorServer):
         return Answer(
             200,
             {
-                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "token_endpoint": self.token_endpoint or f"{base}/oauth2/v2.0/token",
                 "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
                 "issuer": f"{base}/v2.0",
                 "token_endpoint_auth_methods_supported": ["client_secret_post"],
@@ -252,7 +255,9 @@ class AzureMonitorReceiver(CollectorServer):
             self.received += len(rows)
             if self.keep:
                 self.rows.extend(rows)
-                self.deliveries.append(len(rows))
+                self.deliveries.append(
+                    tuple(str(r.get("event_id")) for r in rows if CHECK_COLUMN not in r)
+                )
             self.lock.notify_all()
         return Answer(204)
 

@@ -151,7 +151,7 @@ def test_a_batch_over_one_megabyte_arrives_whole_in_several_requests(
     assert kept == ["None" if n == 7 else i for n, i in enumerate(expected)]  # the marked row
     (marked,) = [r for r in monitor.rows if TRUNCATED_COLUMN in r]
     assert marked[TRUNCATED_COLUMN]["event_id"] == expected[7]
-    assert max(monitor.deliveries) < len(expected)  # the receiver refuses a body over 1 MiB
+    assert max(len(d) for d in monitor.deliveries) < len(expected)
 
 
 def test_ocsf_rows(monitor: AzureMonitorReceiver, tls: LocalTls) -> None:
@@ -236,6 +236,16 @@ def test_the_destination_check_names_one_cause(
     if cause is None:
         assert len(monitor.check_rows()) == 1
         assert monitor.event_ids() == []
+
+
+def test_a_discovery_document_cannot_send_the_secret_elsewhere(
+    monitor: AzureMonitorReceiver, tls: LocalTls
+) -> None:
+    monitor.token_endpoint = f"https://login.attacker.example/{TENANT}/oauth2/v2.0/token"
+    result = sink(monitor, tls).probe()
+    assert (result.ok, result.cause) == (False, "invalid_config")
+    assert "login.attacker.example" in result.message
+    assert monitor.token_requests == 0  # the guard fixture: the name was never resolved
 
 
 def test_a_token_endpoint_that_hangs_times_out(
