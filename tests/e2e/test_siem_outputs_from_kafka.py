@@ -1,10 +1,11 @@
-"""From Kafka to each SIEM collector emulator (Splunk HEC, Datadog Logs): 10,000 events through
-a real broker, a router process and a sink-worker process, with the collector down for 20 s
-in the middle. Every event arrives; an event arrives twice only inside a whole request sent
-again (at-least-once: the batch is retried whole)."""
+"""From Kafka to each SIEM collector emulator (Splunk HEC, Datadog Logs, Azure Monitor Logs):
+10,000 events through a real broker, a router process and a sink-worker process, with the
+collector down for 20 s in the middle. Every event arrives; an event arrives twice only inside
+a whole request sent again (at-least-once: the batch is retried whole)."""
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,8 @@ from auditstream.pipeline.settings_writer import publish_settings
 from auditstream.producers.sdk import ActivityProducer
 from auditstream.producers.simulator import Simulator, SimulatorConfig
 from auditstream.schemas.event import ActivityEvent
+from auditstream.sinks.azure_monitor_logs import AUTHORITY_CA_FILE_ENV, AUTHORITY_HOST_ENV
+from devservices.azure_monitor_receiver import AzureMonitorReceiver, local_tls
 from devservices.collector_server import CollectorServer
 from devservices.datadog_receiver import DatadogReceiver
 from devservices.kafka import KafkaBroker
@@ -32,36 +35,83 @@ ACCOUNTS = ["acct-a", "acct-b"]
 EVENTS = 10_000
 OUTAGE_S = 20.0
 BATCH = {"max_events": 500, "max_age_s": 0.5}
+AZURE_TENANT = "5d1f0c3e-7a2b-4c8d-9e6f-0a1b2c3d4e5f"
+AZURE_CLIENT = "0f9e8d7c-6b5a-4d3c-8b2a-1f0e9d8c7b6a"
+AZURE_SECRET = "e2e~client.secret"
+AZURE_DCR = "dcr-00112233445566778899aabbccddeeff"
+
+Output = tuple[CollectorServer, list[dict[str, Any]], dict[str, str]]
+"""A started emulator, the destinations of the two accounts, the sink worker's environment."""
 
 
-def _splunk() -> tuple[CollectorServer, list[dict[str, Any]]]:
+def _splunk() -> Output:
     receiver = SplunkHecReceiver(TOKEN, indexes=("main", "audit"))
     receiver.add_token(ACK_TOKEN, indexes=("audit",), ack=True)
     receiver.start()
     common = {"type": "splunk_hec", "url": receiver.url, "batch": BATCH, "index": "audit"}
-    return receiver, [
-        {**common, "id": "a-splunk", "token": TOKEN},
-        {**common, "id": "b-splunk", "token": ACK_TOKEN, "ack": True, "gzip": False},
-    ]
+    return (
+        receiver,
+        [
+            {**common, "id": "a-splunk", "token": TOKEN},
+            {**common, "id": "b-splunk", "token": ACK_TOKEN, "ack": True, "gzip": False},
+        ],
+        {},
+    )
 
 
-def _datadog() -> tuple[CollectorServer, list[dict[str, Any]]]:
+def _datadog() -> Output:
     receiver = DatadogReceiver([KEY]).start()
     common = {"type": "datadog_logs", "endpoint": receiver.url, "api_key": KEY, "batch": BATCH}
-    return receiver, [
-        {**common, "id": "a-datadog"},
-        {**common, "id": "b-datadog", "gzip": False, "tags": "env:e2e"},
-    ]
+    return (
+        receiver,
+        [
+            {**common, "id": "a-datadog"},
+            {**common, "id": "b-datadog", "gzip": False, "tags": "env:e2e"},
+        ],
+        {},
+    )
 
 
-OUTPUTS: dict[str, Callable[[], tuple[CollectorServer, list[dict[str, Any]]]]] = {
+def _azure() -> Output:
+    tls = local_tls(Path(tempfile.mkdtemp(prefix="azure-tls-")))
+    receiver = AzureMonitorReceiver(
+        tenant_id=AZURE_TENANT,
+        client_id=AZURE_CLIENT,
+        client_secret=AZURE_SECRET,
+        dcr_id=AZURE_DCR,
+        tls=tls.server,
+    ).start()
+    common = {
+        "type": "azure_monitor_logs",
+        "endpoint": receiver.base_url,
+        "dcr_immutable_id": AZURE_DCR,
+        "stream_name": "Custom-AuditStream_CL",
+        "tenant_id": AZURE_TENANT,
+        "client_id": AZURE_CLIENT,
+        "client_secret": AZURE_SECRET,
+        "ca_file": str(tls.ca_file),
+        "batch": BATCH,
+    }
+    operator = {  # the sink workers' own setting: the emulator is the Entra ID authority
+        AUTHORITY_HOST_ENV: receiver.base_url,
+        AUTHORITY_CA_FILE_ENV: str(tls.ca_file),
+    }
+    return (
+        receiver,
+        [{**common, "id": "a-azure"}, {**common, "id": "b-azure", "gzip": False}],
+        operator,
+    )
+
+
+OUTPUTS: dict[str, Callable[[], Output]] = {
     "splunk_hec": _splunk,
     "datadog_logs": _datadog,
+    "azure_monitor_logs": _azure,
 }
 
 
 def _deliveries(receiver: CollectorServer) -> list[tuple[str, ...]]:
-    assert isinstance(receiver, SplunkHecReceiver | DatadogReceiver)
+    assert isinstance(receiver, SplunkHecReceiver | DatadogReceiver | AzureMonitorReceiver)
     with receiver.lock:
         return list(receiver.deliveries)
 
@@ -97,7 +147,7 @@ def _assert_repeats_are_whole_requests(deliveries: list[tuple[str, ...]]) -> int
 def test_ten_thousand_events_through_a_collector_outage(
     output: str, tmp_path: Path, kafka_broker: KafkaBroker
 ) -> None:
-    receiver, destinations = OUTPUTS[output]()
+    receiver, destinations, worker_env = OUTPUTS[output]()
     log = KafkaLog(kafka_broker.bootstrap)
     backend = ["--bootstrap", kafka_broker.bootstrap]
     try:
@@ -114,6 +164,7 @@ def test_ten_thousand_events_through_a_collector_outage(
             ProjectProcess(
                 ["sink-worker", *backend, "--allow-network", "127.0.0.1/32"],
                 tmp_path / "worker.log",
+                env=worker_env,
             ) as worker,
         ):
             _produce(log, events[:3_000])
