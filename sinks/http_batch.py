@@ -1,4 +1,4 @@
-"""HTTP delivery shared by the collector sinks (Splunk HEC, Datadog Logs).
+"""HTTP delivery shared by the collector sinks (Splunk HEC, Datadog Logs, Azure Monitor Logs).
 
 - :func:`build_client`: the sink's own ``httpx`` client: the destination's TLS settings
   (verification on unless turned off, an operator's CA bundle), its timeout, no redirects, no
