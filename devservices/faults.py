@@ -5,20 +5,21 @@ account settings published to it, the router and sink workers started as the rea
 (``python -m auditstream router`` / ``sink-worker``, :class:`devservices.processes.ProjectProcess`),
 a seeded stream of simulated events produced at a steady rate from a thread of this process, and
 faults injected at set points of the production (kill -9 of a process, a broker crashed, a
-webhook answering 503, processes added and removed, poison records). Then the run waits until
+webhook answering 503, processes added and removed, the settings changed, poison records, the
+object-store emulator stopped). Then the run waits until
 every destination holds what it should, and counts, per destination:
 
 * **expected**: computed here from the events the log acknowledged and the settings, with an
   inclusion rule written out below (not the pipeline's own code);
-* **delivered**: distinct event ids the destination holds (files under the local root read back
-  and decoded; requests the webhook receiver accepted);
+* **delivered**: distinct event ids the destination holds (files under the local root and
+  objects in the emulator read back and decoded; requests the webhook receiver accepted);
 * **lost**: expected ids the destination does not hold;
 * **duplicated**: ids stored more than once. For a local directory, an id in two objects (or
   twice in one). For a webhook, an id accepted in requests with two different
   ``Idempotency-Key`` values: a retry that repeats the key is deduplicated by the receiver, as
   the protocol intends, and is not a duplicate.
 
-``run(scenario, options)`` returns a :class:`Result`; :func:`table` formats results. The
+``run(scenario, workdir, options)`` returns a :class:`Result`; :func:`table` formats results. The
 reliability tests (``tests/reliability``) run the CI size, ``python -m bench.faults`` the full
 size. Every process, node and server a run starts is stopped by its own PID before it returns.
 """
@@ -454,16 +455,29 @@ class Stack:
         self.routers: list[ProjectProcess] = []
         self.workers: list[ProjectProcess] = []
         self._started = 0
+        self._slots: dict[ProjectProcess, int] = {}
         self.exited: list[str] = []
 
     def _log(self, role: str) -> Path:
         self._started += 1
         return self.workdir / f"{role}-{self._started:02d}.log"
 
-    def start_router(self) -> ProjectProcess:
-        p = ProjectProcess(["router", "--bootstrap", self.bootstrap], self._log("router"))
+    def start_router(self, slot: int | None = None) -> ProjectProcess:
+        """A router with the transactional id of ``slot`` (default: the lowest free one). A
+        replacement takes its predecessor's slot, as a stateful deployment gives it the same
+        id: it fences the dead router and aborts its open transaction at once."""
+        if slot is None:
+            taken = set(self._slots.values())
+            slot = next(i for i in range(1, len(taken) + 2) if i not in taken)
+        txid = f"fault-suite-router-{slot}"
+        args = ["router", "--bootstrap", self.bootstrap, "--transactional-id", txid]
+        p = ProjectProcess(args, self._log("router"))
+        self._slots[p] = slot
         self.routers.append(p)
         return p
+
+    def slot(self, p: ProjectProcess) -> int | None:
+        return self._slots.get(p)
 
     def start_worker(self) -> ProjectProcess:
         args = ["sink-worker", "--bootstrap", self.bootstrap, "--local-root", str(self.out)]
@@ -471,19 +485,34 @@ class Stack:
         self.workers.append(p)
         return p
 
-    def kill9(self, p: ProjectProcess) -> None:
-        p.kill9()
-        p.stop()  # closes its log file; the process is gone already
+    def _forget(self, p: ProjectProcess) -> None:
+        self._slots.pop(p, None)
         for group in (self.routers, self.workers):
             if p in group:
                 group.remove(p)
 
+    def kill9(self, p: ProjectProcess) -> None:
+        p.kill9()
+        p.stop()  # closes its log file; the process is gone already
+        self._forget(p)
+
     def stop(self, p: ProjectProcess) -> int:
         code = p.stop()
-        for group in (self.routers, self.workers):
-            if p in group:
-                group.remove(p)
+        self._forget(p)
         return code
+
+    def wait_ready(self, timeout: float) -> None:
+        """Poll the processes' logs until each says it runs. Raises ``RuntimeError`` (with the
+        log's tail) for one that does not within ``timeout`` seconds."""
+        ready = {"router": "router running on", "worker": "sink worker running on"}
+        deadline = time.monotonic() + timeout
+        for p in [*self.routers, *self.workers]:
+            line = ready["router" if p in self.routers else "worker"]
+            while line not in p.output():
+                if not p.alive() or time.monotonic() > deadline:
+                    tail = "\n".join(p.output().splitlines()[-15:])
+                    raise RuntimeError(f"{p.log_path.name} did not start:\n{tail}")
+                time.sleep(0.2)
 
     def check(self) -> None:
         """Replace a process that exited by itself, and note it (with its log's tail)."""
@@ -492,9 +521,13 @@ class Stack:
                 if not p.alive():
                     tail = "\n".join(p.output().splitlines()[-15:])
                     self.exited.append(f"{p.log_path.name} exited by itself:\n{tail}")
-                    group.remove(p)
+                    slot = self.slot(p)
                     p.stop()
-                    start()
+                    self._forget(p)
+                    if start == self.start_router:
+                        self.start_router(slot)
+                    else:
+                        self.start_worker()
 
     def stop_all(self) -> None:
         for p in [*self.routers, *self.workers]:
@@ -682,9 +715,12 @@ def _kill9_actions(run: _Run) -> list[Action]:
         processes = [*run.stack.routers, *run.stack.workers]
         victim = run.rng.choice(processes)
         role = "router" if victim in run.stack.routers else "sink worker"
-        pid = victim.pid
+        pid, slot = victim.pid, run.stack.slot(victim)
         run.stack.kill9(victim)
-        (run.stack.start_router if role == "router" else run.stack.start_worker)()
+        if role == "router":
+            run.stack.start_router(slot)
+        else:
+            run.stack.start_worker()
         return f"kill -9 {role} PID {pid}"
 
     return [(m, "kill9", kill) for m in moments]
@@ -931,6 +967,14 @@ _MIN_PRODUCTION_S = {"brokers": 45.0}
 """Production lasts at least this long in these scenarios: two broker restarts, each up to
 15 s on a busy machine, must happen while events are still produced."""
 
+_MIN_STALL_S = {"kill9": 100.0}
+"""Wait at least this long without a new delivery before calling events lost. A router killed
+with -9 leaves its open transaction behind. Its replacement takes the same transactional id
+(:meth:`Stack.start_router`) and aborts it at once; a router with an id of its own (the CLI's
+default, ``auditstream-router-<uuid>``) would not, and the brokers abort it only once it
+times out (librdkafka's ``transaction.timeout.ms``, 60 s, plus up to 10 s): until then no
+read_committed consumer reads past it, and every destination waits."""
+
 _ACTIONS: dict[str, Callable[[_Run], list[Action]]] = {
     "kill9": _kill9_actions,
     "brokers": _broker_actions,
@@ -1072,6 +1116,7 @@ def _run(run: _Run) -> Result:
     parts = run.scenario.split("+")
     actions = sorted((a for p in parts for a in _ACTIONS[p](run)), key=lambda a: a[0])
     result = Result(run.scenario, options.seed, 0)
+    run.stack.wait_ready(timeout=180.0)
     say(f"{run.scenario}: producing {options.events} events at {rate:.0f}/s")
     production.start()
     try:
@@ -1096,8 +1141,9 @@ def _run(run: _Run) -> Result:
     deadline = drained_from + options.drain_timeout_s
     counts = _count(run, raw, expected, reader)
     changed_at, last = time.monotonic(), _totals(counts)
+    stall_s = max([options.stall_s, *(_MIN_STALL_S.get(p, 0.0) for p in parts)])
     while not _complete(counts) and time.monotonic() < deadline:
-        if time.monotonic() - changed_at > options.stall_s:
+        if time.monotonic() - changed_at > stall_s:
             break
         run.stack.check()
         time.sleep(1.0)

@@ -90,7 +90,6 @@ class KafkaCluster(StopOnExit):
         self.nodes = {n.node_id: n for n in nodes}
         self.cluster_id = cluster_id
         self._heap = heap
-        self._down: set[int] = set()
 
     @property
     def bootstrap(self) -> str:
@@ -192,8 +191,6 @@ class KafkaCluster(StopOnExit):
                 err = f"timed out\n{log_tail(self.nodes[i].log_path)}"
             if proc.returncode != 0:
                 errors.append(f"node {i}: {err.strip()}")
-            else:
-                self._down.discard(i)
         return "\n".join(errors)
 
     def _node(self, node_id: int) -> KafkaNode:
@@ -225,7 +222,6 @@ class KafkaCluster(StopOnExit):
             while time.monotonic() < deadline and self.alive(node_id):
                 time.sleep(0.05)
             (node.workdir / "kafka.pid").unlink(missing_ok=True)
-        self._down.add(node_id)
 
     def stop(self, node_id: int | None = None, timeout: float = _STOP_TIMEOUT_S) -> None:
         """Stop one node (TERM, then KILL after ``timeout`` seconds), or, without ``node_id``,
@@ -251,7 +247,6 @@ class KafkaCluster(StopOnExit):
             )
             if result.returncode != 0:
                 failed.append(f"node {i}: {result.stderr}")
-            self._down.add(i)
         if failed:
             raise RuntimeError("stopping Kafka nodes failed:\n" + "\n".join(failed))
 
@@ -263,10 +258,6 @@ class KafkaCluster(StopOnExit):
         error = self._start_nodes([node_id])
         if error:
             raise RuntimeError(f"Kafka node {node_id} did not restart:\n{error}")
-
-    def down(self) -> set[int]:
-        """The nodes stopped or crashed through this object and not restarted."""
-        return set(self._down)
 
     def controller(self, timeout: float = 30.0) -> int:
         """The id of the active controller: the Raft leader of the metadata quorum, as the

@@ -1,5 +1,5 @@
 """The three-node test cluster itself: topics are replicated three times, the controller
-can be crashed and a new one takes over, a crashed node comes back with its data."""
+can be crashed and a new one takes over (restarts: the brokers scenario of test_no_event_lost)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def _setup(step: Callable[[], None], attempts: int = 3) -> None:
                 raise
 
 
-def test_topics_have_three_replicas_and_survive_the_controller_crashing(
+def test_topics_have_three_replicas_and_take_a_new_controller_when_it_crashes(
     kafka_cluster: KafkaCluster,
 ) -> None:
     assert len(kafka_cluster.bootstrap.split(",")) == 3
@@ -67,9 +67,6 @@ def test_topics_have_three_replicas_and_survive_the_controller_crashing(
         record = OutgoingRecord(topic=topics.DEAD_LETTERS, value=b"x", key=b"k")
         assert produce_all(log, [record], what="probe", timeout=60.0) == 1
 
-        kafka_cluster.restart(first)
-        assert kafka_cluster.alive(first)
-        assert kafka_cluster.down() == set()
-        assert kafka_cluster.controller() in kafka_cluster.nodes
+        # Restarting a node (and the controller) is part of the brokers fault scenario.
     finally:
         log.close()
