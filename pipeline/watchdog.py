@@ -94,7 +94,7 @@ class Supervisor:
         if stall is not None:
             return (
                 EXIT_STALLED,
-                f"{self._name} stalled: no progress for {stall.seconds:.0f} s (limit "
+                f"{self._name} stalled: no progress for {stall.seconds:.1f} s (limit "
                 f"{self._watchdog.stall_timeout:g} s) while {stall.phase}; exiting with status "
                 f"{EXIT_STALLED} to be restarted",
             )

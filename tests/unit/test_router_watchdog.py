@@ -57,7 +57,7 @@ def test_supervisor_exits_stalled_with_one_line_saying_why() -> None:
     assert verdict is not None
     code, line = verdict
     assert code == EXIT_STALLED
-    assert "router stalled: no progress for 31 s" in line
+    assert "router stalled: no progress for 31.0 s (limit 30 s)" in line
     assert "in the routing transaction" in line
     assert "\n" not in line
 
