@@ -400,6 +400,9 @@ def refusal_of(index: int, err: KafkaError) -> Refusal | None:
     return Refusal(index, err.name().lower(), err.str(), permanent=False)
 
 
+_ABORT_ATTEMPTS = 3
+
+
 class _Deadline(Exception):
     """The local produce queue stayed full until the transaction's deadline."""
 
@@ -413,6 +416,7 @@ class KafkaTransactionalProducer:
         self._p: _KProducer | None = producer
         self._timeout = timeout
         self._abort_pending = False
+        self._abort_failures = 0
 
     @property
     def _client(self) -> _KProducer:
@@ -518,21 +522,28 @@ class KafkaTransactionalProducer:
         return TransactionAborted(f"kafka: cannot begin a transaction: {kerr.str()}")
 
     def _abort(self, client: _KProducer) -> None:
-        """Abort the open transaction. Raises :class:`FencedError` if the producer cannot go
-        on, :class:`TransactionAborted` if the abort did not finish in time (it is retried
-        before the next transaction)."""
+        """Abort the open transaction. Raises :class:`TransactionAborted` if the abort did not
+        finish in time (it is retried before the next transaction), and :class:`FencedError`
+        if the producer cannot go on: a fatal error, or an abort that failed
+        :data:`_ABORT_ATTEMPTS` times in a row (e.g. refused in the state a timed-out commit
+        left): a router that cannot abort must stop and be restarted, not retry forever."""
         try:
             client.abort_transaction(self._timeout)
         except KafkaException as exc:
             kerr = exc.args[0]
-            if kerr.fatal():
-                raise FencedError(f"kafka: abort failed: {kerr.str()}") from exc
+            self._abort_failures += 1
+            if kerr.fatal() or self._abort_failures >= _ABORT_ATTEMPTS:
+                raise FencedError(
+                    f"kafka: transaction abort failed {self._abort_failures} time(s), last: "
+                    f"{kerr.str()}; the producer must be recreated"
+                ) from exc
             self._abort_pending = True
             raise TransactionAborted(
                 f"kafka: transaction abort not finished ({kerr.str()}); retried before the "
                 "next transaction"
             ) from exc
         self._abort_pending = False
+        self._abort_failures = 0
 
     def close(self) -> None:
         if self._p is not None:
