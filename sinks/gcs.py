@@ -276,6 +276,10 @@ class GcsSink(ObjectStoreSink):
                     client_options=options,
                     _http=http,
                 )
+                # The client fetches bucket metadata for tracing spans on a thread it never
+                # joins, retrying after close; we trace nothing with it, and every use of the
+                # cache checks that it is set.
+                self._client._bucket_metadata_cache = None
             except VENDOR_ERRORS as exc:
                 raise self._error(exc, "write") from exc
         return self._client

@@ -26,7 +26,6 @@ from pathlib import Path
 from types import FrameType
 
 import confluent_kafka
-import pytest
 from confluent_kafka.admin import AdminClient
 
 GRACE_S = 2.0
@@ -36,14 +35,6 @@ _POLL_S = 0.02
 
 # Threads that start once per process, on first use, and then serve every later test.
 PROCESS_WIDE_THREADS: dict[str, str] = {}
-
-
-# Known leaks whose fix belongs to the code under test; remove a marker once it is fixed.
-GCS_METADATA_THREAD = pytest.mark.known_leak(
-    "sinks/gcs.py leaves google-cloud-storage's bucket-metadata cache on: the Client starts an "
-    "unjoined thread (BucketMetadataCache._fetch_background) per bucket, which retries "
-    "get_bucket against an unreachable endpoint after the sink is closed"
-)
 
 
 @dataclass(frozen=True)

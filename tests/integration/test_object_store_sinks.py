@@ -52,7 +52,6 @@ from devservices.gcs import GcsServer
 from devservices.ports import free_port
 from devservices.s3 import S3Server
 from devservices.webhook_receiver import WebhookReceiver
-from tests import leaks
 from tests.factories import make_event
 
 ACCOUNT = "acct-it"
@@ -434,11 +433,7 @@ def test_check_names_a_missing_bucket(backend: Backend) -> None:
     assert "create it" in result.message
 
 
-def test_check_names_an_unreachable_endpoint(
-    backend: Backend, request: pytest.FixtureRequest
-) -> None:
-    if isinstance(backend, GcsBackend):
-        request.applymarker(leaks.GCS_METADATA_THREAD)
+def test_check_names_an_unreachable_endpoint(backend: Backend) -> None:
     result = check_destination(backend.closed_port_destination(new_bucket()))
 
     assert not result.ok
