@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .local_process import StopOnExit, log_tail
@@ -33,13 +34,28 @@ class KafkaBroker(StopOnExit):
     automatic topic creation, and supports idempotent and transactional producers.
     """
 
-    def __init__(self, workdir: Path, bootstrap: str, port: int, controller_port: int) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        bootstrap: str,
+        port: int,
+        controller_port: int,
+        listener_ports: Mapping[str, int] | None = None,
+        props: Sequence[str] = (),
+    ) -> None:
         """Wrap a broker already started in ``workdir``; use :meth:`start` instead."""
         self.workdir = workdir
         self.bootstrap = bootstrap
         self.port = port
         self.controller_port = controller_port
+        self.listener_ports: dict[str, int] = dict(listener_ports or {})
+        """The port of each extra listener (see :meth:`start`), by name."""
+        self._props = list(props)
         self._stopped = False
+
+    def address(self, listener: str) -> str:
+        """``127.0.0.1:port`` of the extra listener named ``listener``."""
+        return f"127.0.0.1:{self.listener_ports[listener]}"
 
     @property
     def log_path(self) -> Path:
@@ -47,8 +63,20 @@ class KafkaBroker(StopOnExit):
         return self.workdir / "kafka.log"
 
     @classmethod
-    def start(cls, workdir: Path) -> KafkaBroker:
+    def start(
+        cls,
+        workdir: Path,
+        *,
+        listeners: Sequence[str] = (),
+        props: Mapping[str, str] | None = None,
+    ) -> KafkaBroker:
         """Fetch the broker jars if needed, start a broker in ``workdir``, wait until it is ready.
+
+        ``listeners`` names extra listeners beside the PLAINTEXT one (which stays the bootstrap
+        address and the brokers' own), each with the security protocol of its name (e.g.
+        ``SASL_SSL``) on a free port of its own (:attr:`listener_ports`, :meth:`address`);
+        ``props`` adds or overrides broker properties (e.g. the listener's keystore and SASL
+        settings).
 
         ``workdir`` holds the broker's data, configuration, PID file and log; it is
         created if missing. Raises ``RuntimeError`` (with the script's output, which
@@ -72,7 +100,14 @@ class KafkaBroker(StopOnExit):
             port, controller_port = free_port(), free_port()
             if port == controller_port:
                 continue
+            extra_ports = {name: free_port() for name in listeners}
+            if len({port, controller_port, *extra_ports.values()}) != 2 + len(extra_ports):
+                continue
+            prop_args = cls._listener_props(port, controller_port, extra_ports)
+            prop_args += [f"{k}={v}" for k, v in (props or {}).items()]
             args = ["--port", str(port), "--controller-port", str(controller_port)]
+            for prop in prop_args:
+                args += ["--prop", prop]
             try:
                 result = subprocess.run(
                     [str(KAFKA_SH), "start", *args, "--data", str(workdir)],
@@ -86,12 +121,28 @@ class KafkaBroker(StopOnExit):
                 tail = log_tail(workdir / "kafka.log")
                 raise RuntimeError(f"Kafka broker start timed out in {workdir}:\n{tail}") from None
             if result.returncode == 0:
-                return cls(workdir, result.stdout.strip().splitlines()[-1], port, controller_port)
+                bootstrap = result.stdout.strip().splitlines()[-1]
+                return cls(workdir, bootstrap, port, controller_port, extra_ports, prop_args)
             error = result.stderr.strip()  # kafka.sh includes the tail of the broker log
             # Another process may have taken a port between free_port() and the bind.
             if "Address already in use" not in error:
                 break
         raise RuntimeError(f"Kafka broker did not start in {workdir}:\n{error}")
+
+    @staticmethod
+    def _listener_props(port: int, controller_port: int, extra: Mapping[str, int]) -> list[str]:
+        """The listener properties that replace kafka.sh's when there are extra listeners."""
+        if not extra:
+            return []
+        names = ["PLAINTEXT", *extra]
+        at = {"PLAINTEXT": port, **extra}
+        advertised = ",".join(f"{n}://127.0.0.1:{at[n]}" for n in names)
+        protocols = ",".join(f"{n}:{n}" for n in names)
+        return [
+            f"listeners={advertised},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners={advertised}",
+            f"listener.security.protocol.map={protocols},CONTROLLER:PLAINTEXT",
+        ]
 
     def _pid(self) -> int | None:
         try:
@@ -126,6 +177,8 @@ class KafkaBroker(StopOnExit):
         """
         self.stop()
         args = ["--port", str(self.port), "--controller-port", str(self.controller_port)]
+        for prop in self._props:
+            args += ["--prop", prop]
         result = subprocess.run(
             [str(KAFKA_SH), "start", *args, "--data", str(self.workdir)],
             capture_output=True,

@@ -12,18 +12,26 @@ BROKER_HINT = (
     "start one (deploy/local/kafka.sh start) or name a running one with --bootstrap or "
     "AUDITSTREAM_KAFKA_BOOTSTRAP"
 )
+SECURE_BROKER_HINT = (
+    "check the address (--bootstrap or AUDITSTREAM_KAFKA_BOOTSTRAP) and the security settings "
+    "(AUDITSTREAM_KAFKA_SECURITY_PROTOCOL, AUDITSTREAM_KAFKA_SASL_*, AUDITSTREAM_KAFKA_SSL_*)"
+)
 
 
 def open_log(settings: RuntimeSettings) -> Log:
     """The log ``settings`` name. Raises :class:`pipeline.errors.LogError` if it cannot open:
     :class:`pipeline.errors.BrokerUnreachable` when the backend is Kafka and no broker answers
-    within :data:`BROKER_WAIT_S` seconds."""
+    within :data:`BROKER_WAIT_S` seconds (its message names the cause the client saw, such as
+    a failed authentication or certificate check); :class:`config.errors.ConfigError` for
+    invalid Kafka security settings."""
     if settings.backend == "kafka":
         from auditstream.pipeline.kafka_log import KafkaLog
 
-        log = KafkaLog(settings.kafka_bootstrap)
+        extra = settings.kafka_client_config()
+        log = KafkaLog(settings.kafka_bootstrap, extra)
+        hint = SECURE_BROKER_HINT if "security.protocol" in extra else BROKER_HINT
         try:
-            log.wait_for_broker(BROKER_WAIT_S, hint=BROKER_HINT)
+            log.wait_for_broker(BROKER_WAIT_S, hint=hint)
         except BaseException:
             log.close()
             raise

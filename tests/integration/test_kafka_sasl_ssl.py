@@ -1,0 +1,247 @@
+"""Every process connects to a broker's SASL_SSL listener (a self-signed CA made here, SASL
+PLAIN and SCRAM users) with the credentials of the ``AUDITSTREAM_KAFKA_*`` settings; with
+wrong ones it ends within the broker wait with one error naming the cause (authentication
+failed, certificate verify failed), never showing the password, instead of hanging."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialAlteration,
+    UserScramCredentialUpsertion,
+)
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+from auditstream.pipeline import topics
+from auditstream.pipeline.kafka_log import KafkaLog
+from devservices.kafka import KafkaBroker
+from devservices.processes import ProjectProcess
+
+pytestmark = pytest.mark.kafka
+
+PLAIN_USER, PLAIN_PASSWORD = "router", "router-pass-0123456789"
+SCRAM_USER, SCRAM_PASSWORD = "worker", "worker-scram-9876543210"
+WRONG_PASSWORD = "wrong-pass-5555555555"
+KEYSTORE_PASSWORD = "keystore-pass"
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def _server_cert(
+    ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("kafka-test-broker"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+class SecureBroker:
+    def __init__(self, broker: KafkaBroker, ca_file: Path, other_ca_file: Path) -> None:
+        self.broker = broker
+        self.address = broker.address("SASL_SSL")
+        self.ca_file = ca_file
+        self.other_ca_file = other_ca_file
+
+    def env(
+        self, user: str, password: str, mechanism: str = "PLAIN", ca_file: Path | None = None
+    ) -> dict[str, str]:
+        return {
+            "AUDITSTREAM_BACKEND": "kafka",
+            "AUDITSTREAM_KAFKA_BOOTSTRAP": self.address,
+            "AUDITSTREAM_KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
+            "AUDITSTREAM_KAFKA_SASL_MECHANISM": mechanism,
+            "AUDITSTREAM_KAFKA_SASL_USERNAME": user,
+            "AUDITSTREAM_KAFKA_SASL_PASSWORD": password,
+            "AUDITSTREAM_KAFKA_SSL_CA_FILE": str(ca_file or self.ca_file),
+        }
+
+
+@pytest.fixture(scope="module")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    tmp = tmp_path_factory.mktemp("sasl-ssl")
+    ca_key, ca = _ca("auditstream test CA")
+    key, cert = _server_cert(ca_key, ca)
+    (tmp / "ca.pem").write_bytes(_pem(ca))
+    (tmp / "other-ca.pem").write_bytes(_pem(_ca("another CA")[1]))
+    keystore = tmp / "broker.p12"
+    keystore.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"broker",
+            key,
+            cert,
+            [ca],
+            serialization.BestAvailableEncryption(KEYSTORE_PASSWORD.encode()),
+        )
+    )
+    plain_jaas = (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'user_{PLAIN_USER}="{PLAIN_PASSWORD}";'
+    )
+    scram_jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    props = {
+        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": plain_jaas,
+        "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": scram_jaas,
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram_jaas,
+        "listener.name.sasl_ssl.ssl.keystore.type": "PKCS12",
+        "listener.name.sasl_ssl.ssl.keystore.location": str(keystore),
+        "listener.name.sasl_ssl.ssl.keystore.password": KEYSTORE_PASSWORD,
+        "listener.name.sasl_ssl.ssl.key.password": KEYSTORE_PASSWORD,
+    }
+    with KafkaBroker.start(tmp / "kafka", listeners=["SASL_SSL"], props=props) as broker:
+        _add_scram_user(broker.bootstrap)
+        yield SecureBroker(broker, tmp / "ca.pem", tmp / "other-ca.pem")
+
+
+def _add_scram_user(bootstrap: str) -> None:
+    """The SCRAM users, through the broker's plaintext listener."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for mechanism in (ScramMechanism.SCRAM_SHA_256, ScramMechanism.SCRAM_SHA_512):
+        # One alteration per user and request.
+        upsert: list[UserScramCredentialAlteration] = [
+            UserScramCredentialUpsertion(
+                SCRAM_USER, ScramCredentialInfo(mechanism, 4096), SCRAM_PASSWORD.encode()
+            )
+        ]
+        for future in admin.alter_user_scram_credentials(upsert).values():
+            future.result(timeout=30)
+    del admin
+
+
+def _auditstream(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "auditstream", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _activity_count(bootstrap: str) -> int:
+    log = KafkaLog(bootstrap)
+    try:
+        return sum(log.end_offsets(topics.ACTIVITY).values())
+    finally:
+        log.close()
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "mechanism"),
+    [
+        (PLAIN_USER, PLAIN_PASSWORD, "PLAIN"),
+        (SCRAM_USER, SCRAM_PASSWORD, "SCRAM-SHA-256"),
+        (SCRAM_USER, SCRAM_PASSWORD, "SCRAM-SHA-512"),
+    ],
+)
+def test_the_simulator_produces_over_sasl_ssl(
+    secure_broker: SecureBroker, user: str, password: str, mechanism: str
+) -> None:
+    before = _activity_count(secure_broker.broker.bootstrap) if mechanism != "PLAIN" else 0
+    result = _auditstream(
+        secure_broker.env(user, password, mechanism),
+        "simulate",
+        "--events",
+        "50",
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "produced 50 events" in result.stdout
+    assert password not in result.stdout + result.stderr
+    assert _activity_count(secure_broker.broker.bootstrap) == before + 50
+
+
+def test_a_wrong_password_is_reported_as_failed_authentication(
+    secure_broker: SecureBroker,
+) -> None:
+    result = _auditstream(
+        secure_broker.env(PLAIN_USER, WRONG_PASSWORD), "simulate", "--events", "1", "--quiet"
+    )
+    assert result.returncode == 2, result.stderr
+    assert "auditstream: error: no Kafka broker answers at" in result.stderr
+    assert "Authentication failed" in result.stderr or "authentication" in result.stderr.lower()
+    assert "AUDITSTREAM_KAFKA_SASL" in result.stderr  # the hint names the settings
+    assert WRONG_PASSWORD not in result.stderr + result.stdout
+
+
+def test_an_unknown_ca_is_reported_as_a_failed_certificate_check(
+    secure_broker: SecureBroker,
+) -> None:
+    env = secure_broker.env(PLAIN_USER, PLAIN_PASSWORD, ca_file=secure_broker.other_ca_file)
+    result = _auditstream(env, "simulate", "--events", "1", "--quiet")
+    assert result.returncode == 2, result.stderr
+    assert "certificate verify failed" in result.stderr
+    assert PLAIN_PASSWORD not in result.stderr + result.stdout
+
+
+def test_the_router_runs_over_sasl_ssl_and_stops_cleanly_on_sigterm(
+    secure_broker: SecureBroker, tmp_path: Path
+) -> None:
+    log_path = tmp_path / "router.log"
+    env = secure_broker.env(PLAIN_USER, PLAIN_PASSWORD)
+    with ProjectProcess(["router", "--stop-grace", "20"], log_path, env=env) as router:
+        deadline = time.monotonic() + 60
+        while "router running" not in router.output() and router.alive():
+            assert time.monotonic() < deadline, router.output()
+            time.sleep(0.2)
+        assert router.alive(), router.output()
+        code = router.stop(timeout=60)
+    assert code == 0, router.output()
+    assert PLAIN_PASSWORD not in router.output()
