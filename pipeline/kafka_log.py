@@ -117,12 +117,16 @@ class KafkaLog:
         probe = AdminClient(self._conf(logger=problem))
         try:
             probe.list_topics(timeout=timeout_s)
+            reached = True
         except KafkaException:
             probe.poll(0)  # collect the lines that say why
+            reached = False
+        # The last reference: the client and its threads end now. The error is raised after
+        # this, outside the handler, so its traceback holds no frame that holds the client.
+        del probe
+        if not reached:
             cause = brief(problem.line) if problem.line else None
-            raise BrokerUnreachable(self.bootstrap, timeout_s, cause, hint) from None
-        finally:
-            del probe  # the last reference: the client and its threads end now
+            raise BrokerUnreachable(self.bootstrap, timeout_s, cause, hint)
 
     def create_topic(self, topic: str, partitions: int = 1, compacted: bool = False) -> None:
         config = {"cleanup.policy": "compact"} if compacted else {}
@@ -312,6 +316,8 @@ def _release(producer: _KProducer, timeout: float = 30.0) -> None:
     producer.flush(timeout)
     producer.purge()
     producer.poll(0)  # serve the delivery reports of purged records
+    # Ends the client's threads now, even if a traceback still holds a reference to it.
+    producer.close()
 
 
 class KafkaProducer:

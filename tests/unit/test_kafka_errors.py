@@ -23,11 +23,6 @@ def test_broker_unreachable_names_address_cause_and_hint() -> None:
     assert "()" not in str(BrokerUnreachable("h:1", 2.5, None, "x"))
 
 
-@pytest.mark.known_leak(
-    "KafkaLog.wait_for_broker raises BrokerUnreachable inside its except block: the error's "
-    "__context__ traceback holds AdminClient.list_topics' frame, so the probe client lives "
-    "as long as the error does"
-)
 def test_wait_for_broker_fails_with_the_cause(capfd: pytest.CaptureFixture[str]) -> None:
     log = KafkaLog(NOWHERE)
     started = time.monotonic()
