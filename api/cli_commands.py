@@ -50,6 +50,7 @@ def cmd_api(args: argparse.Namespace, runtime: RuntimeOf) -> int:
     from auditstream.config.address_policy import parse_networks
     from auditstream.config.external_id import key_from_environment
     from auditstream.config.secrets import box_from_environment
+    from auditstream.pipeline.health_server import ProcessHealth
     from auditstream.pipeline.open_log import open_log
 
     box = box_from_environment()
@@ -75,12 +76,15 @@ def cmd_api(args: argparse.Namespace, runtime: RuntimeOf) -> int:
     except ValueError as exc:
         raise ConfigError(f"settings API options: {exc}") from None
     settings = runtime(args)
-    if settings.metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.metrics_port, addr=settings.metrics_host)
-    log_backend = open_log(settings)
-    service = SettingsService(log_backend, box, options)
+    # /metrics, /healthz and /readyz (ready once the log is open, until the server stops).
+    health = ProcessHealth(settings.metrics_host, settings.metrics_port, loop=False)
+    try:
+        log_backend = open_log(settings)
+        service = SettingsService(log_backend, box, options)
+    except BaseException:
+        health.close()
+        raise
+    health.readiness.connected()
     logging.getLogger("auditstream").info(
         "settings API on http://%s:%d (%s log)", args.host, args.port, settings.backend
     )
@@ -100,6 +104,7 @@ def cmd_api(args: argparse.Namespace, runtime: RuntimeOf) -> int:
     finally:
         service.close()
         log_backend.close()
+        health.close()
     return 0
 
 
@@ -543,7 +548,9 @@ def add_commands(
     p.add_argument(
         "--local-root", type=Path, help="folder relative local destination paths start from"
     )
-    p.add_argument("--metrics-port", type=int, help="serve /metrics on this port")
+    p.add_argument(
+        "--metrics-port", type=int, help="serve /metrics, /healthz and /readyz on this port"
+    )
     p.add_argument(
         "--forwarded-allow-ips",
         help="trust X-Forwarded-For from these proxy addresses (comma-separated)",

@@ -28,6 +28,7 @@ from auditstream.pipeline.watchdog import (
 
 if TYPE_CHECKING:
     from auditstream.config.destinations import Destination
+    from auditstream.pipeline.health_server import ProcessHealth
     from auditstream.pipeline.log import Log
     from auditstream.sinks.base import Sink
     from auditstream.sinks.worker import WorkerOptions
@@ -64,17 +65,19 @@ def _runtime(args: argparse.Namespace) -> RuntimeSettings:
     return RuntimeSettings(**overrides)  # type: ignore[arg-type]
 
 
-def _serve_metrics(settings: RuntimeSettings) -> None:
-    if settings.metrics_port is None:
-        return
-    from prometheus_client import start_http_server
+def _serve_metrics(settings: RuntimeSettings, stale_after: float = 60.0) -> ProcessHealth:
+    """The process's readiness, and with a metrics port its server of /metrics, /healthz and
+    /readyz (ready: connected, polled and progressed within ``stale_after`` seconds)."""
+    from auditstream.pipeline.health_server import ProcessHealth
 
-    start_http_server(settings.metrics_port, addr=settings.metrics_host)
-    logging.getLogger("auditstream").info(
-        "metrics on http://%s:%d (path /metrics)",
-        settings.metrics_host,
-        settings.metrics_port,
-    )
+    health = ProcessHealth(settings.metrics_host, settings.metrics_port, stale_after)
+    if settings.metrics_port is not None:
+        logging.getLogger("auditstream").info(
+            "metrics on http://%s:%d (paths /metrics, /healthz, /readyz)",
+            settings.metrics_host,
+            settings.metrics_port,
+        )
+    return health
 
 
 def _stop_event() -> threading.Event:
@@ -202,14 +205,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_router(args: argparse.Namespace) -> int:
     from auditstream.pipeline.open_log import open_log
     from auditstream.pipeline.router import Router
+    from auditstream.pipeline.topics import ROUTER_GROUP
     from auditstream.pipeline.watchdog import Watchdog, supervise
 
     settings = _runtime(args)
-    _serve_metrics(settings)
-    log = open_log(settings)
+    health = _serve_metrics(settings, stale_after=args.stall_timeout / 2)
+    try:
+        log = open_log(settings)
+    except BaseException:
+        health.close()
+        raise
     watchdog = Watchdog(args.stall_timeout)
+    health.readiness.follow_progress(lambda: watchdog.idle().seconds)
     router = Router(
-        log,
+        health.observe(log, ROUTER_GROUP, poll_is_progress=False),
         transactional_id=args.transactional_id,
         activity_partitions=settings.activity_partitions,
         box=box_from_environment(),
@@ -217,6 +226,7 @@ def cmd_router(args: argparse.Namespace) -> int:
         watchdog=watchdog,
     )
     stop = _stop_event()
+    health.readiness.follow_stop(stop.is_set)
     logging.getLogger("auditstream").info(
         "router running on %s (stall timeout %g s)", settings.backend, args.stall_timeout
     )
@@ -233,6 +243,7 @@ def cmd_router(args: argparse.Namespace) -> int:
         supervise("router", loop, stop, watchdog, stop_grace=args.stop_grace)
     finally:
         log.close()
+        health.close()
     return 0
 
 
@@ -296,26 +307,33 @@ def _worker_options(args: argparse.Namespace, exit_after_writes: int | None) -> 
 
 def cmd_sink_worker(args: argparse.Namespace) -> int:
     from auditstream.pipeline.open_log import open_log
+    from auditstream.pipeline.topics import SINK_GROUP
     from auditstream.sinks.worker import SinkWorker
 
     settings = _runtime(args)
     options = _worker_options(args, settings.fault_exit_after_writes)
-    _serve_metrics(settings)
-    log = open_log(settings)
+    health = _serve_metrics(settings)
+    try:
+        log = open_log(settings)
+    except BaseException:
+        health.close()
+        raise
     worker = SinkWorker(
-        log,
+        health.observe(log, SINK_GROUP, poll_is_progress=True),
         local_root=args.local_root,
         box=box_from_environment(),
         options=options,
         sink_factory=_sink_factory(args),
     )
     stop = _stop_event()
+    health.readiness.follow_stop(stop.is_set)
     logging.getLogger("auditstream").info("sink worker running on %s", settings.backend)
     try:
         worker.run(stop)
     finally:
         worker.close()
         log.close()
+        health.close()
     return 0
 
 
@@ -452,12 +470,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds the router gets to finish its step and close after SIGTERM/SIGINT "
         f"before it exits with status {EXIT_STOP_TIMEOUT} (default {DEFAULT_STOP_GRACE_S:g})",
     )
-    p.add_argument("--metrics-port", type=int, help="serve /metrics on this port")
+    p.add_argument(
+        "--metrics-port", type=int, help="serve /metrics, /healthz and /readyz on this port"
+    )
     _backend_args(p)
     p.set_defaults(func=cmd_router)
 
     p = sub.add_parser("sink-worker", help="run a sink worker (destination topics → sinks)")
-    p.add_argument("--metrics-port", type=int, help="serve /metrics on this port")
+    p.add_argument(
+        "--metrics-port", type=int, help="serve /metrics, /healthz and /readyz on this port"
+    )
     p.add_argument(
         "--local-root", type=Path, help="folder relative local destination paths start from"
     )

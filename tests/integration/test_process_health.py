@@ -1,0 +1,63 @@
+"""The router and sink worker processes serve /metrics, /healthz and /readyz on their metrics
+port: ready once their log is open and their loop polls; SIGTERM drains and ends them with
+status 0."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from devservices.ports import free_port
+from devservices.processes import ProjectProcess
+
+
+def _get(port: int, path: str) -> tuple[int, str] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return None
+
+
+def _wait_ready(process: ProjectProcess, port: int) -> dict[str, object]:
+    deadline = time.monotonic() + 90
+    while True:
+        assert process.alive(), process.output()
+        answer = _get(port, "/readyz")
+        if answer is not None and answer[0] == 200:
+            body: dict[str, object] = json.loads(answer[1])
+            return body
+        assert time.monotonic() < deadline, (answer, process.output())
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["router", "--stop-grace", "20"],
+        ["sink-worker", "--drain-timeout", "10", "--no-address-check"],
+    ],
+    ids=["router", "sink-worker"],
+)
+def test_health_endpoints_and_a_clean_stop(command: list[str], tmp_path: Path) -> None:
+    port = free_port()
+    args = [*command, "--backend", "embedded", "--db", str(tmp_path / "log.sqlite")]
+    args += ["--metrics-port", str(port)]
+    with ProjectProcess(args, tmp_path / "process.log") as process:
+        body = _wait_ready(process, port)
+        assert body["ready"] is True
+        assert body["connected"] is True
+        assert _get(port, "/healthz") == (200, "ok\n")
+        metrics = _get(port, "/metrics")
+        assert metrics is not None
+        assert metrics[0] == 200
+        assert "# TYPE" in metrics[1]
+        code = process.stop(timeout=60)
+    assert code == 0, process.output()
