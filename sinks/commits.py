@@ -16,6 +16,7 @@ from auditstream.pipeline.log import TopicPartition
 from auditstream.sinks import metrics
 from auditstream.sinks.health import State
 from auditstream.sinks.lanes import LaneKey
+from auditstream.sinks.partitions import PartitionState
 from auditstream.sinks.worker_state import WorkerState
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,8 @@ class OffsetCommits(WorkerState):
             self._offsets.drop(tp)
             if ps is None:
                 continue
+            if ps.pauses:
+                self._resume_revoked(ps)
             if ps.lane_key is None:  # a destination never known here
                 self._health.pop(("", topics.destination_of(tp.topic) or ""), None)
                 continue
@@ -131,3 +134,12 @@ class OffsetCommits(WorkerState):
                 lane.partitions.discard(tp)
                 if not lane.partitions:
                     self._forget_lane(lane)  # delivered elsewhere now: its worker reports it
+
+    def _resume_revoked(self, ps: PartitionState) -> None:
+        """Kafka keeps a partition's pause across a rebalance: paused when taken away, it would
+        stay paused when assigned here again, while the worker, which forgets it now, would
+        never resume it (a destination stalled after a broker restart). Resume it now."""
+        try:
+            self._consumer.resume([ps.tp])
+        except Exception as exc:  # the client's own exception type: the partition is gone
+            log.warning("resume of revoked %s[%d] failed: %s", ps.tp.topic, ps.tp.partition, exc)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from auditstream.config.stream import AccountSettings
 from auditstream.pipeline import topics
+from auditstream.pipeline.compacted_view import CompactedTopicView
 from auditstream.pipeline.kafka_log import KafkaLog
 from auditstream.pipeline.log import Log
 from auditstream.pipeline.router import Router
@@ -61,18 +63,19 @@ def _settings(url: str) -> AccountSettings:
     )
 
 
-def _suspension_events(log: Log) -> list[dict[str, Any]]:
-    reader = log.reader(topics.ACTIVITY)
+def _activity(log: Log) -> list[dict[str, Any]]:
+    """Every event in the activity topic, read to its end offsets as they are now."""
     found: list[dict[str, Any]] = []
+    view = CompactedTopicView(log, topics.ACTIVITY, lambda r: found.append(codec.decode(r.value)))
     try:
-        while batch := reader.poll(1000, 1.0):
-            for record in batch:
-                event = codec.decode(record.value)
-                if event["details"].get("operation") == "suspended":
-                    found.append(event)
+        view.catch_up(60.0)
     finally:
-        reader.close()
+        view.close()
     return found
+
+
+def _suspension_events(log: Log) -> list[dict[str, Any]]:
+    return [e for e in _activity(log) if e["details"].get("operation") == "suspended"]
 
 
 def _run_until(done: Callable[[], bool], *steps: Callable[[], object], guard_s: float) -> None:
@@ -150,5 +153,63 @@ def test_a_suspension_event_is_routed_like_any_other_event(
             finally:
                 restarted.close()
             assert len(_suspension_events(log)) == 1
+    finally:
+        log.close()
+
+
+def _state_operations(log: Log) -> list[str]:
+    operations = (e["details"].get("operation") for e in _activity(log))
+    return [str(o) for o in operations if o in ("suspended", "reactivated")]
+
+
+def test_a_broker_restart_during_a_suspension_announces_nothing_twice(
+    kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    log = KafkaLog(kafka_broker.bootstrap)
+    out = tmp_path / "out"
+    options = replace(OPTIONS, suspended_retry=2.0)
+    try:
+        with WebhookReceiver(SECRET) as receiver:
+            receiver.set_status(410)
+            publish_settings(log, [_settings(receiver.url)])
+            router = Router(log)
+            worker = SinkWorker(log, local_root=out, options=options)
+            try:
+                with ActivityProducer(log) as producer:
+                    for _ in range(10):
+                        producer.send(make_event(account_id="acme"))
+
+                def hook_state() -> State | None:
+                    health = worker.health_of("acme", "hook")
+                    return None if health is None else health.state
+
+                _run_until(
+                    lambda: _state_operations(log) == ["suspended"],
+                    router.step,
+                    worker.step,
+                    guard_s=90,
+                )
+                kafka_broker.stop()
+                deadline = time.monotonic() + 5.0
+                while time.monotonic() < deadline:  # retried while the broker is down
+                    worker.step()
+                kafka_broker.restart()
+                # Only the worker from here: the router's recovery is tested elsewhere.
+                _run_until(lambda: receiver.requests >= 3, worker.step, guard_s=90)
+                assert hook_state() is State.SUSPENDED
+                assert _state_operations(log) == ["suspended"]
+                receiver.set_status(None)
+                _run_until(
+                    lambda: _state_operations(log) == ["suspended", "reactivated"],
+                    worker.step,
+                    guard_s=90,
+                )
+                assert hook_state() is State.ACTIVE
+                for _ in range(20):
+                    worker.step()
+                assert _state_operations(log) == ["suspended", "reactivated"]
+            finally:
+                router.close()
+                worker.close()
     finally:
         log.close()
