@@ -1123,7 +1123,9 @@ def _run(run: _Run) -> Result:
         while actions or not production.done():
             if actions and (production.progress >= actions[0][0] or production.done()):
                 _at, _label, do = actions.pop(0)
-                result.faults.append(f"at {production.sent} events: {do()}")
+                began = production.sent
+                done = do()  # may take a while (a broker restart, an outage)
+                result.faults.append(f"at {began}-{production.sent} events: {done}")
                 say(f"{run.scenario}: {result.faults[-1]}")
                 continue
             run.stack.check()
