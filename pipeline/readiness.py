@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 from re import Pattern
 from typing import Any
 
-from auditstream.pipeline.log import Consumer, Log, Record
+from auditstream.pipeline.log import (
+    Consumer,
+    Log,
+    OutgoingRecord,
+    Record,
+    TopicPartition,
+    TransactionalProducer,
+)
 
 DEFAULT_STALE_AFTER_S = 60.0
 
@@ -144,6 +151,29 @@ class ObservedConsumer:
         return getattr(self._inner, name)
 
 
+def _unwrapped(consumer: Consumer) -> Consumer:
+    return consumer._inner if isinstance(consumer, ObservedConsumer) else consumer
+
+
+class _UnwrappingProducer:
+    """A transactional producer handed the log's own consumer: a transaction commits the
+    consumer's offsets with its group metadata, which only the log's consumer has."""
+
+    def __init__(self, inner: TransactionalProducer) -> None:
+        self._inner = inner
+
+    def produce_and_commit(
+        self,
+        records: Sequence[OutgoingRecord],
+        consumer: Consumer,
+        offsets: Mapping[TopicPartition, int],
+    ) -> None:
+        self._inner.produce_and_commit(records, _unwrapped(consumer), offsets)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 class ObservedLog:
     """A log whose consumers of ``group`` report their polls to ``readiness`` (see
     :class:`ObservedConsumer`); everything else is the log's own. ``poll_is_progress``: a
@@ -165,6 +195,10 @@ class ObservedLog:
             consumer, self._readiness, poll_is_progress=self._poll_is_progress
         )
         return observed
+
+    def transactional_producer(self, transactional_id: str) -> TransactionalProducer:
+        producer = _UnwrappingProducer(self._inner.transactional_producer(transactional_id))
+        return producer
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

@@ -155,3 +155,23 @@ def test_the_server_serves_metrics_health_and_readiness(registry: CollectorRegis
         assert json.loads(body)["assigned_partitions"] == 2
         assert _get(f"{base}/nothing")[0] == 404
     server.close()  # a second close does nothing
+
+
+def test_a_transaction_gets_the_logs_own_consumer(embedded_log: EmbeddedLog) -> None:
+    """A Kafka transaction commits offsets with the consumer's group metadata: the producer
+    must be handed the log's consumer, not the observing wrapper."""
+    seen: list[object] = []
+
+    class Recording:
+        def produce_and_commit(self, records: object, consumer: object, offsets: object) -> None:
+            seen.append(consumer)
+
+    health = ProcessHealth("127.0.0.1", None, 30)
+    log = health.observe(embedded_log, "group-a", poll_is_progress=False)
+    embedded_log.create_topic("t")
+    consumer = log.consumer("group-a", ["t"])
+    inner = consumer._inner  # type: ignore[attr-defined]
+    embedded_log.transactional_producer = lambda _id: Recording()  # type: ignore[method-assign,assignment,return-value]
+    log.transactional_producer("tx").produce_and_commit([], consumer, {})
+    assert seen == [inner]
+    consumer.close()
