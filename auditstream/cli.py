@@ -18,7 +18,7 @@ from auditstream.config.errors import ConfigError
 from auditstream.config.runtime import RuntimeSettings
 from auditstream.config.secrets import box_from_environment
 from auditstream.errors import AuditstreamError
-from auditstream.log_setup import configure_logging
+from auditstream.log_setup import LOG_FORMATS, configure_logging, log_format
 from auditstream.pipeline.watchdog import (
     DEFAULT_STALL_TIMEOUT_S,
     DEFAULT_STOP_GRACE_S,
@@ -396,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="text (default) or json: one object per line with time, level, logger, message "
+        "(env AUDITSTREAM_LOG_FORMAT)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("catalog", help="list every activity (category, name, key)")
@@ -562,7 +568,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(verbose=args.verbose)
+    try:
+        fmt = log_format(args.log_format)
+    except ValueError as exc:
+        print(f"auditstream: error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(verbose=args.verbose, fmt=fmt)
     try:
         code: int = args.func(args)
     except AuditstreamError as exc:

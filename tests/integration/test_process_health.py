@@ -1,6 +1,6 @@
 """The router and sink worker processes serve /metrics, /healthz and /readyz on their metrics
 port: ready once their log is open and their loop polls; SIGTERM drains and ends them with
-status 0."""
+status 0; with ``--log-format json`` every log line is a JSON object."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ def _wait_ready(process: ProjectProcess, port: int) -> dict[str, object]:
 )
 def test_health_endpoints_and_a_clean_stop(command: list[str], tmp_path: Path) -> None:
     port = free_port()
-    args = [*command, "--backend", "embedded", "--db", str(tmp_path / "log.sqlite")]
+    args = ["--log-format", "json", *command, "--backend", "embedded"]
+    args += ["--db", str(tmp_path / "log.sqlite")]
     args += ["--metrics-port", str(port)]
     with ProjectProcess(args, tmp_path / "process.log") as process:
         body = _wait_ready(process, port)
@@ -61,3 +62,7 @@ def test_health_endpoints_and_a_clean_stop(command: list[str], tmp_path: Path) -
         assert "# TYPE" in metrics[1]
         code = process.stop(timeout=60)
     assert code == 0, process.output()
+    # The logs: one JSON object per line.
+    logged = [json.loads(line) for line in process.output().splitlines() if line.strip()]
+    assert any("running on embedded" in line["message"] for line in logged), logged
+    assert all({"time", "level", "logger", "message"} <= line.keys() for line in logged)
