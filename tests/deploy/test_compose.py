@@ -86,6 +86,9 @@ def test_each_role_runs_a_real_cli_command_of_ours() -> None:
         assert service["build"]["dockerfile"] == "deploy/docker/Dockerfile"
         assert _host_path(service["build"]["context"]) == ROOT
         assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
+        # Each process's readiness: /readyz on the metrics port (the API's on its own port).
+        if args.command != "api":
+            assert f"127.0.0.1:{port}/readyz" in " ".join(service["healthcheck"]["test"]), name
     assert roles == OUR_ROLES
 
 

@@ -137,7 +137,7 @@ def test_entrypoint_is_the_console_script_and_there_is_a_health_check(
     assert "auditstream" in scripts
     (healthcheck,) = _of(runtime, "HEALTHCHECK")
     assert "AUDITSTREAM_METRICS_PORT" in healthcheck
-    assert "/metrics" in healthcheck
+    assert "/healthz" in healthcheck
 
 
 def _ignored(patterns: list[tuple[bool, re.Pattern[str]]], path: str) -> bool:

@@ -135,8 +135,11 @@ def test_each_role_is_wired_together(variant: str) -> None:
         assert [p for p in pdbs if _selects(p["spec"]["selector"]["matchLabels"], labels)]
         (service,) = [s for s in services if _selects(s["spec"]["selector"], labels)]
         assert "metrics" in {p["name"] for p in service["spec"]["ports"]}
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
+        if args.command != "api":
+            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+            assert container["readinessProbe"]["httpGet"]["port"] == "metrics", name
         if args.command == "api":
-            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
             assert args.host == "0.0.0.0"
             assert ports["http"] == args.port
 
