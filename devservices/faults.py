@@ -963,7 +963,7 @@ def activity_offsets(log: KafkaLog) -> list[tuple[int, str, str, str, str]]:
     return out
 
 
-_MIN_PRODUCTION_S = {"brokers": 45.0}
+_MIN_PRODUCTION_S = {"brokers": 35.0}
 """Production lasts at least this long in these scenarios: two broker restarts, each up to
 15 s on a busy machine, must happen while events are still produced."""
 
