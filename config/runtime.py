@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from auditstream.config.errors import ConfigError
 from auditstream.config.secrets import remember_secrets
@@ -119,6 +119,27 @@ class RuntimeSettings(BaseSettings):
         description="Fault injection for crash tests: the sink worker exits (code 86) right "
         "after its N-th stored batch, before committing its offset. Never set in production.",
     )
+
+    if not TYPE_CHECKING:  # the checker keeps the fields' own signature
+
+        def __init__(self, **values: Any) -> None:
+            """Raises :class:`ConfigError` naming each invalid setting (never its value: it may be
+            a secret)."""
+            try:
+                super().__init__(**values)
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"AUDITSTREAM_{'_'.join(str(p) for p in e['loc'][:1]).upper()}: {e['msg']}"
+                    for e in exc.errors()
+                )
+                raise ConfigError(f"invalid settings: {problems}") from None
+            except SettingsError as exc:
+                field = str(exc).partition('field "')[2].partition('"')[0]
+                raise ConfigError(
+                    f"invalid setting AUDITSTREAM_{field.upper()}: not valid JSON"
+                    if field
+                    else f"invalid settings: {exc}"
+                ) from None
 
     def _secret(self, name: str, value: SecretStr | None, file: Path | None) -> str | None:
         if value is not None and file is not None:

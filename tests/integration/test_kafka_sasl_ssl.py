@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
+import os
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,9 +30,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from auditstream.config.stream import AccountSettings
 from auditstream.pipeline import topics
 from auditstream.pipeline.kafka_log import KafkaLog
+from auditstream.pipeline.settings_writer import publish_settings
+from auditstream.pipeline.topic_setup import ensure_core_topics
 from devservices.kafka import KafkaBroker
+from devservices.ports import free_port
 from devservices.processes import ProjectProcess
 
 pytestmark = pytest.mark.kafka
@@ -38,6 +45,10 @@ PLAIN_USER, PLAIN_PASSWORD = "router", "router-pass-0123456789"
 SCRAM_USER, SCRAM_PASSWORD = "worker", "worker-scram-9876543210"
 WRONG_PASSWORD = "wrong-pass-5555555555"
 KEYSTORE_PASSWORD = "keystore-pass"
+DEST = "acme-files"
+SETTINGS = AccountSettings.model_validate(
+    {"account_id": "acme", "destinations": [{"id": DEST, "type": "local", "path": "acme"}]}
+)
 
 
 def _name(common_name: str) -> x509.Name:
@@ -163,8 +174,6 @@ def _add_scram_user(bootstrap: str) -> None:
 
 
 def _auditstream(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    import os
-
     return subprocess.run(
         [sys.executable, "-m", "auditstream", *args],
         env={**os.environ, **env},
@@ -231,17 +240,36 @@ def test_an_unknown_ca_is_reported_as_a_failed_certificate_check(
     assert PLAIN_PASSWORD not in result.stderr + result.stdout
 
 
-def test_the_router_runs_over_sasl_ssl_and_stops_cleanly_on_sigterm(
+def test_the_router_routes_over_sasl_ssl_and_stops_cleanly_on_sigterm(
     secure_broker: SecureBroker, tmp_path: Path
 ) -> None:
-    log_path = tmp_path / "router.log"
-    env = secure_broker.env(PLAIN_USER, PLAIN_PASSWORD)
-    with ProjectProcess(["router", "--stop-grace", "20"], log_path, env=env) as router:
-        deadline = time.monotonic() + 60
-        while "router running" not in router.output() and router.alive():
-            assert time.monotonic() < deadline, router.output()
-            time.sleep(0.2)
-        assert router.alive(), router.output()
-        code = router.stop(timeout=60)
+    """Settings, events and their routed copies (a Kafka transaction per batch) all over the
+    SASL_SSL listener; the router's /readyz answers ready; SIGTERM ends it with status 0."""
+    plain = KafkaLog(secure_broker.broker.bootstrap)
+    try:
+        ensure_core_topics(plain)
+        publish_settings(plain, [SETTINGS], None)
+        env = secure_broker.env(PLAIN_USER, PLAIN_PASSWORD)
+        result = _auditstream(env, "simulate", "--account-ids", "acme", "--events", "40", "--quiet")
+        assert result.returncode == 0, result.stderr
+        port = free_port()
+        args = ["router", "--stop-grace", "20", "--metrics-port", str(port)]
+        reader = plain.reader(topics.destination_topic(DEST))
+        try:
+            with ProjectProcess(args, tmp_path / "router.log", env=env) as router:
+                routed = 0
+                deadline = time.monotonic() + 120
+                while routed < 40:
+                    assert router.alive(), router.output()
+                    assert time.monotonic() < deadline, router.output()
+                    routed += len(reader.poll(1000, 0.5))
+                assert routed == 40
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
+                    assert json.loads(answer.read())["ready"] is True
+                code = router.stop(timeout=60)
+        finally:
+            reader.close()
+    finally:
+        plain.close()
     assert code == 0, router.output()
     assert PLAIN_PASSWORD not in router.output()

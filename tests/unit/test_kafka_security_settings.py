@@ -148,3 +148,27 @@ def test_an_unreadable_password_file_is_named(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="cannot read AUDITSTREAM_KAFKA_SASL_PASSWORD_FILE="):
         settings.kafka_client_config()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "AUDITSTREAM_KAFKA_PROPERTIES",
+            "{not json",
+            "AUDITSTREAM_KAFKA_PROPERTIES: not valid JSON",
+        ),
+        (
+            "AUDITSTREAM_KAFKA_SECURITY_PROTOCOL",
+            "tls",
+            "AUDITSTREAM_KAFKA_SECURITY_PROTOCOL: Input",
+        ),
+    ],
+)
+def test_an_invalid_environment_value_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message) as raised:
+        _settings()
+    assert value not in str(raised.value)
