@@ -3,8 +3,9 @@
 Every change builds the new ``AccountSettings`` with the pure functions of :mod:`api.ops`,
 validates it, creates the destination topics it needs, and then stores the settings record
 (``auditstream.settings``, key = account id, secrets sealed) and its audit events
-(``auditstream.activity``) in one transaction; only then is the change applied to the read
-model, so a read right after a write sees it.
+(``auditstream.activity``) in one transaction, all with one revision header (routers apply the
+change at its audit event); only then is the change applied to the read model, so a read right
+after a write sees it.
 
 Changes are serialised by the read model's lock; network checks (DNS of webhook hosts, building
 a sink to validate its settings) run outside it, and the settings are compared again under the
@@ -38,6 +39,7 @@ from auditstream.config.wire import encode_settings
 from auditstream.pipeline import topics
 from auditstream.pipeline.errors import FencedError, LogError, TransactionAborted
 from auditstream.pipeline.log import Log, OutgoingRecord, TransactionalProducer
+from auditstream.pipeline.settings_writer import new_revision, with_revision
 from auditstream.producers.sdk import to_record
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,10 @@ class SettingsWrites:
             OutgoingRecord(topics.SETTINGS, value, key=settings.account_id.encode()),
             *(to_record(event) for event in events),
         ]
+        if events:
+            # Routers apply the change at its audit events, not as soon as they read it
+            # (docs/adr/017-settings-take-effect-at-their-audit-event.md).
+            records = with_revision(records, new_revision())
         try:
             for topic in new_topics:
                 self._log.create_topic(topic)

@@ -28,3 +28,8 @@ TRANSACTION_SECONDS = Histogram(
     "auditstream_router_transaction_duration_seconds",
     "Time to produce a routed batch and commit its offsets.",
 )
+SETTINGS_REVISIONS_MISSING = Counter(
+    "auditstream_router_settings_revisions_missing_total",
+    "Settings audit events routed before the settings record they name was read (routed "
+    "with the settings read so far).",
+)

@@ -28,7 +28,8 @@ from auditstream.pipeline.log import Log, OutgoingRecord, Record, TopicPartition
 from auditstream.pipeline.process_reports import ProcessReporter
 from auditstream.pipeline.record_limits import MAX_RECORD_BYTES
 from auditstream.pipeline.routing import SETTINGS_ACTIVITIES, Routed, route
-from auditstream.pipeline.settings_view import SettingsView
+from auditstream.pipeline.settings_table import REVISION_HEADER
+from auditstream.pipeline.settings_view import Advance, SettingsView, Snapshot
 from auditstream.pipeline.topic_setup import ensure_core_topics
 from auditstream.pipeline.watchdog import Watchdog
 
@@ -38,6 +39,17 @@ MAX_REFUSALS = 3
 """Refusals of one record, not known to be permanent, before it is dead-lettered."""
 _REWIND_RETRY_S = 1.0
 _RETRIES_WHILE_ISOLATING = 3
+SETTINGS_WAIT_S = 5.0
+"""How long a batch waits for the settings records its audit events name."""
+
+
+def _revision(record: Record) -> tuple[str, str] | None:
+    """(account id, revision) when ``record`` is a settings audit event naming a revision."""
+    activity = (record.header("activity") or b"").decode(errors="replace")
+    revision = record.header(REVISION_HEADER)
+    if activity not in SETTINGS_ACTIVITIES or revision is None or record.key is None:
+        return None
+    return record.key.decode(errors="replace"), revision.decode(errors="replace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +100,9 @@ class Router:
         try:
             self.settings.catch_up()
             self.settings.require_keys()
+            # From here on a change applies at its audit event (docs/adr/017-...); what was
+            # written before this start applies now.
+            self.settings.hold_revisions()
         except BaseException:
             self.settings.close()  # nothing else is open yet
             raise
@@ -129,24 +144,58 @@ class Router:
             for r in records
         ):
             # The settings API writes a change and its audit event in one transaction: read
-            # the settings up to now, so the event is routed with the settings it announces.
+            # the settings up to now, so the change is there when its audit event is routed.
             try:
-                self.settings.catch_up(timeout=5.0)
+                self.settings.catch_up(timeout=SETTINGS_WAIT_S)
             except TimeoutError:
                 log.warning("settings not read to their end; routing with the current view")
-        entries = [
-            _Entry(
-                r,
-                route(
-                    r,
-                    self.settings.account,
-                    self.settings.previous,
-                    max_record_bytes=self._max_record_bytes,
-                ),
+        revisions = [_revision(r) for r in records]
+        snapshot = self.settings.snapshot() if any(revisions) else None
+        entries = []
+        for record, revision in zip(records, revisions, strict=True):
+            if revision is not None:
+                self._follow(*revision, record)
+            entries.append(
+                _Entry(
+                    record,
+                    route(
+                        record,
+                        self.settings.account,
+                        self.settings.previous,
+                        max_record_bytes=self._max_record_bytes,
+                    ),
+                )
             )
-            for r in records
-        ]
-        return self._commit(entries)
+        done = self._commit(entries)
+        if snapshot is not None and done < len(entries):
+            self._undo(snapshot, revisions[:done])
+        return done
+
+    def _follow(self, account_id: str, revision: str, record: Record) -> None:
+        """Make ``revision`` the account's settings for its audit event ``record`` (and the
+        records after it)."""
+        if self.settings.advance(account_id, revision) is not Advance.UNKNOWN:
+            return
+        metrics.SETTINGS_REVISIONS_MISSING.inc()
+        log.warning(
+            "settings revision %s of account %s (audit event %s[%d]@%d) not read within %.0f s;"
+            " routing with the settings read so far",
+            revision,
+            account_id,
+            record.topic,
+            record.partition,
+            record.offset,
+            SETTINGS_WAIT_S,
+        )
+        self.settings.settle(account_id, revision)
+
+    def _undo(self, snapshot: Snapshot, committed: list[tuple[str, str] | None]) -> None:
+        """The batch was committed only up to ``len(committed)`` records and the rest is read
+        again: settings as they were after the committed ones."""
+        self.settings.restore(snapshot)
+        for revision in committed:
+            if revision is not None and self.settings.advance(*revision) is Advance.UNKNOWN:
+                self.settings.settle(*revision)
 
     def _commit(self, entries: list[_Entry]) -> int:
         """Commit ``entries`` in as few transactions as the log allows; returns how many were

@@ -1,11 +1,21 @@
 """Every account's current stream settings, by account id and by destination id, changed one
-settings record (key = account id, empty value = removed) at a time."""
+settings record (key = account id, empty value = removed) at a time.
+
+A settings record the settings API writes carries a revision (header ``settings.revision``),
+and so do the audit events written with it in the same transaction. A table that holds
+revisions (the router's, see docs/adr/017-settings-take-effect-at-their-audit-event.md) keeps
+such a record pending until the router routes the account's audit event with that revision
+(``advance``): events before the change in the activity topic follow the old settings, the
+ones after it the new. A record without a revision applies at once.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 from auditstream.config.destinations import Destination
 from auditstream.config.errors import ConfigError, SecretKeyError
@@ -23,6 +33,37 @@ class Unapplied:
 
     reason: str
     key_problem: bool
+
+
+REVISION_HEADER = "settings.revision"
+"""Header naming a settings change's revision, on its settings record and its audit events."""
+
+_SEEN_REVISIONS = 32
+"""Revisions remembered per account once applied (an audit event routed again after a rewind
+or a restart names one of them)."""
+
+
+class Advance(Enum):
+    """What routing an audit event that names a revision did to the table."""
+
+    APPLIED = "applied"
+    """The revision was pending and is now the account's settings (with the ones before it)."""
+    CURRENT = "current"
+    """The revision was already applied (or its record could not be decoded): no change."""
+    UNKNOWN = "unknown"
+    """No settings record with that revision was read yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A table's settings, pending revisions and seen revisions at one moment."""
+
+    accounts: dict[str, AccountSettings]
+    destinations: dict[str, tuple[str, Destination]]
+    previous: dict[str, AccountSettings]
+    pending: dict[str, list[tuple[str, AccountSettings | None]]]
+    seen: dict[str, tuple[str, ...]]
+    passed: dict[str, str]
 
 
 ChangeCallback = Callable[[str, AccountSettings | None], None]
@@ -43,11 +84,22 @@ class SettingsTable:
         self.version = 0
         """Counts the changes applied."""
         self._unapplied: dict[str, Unapplied] = {}
+        self._hold = False
+        self._pending: dict[str, list[tuple[str, AccountSettings | None]]] = {}
+        self._seen: dict[str, deque[str]] = {}
+        self._passed: dict[str, str] = {}
 
-    def apply(self, key: bytes | None, value: bytes) -> None:
-        """Apply one settings record. A record without a key, or whose value cannot be decoded,
-        is logged and ignored: the last good settings stay, a bad record must not stop the
-        stream. Never raises for a bad record."""
+    def hold_revisions(self) -> None:
+        """From now on, keep records with a revision pending until ``advance`` names them
+        (the router, once it has read the settings it starts with)."""
+        self._hold = True
+
+    def apply(self, key: bytes | None, value: bytes, revision: str | None = None) -> None:
+        """Apply one settings record, or keep it pending (a table holding revisions, a record
+        with ``revision``). A record without a key, or whose value cannot be decoded, is logged
+        and ignored: the last good settings stay, a bad record must not stop the stream. Never
+        raises for a bad record. A record without a revision applies at once and drops the
+        account's pending ones (they are older)."""
         if key is None:
             log.warning("settings record without key ignored")
             return
@@ -60,9 +112,77 @@ class SettingsTable:
                 log.error("settings for account %s not applied: %s", account_id, exc)
                 key_problem = isinstance(exc, SecretKeyError)
                 self._unapplied[account_id] = Unapplied(str(exc), key_problem)
+                if revision is not None:
+                    self._remember(account_id, revision)  # its audit event changes nothing
                 return
         self._unapplied.pop(account_id, None)
+        if revision is not None and self._hold and self._passed.get(account_id) != revision:
+            self._pending.setdefault(account_id, []).append((revision, settings))
+            return
+        # At once: not held, no revision, or its audit event was routed before it was read.
+        self._passed.pop(account_id, None)
+        for older, _s in self._pending.pop(account_id, []):
+            self._remember(account_id, older)  # their audit events change nothing now
+        if revision is not None:
+            self._remember(account_id, revision)
         self.put(account_id, settings)
+
+    def _remember(self, account_id: str, revision: str) -> None:
+        self._seen.setdefault(account_id, deque(maxlen=_SEEN_REVISIONS)).append(revision)
+
+    def pending(self, account_id: str) -> list[str]:
+        """The account's revisions read but not applied yet, oldest first."""
+        return [r for r, _s in self._pending.get(account_id, [])]
+
+    def advance(self, account_id: str, revision: str) -> Advance:
+        """The account's audit event naming ``revision`` is being routed: make that revision
+        (and any pending one before it) the account's settings."""
+        pending = self._pending.get(account_id, [])
+        for i, (r, settings) in enumerate(pending):
+            if r == revision:
+                for earlier, _s in pending[: i + 1]:
+                    self._remember(account_id, earlier)
+                if pending[i + 1 :]:
+                    self._pending[account_id] = pending[i + 1 :]
+                else:
+                    del self._pending[account_id]
+                self.put(account_id, settings)
+                return Advance.APPLIED
+        if revision in self._seen.get(account_id, ()):
+            return Advance.CURRENT
+        return Advance.UNKNOWN
+
+    def settle(self, account_id: str, revision: str) -> None:
+        """The audit event naming ``revision`` is routed before its settings record was read
+        (it was not read in time): apply what was read, and the record itself at once when
+        it comes."""
+        pending = self._pending.pop(account_id, None)
+        if pending:
+            for r, _s in pending:
+                self._remember(account_id, r)
+            self.put(account_id, pending[-1][1])
+        self._passed[account_id] = revision
+
+    def snapshot(self) -> Snapshot:
+        """The table as it is now, to ``restore`` after routed records were rewound."""
+        return Snapshot(
+            dict(self._accounts),
+            dict(self._destinations),
+            dict(self._previous),
+            {a: list(p) for a, p in self._pending.items()},
+            {a: tuple(s) for a, s in self._seen.items()},
+            dict(self._passed),
+        )
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Back to ``snapshot`` (the router: no record is read between the two)."""
+        self._accounts = dict(snapshot.accounts)
+        self._destinations = dict(snapshot.destinations)
+        self._previous = dict(snapshot.previous)
+        self._pending = {a: list(p) for a, p in snapshot.pending.items()}
+        self._seen = {a: deque(s, maxlen=_SEEN_REVISIONS) for a, s in snapshot.seen.items()}
+        self._passed = dict(snapshot.passed)
+        self.version += 1
 
     def put(self, account_id: str, settings: AccountSettings | None) -> None:
         """Make ``settings`` the account's settings (None: it has none any more)."""

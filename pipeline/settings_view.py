@@ -10,9 +10,16 @@ from auditstream.config.stream import AccountSettings
 from auditstream.pipeline import topics
 from auditstream.pipeline.compacted_view import CompactedTopicView
 from auditstream.pipeline.log import Log, Record
-from auditstream.pipeline.settings_table import ChangeCallback, SettingsTable, Unapplied
+from auditstream.pipeline.settings_table import (
+    REVISION_HEADER,
+    Advance,
+    ChangeCallback,
+    SettingsTable,
+    Snapshot,
+    Unapplied,
+)
 
-__all__ = ["ChangeCallback", "SettingsView", "Unapplied"]
+__all__ = ["Advance", "ChangeCallback", "SettingsView", "Snapshot", "Unapplied"]
 
 
 class SettingsView:
@@ -30,7 +37,31 @@ class SettingsView:
         self._topic = CompactedTopicView(log_backend, topics.SETTINGS, self._apply_record)
 
     def _apply_record(self, record: Record) -> None:
-        self._table.apply(record.key, record.value)
+        header = record.header(REVISION_HEADER)
+        revision = None if header is None else header.decode(errors="replace")
+        self._table.apply(record.key, record.value, revision)
+
+    def hold_revisions(self) -> None:
+        """From now on, settings records with a revision wait for ``advance`` (the router)."""
+        self._table.hold_revisions()
+
+    def pending(self, account_id: str) -> list[str]:
+        """The account's revisions read but not applied yet, oldest first."""
+        return self._table.pending(account_id)
+
+    def advance(self, account_id: str, revision: str) -> Advance:
+        """The account's audit event naming ``revision`` is routed: its settings apply."""
+        return self._table.advance(account_id, revision)
+
+    def settle(self, account_id: str, revision: str) -> None:
+        """``revision`` was not read in time: apply what was read, and it when it comes."""
+        self._table.settle(account_id, revision)
+
+    def snapshot(self) -> Snapshot:
+        return self._table.snapshot()
+
+    def restore(self, snapshot: Snapshot) -> None:
+        self._table.restore(snapshot)
 
     def catch_up(self, timeout: float = 30.0) -> None:
         """Read until the end of the settings topic as it is now (any number of times).

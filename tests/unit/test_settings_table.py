@@ -9,7 +9,7 @@ import pytest
 from auditstream.config.secrets import SecretBox
 from auditstream.config.stream import AccountSettings
 from auditstream.config.wire import encode_settings
-from auditstream.pipeline.settings_table import SettingsTable
+from auditstream.pipeline.settings_table import Advance, SettingsTable
 
 
 def _settings(account_id: str, *dest_ids: str, **kw: Any) -> AccountSettings:
@@ -102,3 +102,157 @@ def test_secrets_are_opened_with_the_box() -> None:
     table = SettingsTable(box)
     table.apply(b"acme", sealed)
     assert table.account("acme") == hook
+
+
+# -- changes that apply at their audit event (docs/adr/017) ------------------------------------
+
+A3 = _settings("acme", "d3", include_categories=["team"])
+
+Op = tuple[str, str | None, AccountSettings | bytes | str | None]
+"""("record", revision, settings or raw value) | ("event", revision, expected Advance value)."""
+
+
+@pytest.mark.parametrize(
+    ("ops", "current", "previous", "pending"),
+    [
+        pytest.param([("record", "r1", A2)], A1, None, ["r1"], id="read-waits-for-its-event"),
+        pytest.param(
+            [("record", "r1", A2), ("event", "r1", "applied")], A2, A1, [], id="record-then-event"
+        ),
+        pytest.param(
+            [("event", "r1", "unknown"), ("record", "r1", A2)],
+            A2,
+            A1,
+            [],
+            id="event-before-its-record-is-read",
+        ),
+        pytest.param(
+            [("record", "r1", A2), ("record", "r2", A3), ("event", "r1", "applied")],
+            A2,
+            A1,
+            ["r2"],
+            id="two-changes-first-event",
+        ),
+        pytest.param(
+            [
+                ("record", "r1", A2),
+                ("record", "r2", A3),
+                ("event", "r1", "applied"),
+                ("event", "r2", "applied"),
+            ],
+            A3,
+            A2,
+            [],
+            id="two-changes-both-events",
+        ),
+        pytest.param(
+            [("record", "r1", A2), ("record", "r2", A3), ("event", "r2", "applied")],
+            A3,
+            A1,
+            [],
+            id="two-changes-second-event-takes-the-first-along",
+        ),
+        pytest.param(
+            [
+                ("record", "r1", A2),
+                ("event", "r1", "applied"),
+                ("event", "r1", "current"),
+            ],
+            A2,
+            A1,
+            [],
+            id="event-routed-again",
+        ),
+        pytest.param(
+            [("record", "r1", A2), ("record", None, A3), ("event", "r1", "current")],
+            A3,
+            A1,
+            [],
+            id="change-without-revision-applies-at-once",
+        ),
+        pytest.param([("record", "r1", None)], A1, None, ["r1"], id="removal-waits-for-its-event"),
+        pytest.param(
+            [("record", "r1", None), ("event", "r1", "applied")],
+            None,
+            A1,
+            [],
+            id="removed-account",
+        ),
+        pytest.param(
+            [("record", "r1", A2), ("event", "r9", "unknown")],
+            A2,
+            A1,
+            [],
+            id="revision-never-read-applies-what-was-read",
+        ),
+        pytest.param(
+            [("event", "r9", "unknown")], A1, None, [], id="revision-never-read-nothing-pending"
+        ),
+        pytest.param(
+            [("record", "r1", b"not settings"), ("event", "r1", "current")],
+            A1,
+            None,
+            [],
+            id="undecodable-record-its-event-changes-nothing",
+        ),
+    ],
+)
+def test_revisions_apply_at_their_audit_event(
+    ops: list[Op],
+    current: AccountSettings | None,
+    previous: AccountSettings | None,
+    pending: list[str],
+) -> None:
+    table = SettingsTable()
+    table.apply(b"acme", _value(A1))  # read when the router started: applies at once
+    table.hold_revisions()
+    for kind, revision, arg in ops:
+        assert revision is not None or kind == "record"
+        if kind == "record":
+            assert not isinstance(arg, str)
+            value = arg if isinstance(arg, bytes) else _value(arg)
+            table.apply(b"acme", value, revision)
+        else:
+            assert revision is not None
+            got = table.advance("acme", revision)
+            assert got.value == arg, (kind, revision)
+            if got is Advance.UNKNOWN:
+                table.settle("acme", revision)  # what the router does after its bounded wait
+    assert table.account("acme") == current
+    assert table.previous("acme") == previous
+    assert table.pending("acme") == pending
+
+
+def test_a_table_not_holding_revisions_applies_them_at_once() -> None:
+    table = SettingsTable()
+    table.apply(b"acme", _value(A1), "r1")
+    assert table.account("acme") == A1
+    assert table.pending("acme") == []
+    assert table.advance("acme", "r1") is Advance.CURRENT
+
+
+def test_other_accounts_are_not_held_back() -> None:
+    table = SettingsTable()
+    table.hold_revisions()
+    table.apply(b"acme", _value(A1), "r1")
+    table.apply(b"beta", _value(B1))
+    assert table.account("beta") == B1
+    assert table.account("acme") is None
+    assert table.advance("beta", "r1") is Advance.UNKNOWN  # another account's revision
+    assert table.advance("acme", "r1") is Advance.APPLIED
+    assert table.destination("d1") == ("acme", A1.destinations[0])
+
+
+def test_restore_undoes_the_changes_of_records_read_again() -> None:
+    table = SettingsTable()
+    table.apply(b"acme", _value(A1))
+    table.hold_revisions()
+    table.apply(b"acme", _value(A2), "r1")
+    snapshot = table.snapshot()
+    assert table.advance("acme", "r1") is Advance.APPLIED
+    table.restore(snapshot)  # the batch holding the audit event was not committed
+    assert table.account("acme") == A1
+    assert table.destination("d1") == ("acme", A1.destinations[0])
+    assert table.pending("acme") == ["r1"]
+    assert table.advance("acme", "r1") is Advance.APPLIED  # routed again
+    assert table.account("acme") == A2
