@@ -2,6 +2,11 @@
 lane (opened on first sight, held while the destination is unknown, paused or disabled), into
 the partition's open batch, which is sealed into the lane's queue at its count, byte or age
 limit. Records missing between two reads (retention) are counted as expired.
+
+Offsets read again after a batch of them was sent (a failed commit and a revocation, a
+reassignment, a rewind) are cut to that batch's boundaries instead (:mod:`sinks.batch_manifests`,
+ADR 018): the same records under the same idempotency key or object key. Such a batch is
+sealed at its last offset, not by count, bytes or age.
 """
 
 from __future__ import annotations
@@ -25,6 +30,11 @@ from auditstream.sinks.worker_state import held_state
 _OBJECT_STORE_TYPES = frozenset({"s3", "gcs", "azure_blob", "local"})
 
 log = logging.getLogger(__name__)
+
+MANIFEST_PATIENCE = 10
+"""A batch cut to sent boundaries waits for its last record up to this many times its
+destination's ``max_age_s`` (at least a minute); then it is sealed as it is (a new key, logged):
+its remaining records are not coming (removed by retention)."""
 
 
 class Batching(Replays):
@@ -57,6 +67,8 @@ class Batching(Replays):
             log.warning("committed offsets unknown (%s): retention losses not checked", exc)
             committed, known = {}, False
         for tp in new:
+            if known:
+                self._manifests.committed(tp, committed.get(tp, 0))
             self._partitions[tp] = PartitionState(
                 tp,
                 next_offset=committed.get(tp, 0),
@@ -139,6 +151,9 @@ class Batching(Replays):
         replay_id = ps.replay_for(record.offset)
         if ps.open is not None and ps.open.replay_id != replay_id:
             self._seal(ps, lane)  # a replay's batches never mix with new ones
+        sent = self._manifests.covering(ps.tp, record.offset)
+        if ps.open is not None and self._manifests.covering(ps.tp, ps.open.first_offset) != sent:
+            self._seal(ps, lane)  # into or out of a sent batch's boundaries
         if ps.open is None:
             ps.open = Batch(
                 lane.destination_id,
@@ -154,8 +169,19 @@ class Batching(Replays):
         ps.open_held += decoded_size(record)
         ps.next_offset = record.offset + 1
         limits = lane.destination.batch
-        if len(batch.records) >= limits.max_events or batch.size_bytes >= limits.max_bytes:
+        if sent is not None:
+            if record.offset >= sent[1]:
+                self._seal(ps, lane)  # the batch that was sent, again
+        elif len(batch.records) >= limits.max_events or batch.size_bytes >= limits.max_bytes:
             self._seal(ps, lane)
+
+    def _awaits_sent_end(self, ps: PartitionState) -> bool:
+        """Whether the open batch is cut to a sent batch's boundaries and its last record
+        has not been read yet: sealing it now would send part of it under a new key."""
+        if ps.open is None:
+            return False
+        sent = self._manifests.covering(ps.tp, ps.open.first_offset)
+        return sent is not None and ps.open.last_offset < sent[1]
 
     def _seal(self, ps: PartitionState, lane: Lane) -> None:
         batch, held = ps.take_open()
@@ -174,7 +200,23 @@ class Batching(Replays):
             if ps.open is None or ps.lane_key is None:
                 continue
             lane = self._lanes.get(ps.lane_key)
-            if lane is not None and now - ps.open.opened_at >= lane.destination.batch.max_age_s:
+            if lane is None:
+                continue
+            age, max_age = now - ps.open.opened_at, lane.destination.batch.max_age_s
+            if self._awaits_sent_end(ps):
+                if age < max(60.0, MANIFEST_PATIENCE * max_age):
+                    continue
+                log.warning(
+                    "destination %s: %s[%d] offsets %d.. were sent up to %d, whose records "
+                    "did not come again; sent as they are, under a new key",
+                    lane.destination_id,
+                    ps.tp.topic,
+                    ps.tp.partition,
+                    ps.open.first_offset,
+                    ps.open.last_offset,
+                )
+                self._seal(ps, lane)
+            elif age >= max_age:
                 self._seal(ps, lane)
 
     def _count_expired(self, lane: Lane, ps: PartitionState, offset: int) -> None:

@@ -48,6 +48,8 @@ class OffsetCommits(WorkerState):
             self._commit_failed(done.offsets, done.error, now)
             return
         self._offsets.committed(dict(done.offsets))
+        for tp, offset in done.offsets.items():
+            self._manifests.committed(tp, offset)
         if self._commit_failures:
             log.info("offsets committed again after %d failures", self._commit_failures)
         # Every destination whose offsets move again (also those that only waited for the
@@ -111,13 +113,17 @@ class OffsetCommits(WorkerState):
 
     def _revoked(self, partitions: set[TopicPartition]) -> None:
         """Partitions taken away: commit what is stored, forget the rest (the next owner
-        reads it from the committed offset)."""
+        reads it from the committed offset). The boundaries of batches sent and not committed
+        are kept: assigned here again, the partition is cut to them."""
         due = {tp: o for tp, o in self._offsets.due().items() if tp in partitions}
         if due:
             try:
                 self._consumer.commit(due)
             except LogError as exc:
                 log.warning("commit on revocation failed: %s", exc)
+            else:
+                for tp, offset in due.items():
+                    self._manifests.committed(tp, offset)
         for tp in partitions:
             ps = self._partitions.pop(tp, None)
             self._offsets.drop(tp)

@@ -64,6 +64,9 @@ class Dispatch(WorkerState):
 
     def _submit(self, lane: Lane, delivery: Delivery) -> None:
         destination, factory, results = lane.destination, self._factory, self._results
+        if delivery.attempts == 1:  # its boundaries are its identity from now on
+            batch = delivery.batch
+            self._manifests.sent(delivery.tp, batch.first_offset, batch.last_offset)
 
         def task() -> None:
             results.put(attempt(lane, delivery, destination, factory))

@@ -33,7 +33,8 @@ class MemoryBalancer(Batching):
             for tp in lane.partitions:
                 ps = self._partitions[tp]
                 self._pause(ps, MEMORY)
-                self._seal(ps, lane)  # it gets no more records: deliver it, free the memory
+                if not self._awaits_sent_end(ps):  # else it needs the records polled already
+                    self._seal(ps, lane)  # it gets no more records: deliver it, free the memory
         for key in plan.resume:
             self._memory_paused.discard(key)
             for tp in self._lanes[key].partitions:

@@ -29,6 +29,10 @@ class SettingsFollower(Batching):
         if self.settings.version == self._settings_version:
             return
         self._settings_version = self.settings.version
+        # A deleted destination's sent boundaries go with it (an id created again starts anew).
+        self._manifests.retain(
+            lambda tp: self.settings.destination(topics.destination_of(tp.topic) or "") is not None
+        )
         for key, lane in list(self._lanes.items()):
             found = self.settings.destination(key[1])
             if found is None or found[0] != key[0]:
@@ -98,6 +102,7 @@ class SettingsFollower(Batching):
         for tp in lane.partitions:
             ps = self._partitions[tp]
             start = self._first_unstored(ps)
+            self._manifests.drop(tp)  # another account's now: its deliveries start anew
             lane.drop_partition(tp)
             ps.take_open()
             self._offsets.drop(tp)

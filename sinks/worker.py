@@ -15,6 +15,11 @@ Guarantees:
   not stored, on revocation or when stopping either. While a commit fails, the partition sends
   nothing new (so at most one stored batch is ever uncommitted: a replay after a crash
   rewrites the same object) and the commit is retried.
+- A batch is identified by its boundaries (a webhook's ``Idempotency-Key``, an object key):
+  once its first attempt begins they are kept until its offsets are committed, and records read
+  again in this process (a failed commit and a revocation, a reassignment, a rewind) are cut
+  to them, so a repeat is the same request under the same key (:mod:`sinks.batch_manifests`,
+  ADR 018; a partition that moves to another process is not covered yet).
 - Memory is bounded: every record held counts at its decoded size and one cap bounds them all
   (:mod:`sinks.backpressure`); the fullest lanes stop reading first.
 - A destination's state (:mod:`sinks.health`) is kept per account and destination, published
@@ -50,6 +55,7 @@ from auditstream.pipeline.topic_setup import ensure_core_topics
 from auditstream.sinks import backpressure
 from auditstream.sinks.attempt_outcomes import AttemptOutcomes
 from auditstream.sinks.attempts import AttemptResult
+from auditstream.sinks.batch_manifests import BatchManifests
 from auditstream.sinks.commits import OffsetCommits
 from auditstream.sinks.committer import Committer
 from auditstream.sinks.delivery_threads import DeliveryThreads
@@ -119,6 +125,7 @@ class SinkWorker(
         self._partitions: dict[TopicPartition, PartitionState] = {}
         self._health: dict[LaneKey, DestinationHealth] = {}
         self._offsets = OffsetBook()
+        self._manifests = BatchManifests()
         self._results: queue.SimpleQueue[AttemptResult] = queue.SimpleQueue()
         exact_crash = self.options.exit_after_writes is not None
         self._threads = DeliveryThreads(1 if exact_crash else self.options.delivery_threads)
@@ -236,8 +243,8 @@ class SinkWorker(
         ``options.drain_timeout``). True if every batch read was stored."""
         for ps in self._partitions.values():
             lane = self._lanes.get(ps.lane_key) if ps.lane_key is not None else None
-            if lane is not None and ps.open is not None:
-                self._seal(ps, lane)
+            if lane is not None and ps.open is not None and not self._awaits_sent_end(ps):
+                self._seal(ps, lane)  # (part of a batch sent before is left to be read again)
         deadline = time.monotonic() + (self.options.drain_timeout if timeout is None else timeout)
         while True:
             self._collect()

@@ -22,6 +22,7 @@ from auditstream.pipeline.log import Consumer, Log, Producer, TopicPartition
 from auditstream.pipeline.process_reports import ProcessReporter
 from auditstream.pipeline.settings_view import SettingsView
 from auditstream.sinks.attempts import AttemptResult
+from auditstream.sinks.batch_manifests import BatchManifests
 from auditstream.sinks.committer import Committer
 from auditstream.sinks.delivery_threads import DeliveryThreads
 from auditstream.sinks.destination_signals import DestinationSignals
@@ -56,6 +57,8 @@ class WorkerState:
     _partitions: dict[TopicPartition, PartitionState]
     _health: dict[LaneKey, DestinationHealth]
     _offsets: OffsetBook
+    _manifests: BatchManifests
+    """Boundaries of batches sent and not committed: records read again are cut to them."""
     _results: queue.SimpleQueue[AttemptResult]
     _threads: DeliveryThreads
     _busy: int
