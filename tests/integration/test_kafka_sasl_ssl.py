@@ -45,6 +45,7 @@ PLAIN_USER, PLAIN_PASSWORD = "router", "router-pass-0123456789"
 SCRAM_USER, SCRAM_PASSWORD = "worker", "worker-scram-9876543210"
 WRONG_PASSWORD = "wrong-pass-5555555555"
 KEYSTORE_PASSWORD = "keystore-pass"
+CLIENT_KEY_PASSWORD = "client-key-pass-13579"
 DEST = "acme-files"
 SETTINGS = AccountSettings.model_validate(
     {"account_id": "acme", "destinations": [{"id": DEST, "type": "local", "path": "acme"}]}
@@ -96,16 +97,49 @@ def _server_cert(
     return key, cert
 
 
+def _client_cert(
+    ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("auditstream-client"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(ca_key, hashes.SHA256())
+    )
+    return key, cert
+
+
 def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
 class SecureBroker:
-    def __init__(self, broker: KafkaBroker, ca_file: Path, other_ca_file: Path) -> None:
+    def __init__(self, broker: KafkaBroker, files: Path) -> None:
         self.broker = broker
         self.address = broker.address("SASL_SSL")
-        self.ca_file = ca_file
-        self.other_ca_file = other_ca_file
+        self.files = files
+        self.ca_file = files / "ca.pem"
+        self.other_ca_file = files / "other-ca.pem"
+
+    def mtls_env(self, *, with_certificate: bool) -> dict[str, str]:
+        """The SSL listener, which requires a client certificate (its key encrypted)."""
+        env = {
+            "AUDITSTREAM_BACKEND": "kafka",
+            "AUDITSTREAM_KAFKA_BOOTSTRAP": self.broker.address("SSL"),
+            "AUDITSTREAM_KAFKA_SECURITY_PROTOCOL": "ssl",
+            "AUDITSTREAM_KAFKA_SSL_CA_FILE": str(self.ca_file),
+        }
+        if with_certificate:
+            env["AUDITSTREAM_KAFKA_SSL_CERT_FILE"] = str(self.files / "client.pem")
+            env["AUDITSTREAM_KAFKA_SSL_KEY_FILE"] = str(self.files / "client-key.pem")
+            env["AUDITSTREAM_KAFKA_SSL_KEY_PASSWORD_FILE"] = str(self.files / "client-key-password")
+        return env
 
     def env(
         self, user: str, password: str, mechanism: str = "PLAIN", ca_file: Path | None = None
@@ -128,6 +162,16 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
     key, cert = _server_cert(ca_key, ca)
     (tmp / "ca.pem").write_bytes(_pem(ca))
     (tmp / "other-ca.pem").write_bytes(_pem(_ca("another CA")[1]))
+    client_key, client_cert = _client_cert(ca_key, ca)
+    (tmp / "client.pem").write_bytes(_pem(client_cert))
+    (tmp / "client-key.pem").write_bytes(
+        client_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(CLIENT_KEY_PASSWORD.encode()),
+        )
+    )
+    (tmp / "client-key-password").write_text(CLIENT_KEY_PASSWORD + "\n")
     keystore = tmp / "broker.p12"
     keystore.write_bytes(
         pkcs12.serialize_key_and_certificates(
@@ -152,10 +196,23 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
         "listener.name.sasl_ssl.ssl.keystore.location": str(keystore),
         "listener.name.sasl_ssl.ssl.keystore.password": KEYSTORE_PASSWORD,
         "listener.name.sasl_ssl.ssl.key.password": KEYSTORE_PASSWORD,
+        "listener.name.ssl.ssl.keystore.type": "PKCS12",
+        "listener.name.ssl.ssl.keystore.location": str(keystore),
+        "listener.name.ssl.ssl.keystore.password": KEYSTORE_PASSWORD,
+        "listener.name.ssl.ssl.key.password": KEYSTORE_PASSWORD,
+        "listener.name.ssl.ssl.client.auth": "required",
+        "listener.name.ssl.ssl.truststore.type": "PEM",
+        "listener.name.ssl.ssl.truststore.location": str(tmp / "ca.pem"),
     }
-    with KafkaBroker.start(tmp / "kafka", listeners=["SASL_SSL"], props=props) as broker:
+    listeners = ["SASL_SSL", "SSL"]
+    with KafkaBroker.start(tmp / "kafka", listeners=listeners, props=props) as broker:
         _add_scram_user(broker.bootstrap)
-        yield SecureBroker(broker, tmp / "ca.pem", tmp / "other-ca.pem")
+        plain = KafkaLog(broker.bootstrap)
+        try:
+            ensure_core_topics(plain)
+        finally:
+            plain.close()
+        yield SecureBroker(broker, tmp)
 
 
 def _add_scram_user(bootstrap: str) -> None:
@@ -203,7 +260,7 @@ def _activity_count(bootstrap: str) -> int:
 def test_the_simulator_produces_over_sasl_ssl(
     secure_broker: SecureBroker, user: str, password: str, mechanism: str
 ) -> None:
-    before = _activity_count(secure_broker.broker.bootstrap) if mechanism != "PLAIN" else 0
+    before = _activity_count(secure_broker.broker.bootstrap)
     result = _auditstream(
         secure_broker.env(user, password, mechanism),
         "simulate",
@@ -273,3 +330,24 @@ def test_the_router_routes_over_sasl_ssl_and_stops_cleanly_on_sigterm(
         plain.close()
     assert code == 0, router.output()
     assert PLAIN_PASSWORD not in router.output()
+
+
+def test_a_client_certificate_with_an_encrypted_key_over_tls(
+    secure_broker: SecureBroker,
+) -> None:
+    before = _activity_count(secure_broker.broker.bootstrap)
+    result = _auditstream(
+        secure_broker.mtls_env(with_certificate=True), "simulate", "--events", "20", "--quiet"
+    )
+    assert result.returncode == 0, result.stderr
+    assert CLIENT_KEY_PASSWORD not in result.stdout + result.stderr
+    assert _activity_count(secure_broker.broker.bootstrap) == before + 20
+
+
+def test_without_the_client_certificate_the_broker_refuses(secure_broker: SecureBroker) -> None:
+    result = _auditstream(
+        secure_broker.mtls_env(with_certificate=False), "simulate", "--events", "1", "--quiet"
+    )
+    assert result.returncode == 2, result.stderr
+    assert "auditstream: error: no Kafka broker answers at" in result.stderr
+    assert "SSL" in result.stderr  # the cause the client saw: the handshake
