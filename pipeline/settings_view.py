@@ -1,5 +1,7 @@
 """The live view of every account's stream settings, rebuilt from the compacted settings topic
-and kept current by polling it: a change takes effect within one poll interval, no restart."""
+and kept current by polling it: a change takes effect within one poll interval, no restart; in
+the router's view, a change with a revision takes effect when its audit event is routed
+(``hold_revisions``, docs/adr/017-settings-take-effect-at-their-audit-event.md)."""
 
 from __future__ import annotations
 
