@@ -73,6 +73,9 @@ class Readiness:
         self._last_progress: float | None = None
         self._assigned: int | None = None
 
+    def now(self) -> float:
+        return self._clock()
+
     def connected(self) -> None:
         self._connected = True
 
@@ -135,14 +138,23 @@ class ObservedConsumer:
     """A consumer whose polls are reported to a :class:`Readiness` (in the polling thread):
     each poll with the partitions assigned after it, and records read as progress."""
 
+    ASSIGNMENT_EVERY_S = 1.0
+    """How often the assignment is counted (a loop may poll thousands of times a second)."""
+
     def __init__(self, inner: Consumer, readiness: Readiness, *, poll_is_progress: bool) -> None:
         self._inner = inner
         self._readiness = readiness
         self._poll_is_progress = poll_is_progress
+        self._counted_at: float | None = None
 
     def poll(self, max_records: int, timeout: float) -> list[Record]:
         records = self._inner.poll(max_records, timeout)
-        self._readiness.polled(len(self._inner.assignment()))
+        now = self._readiness.now()
+        if self._counted_at is None or now - self._counted_at >= self.ASSIGNMENT_EVERY_S:
+            self._counted_at = now
+            self._readiness.polled(len(self._inner.assignment()))
+        else:
+            self._readiness.polled()
         if records or self._poll_is_progress:
             self._readiness.progressed()
         return records
