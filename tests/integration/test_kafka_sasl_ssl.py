@@ -281,7 +281,7 @@ def test_a_wrong_password_is_reported_as_failed_authentication(
         secure_broker.env(PLAIN_USER, WRONG_PASSWORD), "simulate", "--events", "1", "--quiet"
     )
     assert result.returncode == 2, result.stderr
-    assert "auditstream: error: no Kafka broker answers at" in result.stderr
+    assert "auditstream: error: cannot connect to Kafka at" in result.stderr
     assert "Authentication failed" in result.stderr or "authentication" in result.stderr.lower()
     assert "AUDITSTREAM_KAFKA_SASL" in result.stderr  # the hint names the settings
     assert WRONG_PASSWORD not in result.stderr + result.stdout
@@ -349,5 +349,5 @@ def test_without_the_client_certificate_the_broker_refuses(secure_broker: Secure
         secure_broker.mtls_env(with_certificate=False), "simulate", "--events", "1", "--quiet"
     )
     assert result.returncode == 2, result.stderr
-    assert "auditstream: error: no Kafka broker answers at" in result.stderr
+    assert "auditstream: error: cannot connect to Kafka at" in result.stderr
     assert "SSL" in result.stderr  # the cause the client saw: the handshake
