@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
+import socket
 import sys
 import textwrap
 import threading
@@ -202,6 +204,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _transactional_id(template: str | None) -> str | None:
+    """``template`` with ``{hostname}`` replaced by this host's name (a pod's or a container's
+    name survives a restart of its process, so the replacement fences the crashed router and
+    aborts its open transaction at once instead of after the brokers' transaction timeout)."""
+    if template is None:
+        return None
+    return template.replace("{hostname}", socket.gethostname())
+
+
 def cmd_router(args: argparse.Namespace) -> int:
     from auditstream.pipeline.open_log import open_log
     from auditstream.pipeline.router import Router
@@ -219,7 +230,7 @@ def cmd_router(args: argparse.Namespace) -> int:
     health.readiness.follow_progress(lambda: watchdog.idle().seconds)
     router = Router(
         health.observe(log, ROUTER_GROUP, poll_is_progress=False),
-        transactional_id=args.transactional_id,
+        transactional_id=_transactional_id(args.transactional_id),
         activity_partitions=settings.activity_partitions,
         box=box_from_environment(),
         batch_size=args.batch_size,
@@ -452,7 +463,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("router", help="run the router (activity topic → destination topics)")
-    p.add_argument("--transactional-id", help="Kafka transactional id (default: unique)")
+    p.add_argument(
+        "--transactional-id",
+        default=os.environ.get("AUDITSTREAM_ROUTER_TRANSACTIONAL_ID"),
+        help="Kafka transactional id; {hostname} is replaced by the host's name (default: "
+        "$AUDITSTREAM_ROUTER_TRANSACTIONAL_ID, else unique per process). Give each router a "
+        "name it keeps across restarts, e.g. 'auditstream-router-{hostname}' in a pod or "
+        "container: a restarted router then aborts the transaction its predecessor left open "
+        "at once; with a unique id, readers wait up to a minute for the brokers to time it out",
+    )
     p.add_argument(
         "--batch-size",
         type=int,
