@@ -72,9 +72,9 @@ DESCRIPTIONS = {
     "webhook503": "one webhook destination answers 503 for a while; the other keeps delivering",
     "scaling": "sink workers 1 -> 3 -> 1 and routers 1 -> 2 -> 1 (SIGTERM to scale down)",
     "settings": "settings changed mid-stream, as the settings API writes them (the settings"
-    " records and their audit events in one transaction): a category excluded, a destination"
-    " added, one deleted; events before the change follow the old settings, after it the new,"
-    " by offset in the activity topic",
+    " records and their audit events in one transaction), while the router is stopped: a"
+    " category excluded, a destination added, one deleted; events before the change follow the"
+    " old settings, after it the new, by offset in the activity topic",
     "poison": "garbage bytes, unknown schema fingerprint, truncated body, missing headers and an"
     " account without settings, mixed into the stream: each poison record is dead-lettered"
     " (or, without settings, filtered) and nothing else stops",
@@ -926,7 +926,18 @@ def _settings_actions(run: _Run) -> list[Action]:
             "acct-excl + excl-new, acct-hooks deletes hooks-local"
         )
 
-    return [(0.5, "settings", change)]
+    def router_down() -> str:
+        code = run.stack.stop(run.stack.routers[0])
+        return f"router stopped (SIGTERM, exit code {code}): events wait unrouted"
+
+    def router_up() -> str:
+        run.stack.start_router()
+        return "router started again: it routes the events written before the change now"
+
+    # The router is down across the change (a deployment during a settings change): the
+    # events written before the change are all routed after it, which makes the boundary
+    # deterministic instead of a race within one batch.
+    return [(0.4, "router down", router_down), (0.5, "settings", change), (0.6, "up", router_up)]
 
 
 def activity_offsets(log: KafkaLog) -> list[tuple[int, str, str, str, str]]:
