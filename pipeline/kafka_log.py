@@ -183,9 +183,12 @@ class KafkaLog:
             )
         out = {}
         for p in self._partition_ids(topic):
-            _low, high = self._meta_consumer.get_watermark_offsets(
-                _KTP(topic, p), timeout=_ADMIN_TIMEOUT_S, cached=False
-            )
+            try:
+                _low, high = self._meta_consumer.get_watermark_offsets(
+                    _KTP(topic, p), timeout=_ADMIN_TIMEOUT_S, cached=False
+                )
+            except KafkaException as exc:  # e.g. a leader moving while a broker restarts
+                raise _err(exc, f"end offsets of {topic}") from exc
             out[TopicPartition(topic, p)] = int(high)
         self._meta_consumer.poll(0)  # hand its queued log lines over
         return out
@@ -265,6 +268,8 @@ class KafkaLog:
                 if msg.error() is None:
                     return int(msg.timestamp()[1])
             return None
+        except KafkaException as exc:
+            raise _err(exc, f"record of {tp.topic}[{tp.partition}]@{offset}") from exc
         finally:
             consumer.close()
 

@@ -132,7 +132,12 @@ class Router:
                 time.sleep(_REWIND_RETRY_S)
                 return 0
         self._beat("reading settings")
-        self.settings.poll()
+        try:
+            self.settings.poll()
+        except LogError as exc:  # a broker restarting: the settings are read again next step
+            log.warning("settings not read, trying again: %s", exc)
+            time.sleep(_REWIND_RETRY_S)
+            return 0
         self._reporter.maybe_publish(self.settings.unapplied())
         self._beat("polling the activity topic")
         records = self._consumer.poll(self._batch_size, self._poll_timeout)
@@ -147,6 +152,12 @@ class Router:
             # the settings up to now, so the change is there when its audit event is routed.
             try:
                 self.settings.catch_up(timeout=SETTINGS_WAIT_S)
+            except LogError as exc:
+                # Routing a change's audit event needs the settings it announces: read the
+                # batch again once the log answers, instead of routing it with what was read.
+                log.warning("settings not read to their end, reading the batch again: %s", exc)
+                self._rewind({r.tp: r.offset for r in records})
+                return 0
             except TimeoutError:
                 log.warning("settings not read to their end; routing with the current view")
         revisions = [_revision(r) for r in records]
