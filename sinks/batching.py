@@ -66,6 +66,9 @@ class Batching(Replays):
         except LogError as exc:
             log.warning("committed offsets unknown (%s): retention losses not checked", exc)
             committed, known = {}, False
+        for tp, spans in self._manifest_log.read(new).items():
+            for first, last in spans:  # sent by this worker or the partition's last owner
+                self._manifests.sent(tp, first, last)
         for tp in new:
             if known:
                 self._manifests.committed(tp, committed.get(tp, 0))

@@ -67,6 +67,7 @@ class Dispatch(WorkerState):
         if delivery.attempts == 1:  # its boundaries are its identity from now on
             batch = delivery.batch
             self._manifests.sent(delivery.tp, batch.first_offset, batch.last_offset)
+            self._manifest_log.write(delivery.tp, self._manifests.spans(delivery.tp))
 
         def task() -> None:
             results.put(attempt(lane, delivery, destination, factory))

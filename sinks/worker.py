@@ -19,7 +19,8 @@ Guarantees:
   once its first attempt begins they are kept until its offsets are committed, and records read
   again in this process (a failed commit and a revocation, a reassignment, a rewind) are cut
   to them, so a repeat is the same request under the same key (:mod:`sinks.batch_manifests`,
-  ADR 018; a partition that moves to another process is not covered yet).
+  ADR 018); they are stored in the log before the first attempt, and a worker that takes a
+  partition over reads them before it forms its first batch there.
 - Memory is bounded: every record held counts at its decoded size and one cap bounds them all
   (:mod:`sinks.backpressure`); the fullest lanes stop reading first.
 - A destination's state (:mod:`sinks.health`) is kept per account and destination, published
@@ -64,6 +65,7 @@ from auditstream.sinks.dispatch import Dispatch
 from auditstream.sinks.factory import build_sink
 from auditstream.sinks.health import DestinationHealth
 from auditstream.sinks.lanes import Lane, LaneKey, SinkFactory
+from auditstream.sinks.manifest_log import ManifestLog
 from auditstream.sinks.memory_balance import MemoryBalancer
 from auditstream.sinks.offsets import OffsetBook
 from auditstream.sinks.partitions import PartitionState
@@ -114,6 +116,7 @@ class SinkWorker(
         self._consumer = log_backend.consumer(topics.SINK_GROUP, topics.DESTINATION_PATTERN)
         self._consumer.on_revoke(self._revoked)
         self._producer = log_backend.producer()
+        self._manifest_log = ManifestLog(log_backend)
         self._dlq_errors: list[Exception] = []
         self._factory: SinkFactory = sink_factory or (
             lambda d: build_sink(d, local_root=local_root)
@@ -287,6 +290,7 @@ class SinkWorker(
                 lane.close_sink()
         waiting = self._announce(2.0)
         self._producer.close()
+        self._manifest_log.close()
         for key, health in self._health.items():
             if key[0] and key not in waiting:
                 self._status.forget(key[1])

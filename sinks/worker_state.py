@@ -28,6 +28,7 @@ from auditstream.sinks.delivery_threads import DeliveryThreads
 from auditstream.sinks.destination_signals import DestinationSignals
 from auditstream.sinks.health import DestinationHealth, State
 from auditstream.sinks.lanes import Lane, LaneKey, SinkFactory
+from auditstream.sinks.manifest_log import ManifestLog
 from auditstream.sinks.offsets import OffsetBook
 from auditstream.sinks.partitions import LANE_FULL, SEEK, PartitionState
 from auditstream.sinks.state_events import StateAnnouncer
@@ -59,6 +60,8 @@ class WorkerState:
     _offsets: OffsetBook
     _manifests: BatchManifests
     """Boundaries of batches sent and not committed: records read again are cut to them."""
+    _manifest_log: ManifestLog
+    """The same, stored in the log for the worker that takes a partition over."""
     _results: queue.SimpleQueue[AttemptResult]
     _threads: DeliveryThreads
     _busy: int

@@ -21,6 +21,7 @@ from auditstream.pipeline.kafka_log import KafkaLog
 from auditstream.pipeline.log import Consumer, Log, TopicPartition
 from auditstream.pipeline.settings_writer import publish_settings
 from auditstream.producers.sdk import to_record
+from auditstream.sinks import manifest_log
 from auditstream.sinks.worker import SinkWorker, WorkerOptions
 from devservices.kafka import KafkaBroker
 from devservices.webhook_receiver import WebhookReceiver
@@ -167,6 +168,12 @@ def test_records_read_again_after_a_rebalance_go_out_under_the_keys_they_were_se
                 runner.join(60)
                 worker.close()
             deliveries = receiver.deliveries
+            boundaries = worker._manifest_log
+            assert boundaries.writes >= len(DESTS)  # each stored before its first attempt
+            print(  # the cost of storing them, per batch (reported, never asserted)
+                f"sent batch boundaries: {boundaries.writes} writes, "
+                f"{1000 * boundaries.write_seconds / boundaries.writes:.1f} ms each"
+            )
     finally:
         kafka.close()
 
@@ -183,3 +190,65 @@ def test_records_read_again_after_a_rebalance_go_out_under_the_keys_they_were_se
     assert repeated  # the moved partition's first batch was read again and sent again
     assert all(d.idempotency_key is not None for d in repeated)
     assert {(d.idempotency_key or "").split(":", 1)[1] for d in repeated} == {"0:0-29"}
+
+
+def test_a_worker_taking_over_after_a_kill_sends_the_batch_as_it_was_sent(
+    kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    """The first worker sends a batch, cannot commit it and is gone without a word (its
+    partitions are taken when its session expires, here at once by closing it); more
+    records come; the next worker reads the boundaries stored in the log and sends the same
+    request under the same key."""
+    kafka = KafkaLog(kafka_broker.bootstrap)
+    try:
+        with WebhookReceiver(SECRET) as receiver:
+            publish_settings(kafka, [_settings(receiver.url)])
+            for dest in DESTS:
+                kafka.create_topic(topics.destination_topic(dest), partitions=1)
+            want = _produce(kafka, 30)
+            first = SinkWorker(CommitsFailLog(kafka), local_root=tmp_path, options=OPTIONS)
+            try:
+                deadline = time.monotonic() + 60
+                while receiver.requests < len(DESTS) or first.attempts_in_flight:
+                    first.step()
+                    assert time.monotonic() < deadline, "first batches not sent"
+            finally:
+                first.close()  # no drain, no commit: as if killed
+            want |= _produce(kafka, 200)
+            second = SinkWorker(kafka, local_root=tmp_path, options=OPTIONS)
+            try:
+
+                def caught_up() -> bool:
+                    for dest in DESTS:
+                        topic = topics.destination_topic(dest)
+                        ends = kafka.end_offsets(topic)
+                        if kafka.committed_offsets(topics.SINK_GROUP, topic) != ends:
+                            return False
+                    return True
+
+                deadline = time.monotonic() + 120
+                while not caught_up():
+                    second.step()
+                    assert time.monotonic() < deadline, "not caught up"
+            finally:
+                second.close()
+            deliveries = receiver.deliveries
+    finally:
+        kafka.close()
+    keys_of: dict[str, set[str | None]] = {}
+    for d in deliveries:
+        for event_id in d.event_ids:
+            keys_of.setdefault(event_id, set()).add(d.idempotency_key)
+    assert {e: k for e, k in keys_of.items() if len(k) > 1} == {}
+    assert set(keys_of) == want
+    repeated = {d.idempotency_key for d in deliveries if d.duplicate}
+    assert repeated == {f"{dest}:0:0-29" for dest in DESTS}
+    assert manifest_log.TOPIC in kafka_topics(kafka_broker)
+
+
+def kafka_topics(broker: KafkaBroker) -> set[str]:
+    kafka = KafkaLog(broker.bootstrap)
+    try:
+        return kafka.list_topics()
+    finally:
+        kafka.close()

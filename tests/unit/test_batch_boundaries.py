@@ -280,3 +280,34 @@ def test_a_memory_pause_or_a_drain_never_cuts_a_sent_batch_short(
     finally:
         worker.close()
         inner.close()
+
+
+def test_a_worker_taking_a_partition_over_cuts_it_as_the_last_owner_sent_it(
+    inner: EmbeddedLog, board: SinkBoard, clock: FakeClock
+) -> None:
+    """The first worker sends a batch and goes before its commit (killed: nothing of it is
+    committed); the next one reads the boundaries it stored and sends the same request."""
+    flaky = FlakyLog(inner)
+    publish(inner, settings("acme", webhook("a", batch=LINGER)))
+    first = send(inner, "a", 7)
+    gone = _worker(flaky, board, clock)
+    try:
+        flaky.consumers[0].fail = 1000
+        gone.step()
+        clock.advance(1.0)
+        step_until(gone, lambda: len(board.writes("a")) == 1)
+    finally:
+        gone.close()  # as if killed: the commit never happened
+    assert committed(inner, "a") == 0
+    later = send(inner, "a", 50)
+    worker = _worker(FlakyLog(inner), board, clock)
+    try:
+        _run_until(worker, clock, lambda: committed(inner, "a") == 57)
+        writes = board.writes("a")
+        assert [w.key for w in writes if w.first_offset == 0] == ["a:0:0-6", "a:0:0-6"]
+        assert {w.event_ids for w in writes if w.first_offset == 0} == {tuple(first)}
+        assert [i for w in writes if w.first_offset > 0 for i in w.event_ids] == later
+        _one_content_per_key(writes)
+    finally:
+        worker.close()
+        inner.close()
