@@ -107,6 +107,7 @@ class Router:
             self.settings.close()  # nothing else is open yet
             raise
         self._consumer = log_backend.consumer(topics.ROUTER_GROUP, [topics.ACTIVITY])
+        self._owned: set[TopicPartition] | None = None  # None: no assignment seen yet
         router_id = transactional_id or f"auditstream-router-{uuid.uuid4()}"
         self._producer = log_backend.transactional_producer(router_id)
         self._reporter = ProcessReporter(log_backend, "router", router_id)
@@ -141,6 +142,7 @@ class Router:
         self._reporter.maybe_publish(self.settings.unapplied())
         self._beat("polling the activity topic")
         records = self._consumer.poll(self._batch_size, self._poll_timeout)
+        self._settle_on_new_partitions()
         if not records:
             self._beat("idle")
             return 0
@@ -345,6 +347,21 @@ class Router:
         for reason, n in dead.items():
             metrics.EVENTS_DEAD_LETTERED.labels(reason=reason).inc(n)
         self.consumed += len(segment)
+
+    def _settle_on_new_partitions(self) -> None:
+        # A partition taken over from another router may hold accounts whose changes' audit
+        # events that router already routed (before the committed offsets): such a revision
+        # would wait here for ever. Apply what is pending, as a starting router does (ADR 017:
+        # the restart and rebalance window). The first assignment is this router's start: what
+        # it read since is pending on audit events still ahead of it.
+        owned = self._consumer.assignment()
+        if self._owned is None:
+            if owned:
+                self._owned = owned
+            return
+        if owned - self._owned:
+            self.settings.settle_all()
+        self._owned = owned
 
     def _rewind(self, offsets: dict[TopicPartition, int]) -> None:
         self._beat("rewinding to the committed offsets")

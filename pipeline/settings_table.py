@@ -163,6 +163,16 @@ class SettingsTable:
             self.put(account_id, pending[-1][1])
         self._passed[account_id] = revision
 
+    def settle_all(self) -> None:
+        """Apply every account's pending revisions at once (a router given partitions another
+        router routed: their audit events may lie behind the committed offsets, never to be
+        routed here again)."""
+        for account_id in list(self._pending):
+            pending = self._pending.pop(account_id)
+            for r, _s in pending:
+                self._remember(account_id, r)
+            self.put(account_id, pending[-1][1])
+
     def snapshot(self) -> Snapshot:
         """The table as it is now, to ``restore`` after routed records were rewound."""
         return Snapshot(

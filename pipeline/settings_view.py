@@ -59,6 +59,10 @@ class SettingsView:
         """``revision`` was not read in time: apply what was read, and it when it comes."""
         self._table.settle(account_id, revision)
 
+    def settle_all(self) -> None:
+        """Apply every pending revision now (partitions newly assigned to the router)."""
+        self._table.settle_all()
+
     def snapshot(self) -> Snapshot:
         return self._table.snapshot()
 

@@ -256,3 +256,24 @@ def test_restore_undoes_the_changes_of_records_read_again() -> None:
     assert table.pending("acme") == ["r1"]
     assert table.advance("acme", "r1") is Advance.APPLIED  # routed again
     assert table.account("acme") == A2
+
+
+def test_settle_all_applies_every_pending_revision() -> None:
+    table = SettingsTable()
+    table.hold_revisions()
+    first = AccountSettings.model_validate(
+        {"account_id": "a", "destinations": [{"id": "d-1", "type": "local", "path": "x"}]}
+    )
+    second = AccountSettings.model_validate(
+        {"account_id": "a", "destinations": [{"id": "d-2", "type": "local", "path": "y"}]}
+    )
+    table.apply(b"a", encode_settings(first), "r1")
+    table.apply(b"a", encode_settings(second), "r2")
+    assert table.account("a") is None
+    assert table.pending("a") == ["r1", "r2"]
+
+    table.settle_all()
+
+    assert table.account("a") == second
+    assert table.pending("a") == []
+    assert table.advance("a", "r2") is Advance.CURRENT
