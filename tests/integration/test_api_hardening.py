@@ -44,6 +44,7 @@ NAMES: dict[str, list[str]] = {
     "acct.blob.corp.example.com": ["10.1.1.1"],
     "oauth2.googleapis.com": ["142.250.1.1"],
     "storage.googleapis.com": ["142.250.1.2"],
+    "dce-1.westeurope-1.ingest.monitor.azure.com": ["20.50.1.1"],
 }
 
 
@@ -95,6 +96,15 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "token": "Hec-Token-Value-77",
     },
     "datadog_logs": {"type": "datadog_logs", "api_key": "DatadogApiKeyValue0123456789abcd"},
+    "azure_monitor_logs": {
+        "type": "azure_monitor_logs",
+        "endpoint": "https://dce-1.westeurope-1.ingest.monitor.azure.com",
+        "dcr_immutable_id": "dcr-0123456789abcdef0123456789abcdef",
+        "stream_name": "Custom-AuditStream_CL",
+        "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "client_id": "11111111-2222-3333-4444-555555555555",
+        "client_secret": "Monitor-Secret-Value-55",
+    },
 }
 
 
