@@ -15,6 +15,10 @@ from auditstream.sinks.worker_state import WorkerState
 
 log = logging.getLogger(__name__)
 
+EVENT_ID_DEDUP = frozenset({"splunk_hec", "datadog_logs", "azure_monitor_logs"})
+"""Kinds whose receivers detect repeats by the event ids in their rows, not by a batch's
+boundaries: their boundaries are kept in memory only (nothing to gain from storing them)."""
+
 
 class Dispatch(WorkerState):
     """Starts the attempts that are due."""
@@ -31,17 +35,35 @@ class Dispatch(WorkerState):
         if not ready:
             return
         self._rotation = (self._rotation + 1) % len(ready)
+        starting: list[tuple[Lane, Delivery]] = []
         for lane in ready[self._rotation :] + ready[: self._rotation]:
             troubled = self._troubled(lane)
             while free > 0 and (not troubled or troubled_busy < troubled_cap):
                 delivery = lane.take(now, self._offsets.uncommitted)
                 if delivery is None:
                     break
-                self._submit(lane, delivery)
+                starting.append((lane, delivery))
                 free -= 1
                 troubled_busy += troubled
             if free <= 0:
-                return
+                break
+        self._keep_boundaries(starting)
+        for lane, delivery in starting:
+            self._submit(lane, delivery)
+
+    def _keep_boundaries(self, starting: list[tuple[Lane, Delivery]]) -> None:
+        """The boundaries of batches about to be attempted for the first time are kept, and
+        stored in the log (all in one wait) where a repeat is detected by them (ADR 018)."""
+        stored = set()
+        for lane, delivery in starting:
+            if delivery.attempts != 1:
+                continue
+            tp, batch = delivery.tp, delivery.batch
+            self._manifests.sent(tp, batch.first_offset, batch.last_offset)
+            if lane.destination.type not in EVENT_ID_DEDUP:
+                stored.add(tp)
+        if stored:
+            self._manifest_log.write({tp: self._manifests.spans(tp) for tp in stored})
 
     def _refresh_lane_full(self) -> None:
         """Partitions paused because their lane had enough batches waiting read again once
@@ -64,10 +86,6 @@ class Dispatch(WorkerState):
 
     def _submit(self, lane: Lane, delivery: Delivery) -> None:
         destination, factory, results = lane.destination, self._factory, self._results
-        if delivery.attempts == 1:  # its boundaries are its identity from now on
-            batch = delivery.batch
-            self._manifests.sent(delivery.tp, batch.first_offset, batch.last_offset)
-            self._manifest_log.write(delivery.tp, self._manifests.spans(delivery.tp))
 
         def task() -> None:
             results.put(attempt(lane, delivery, destination, factory))

@@ -26,6 +26,9 @@ TOPIC = "auditstream.sink-batches"
 """The compacted topic of sent batch boundaries (not a destination topic: the workers'
 subscription does not match it)."""
 WRITE_WAIT_S = 10.0
+SKIP_AFTER_FAILURE_S = 30.0
+"""After a write that failed, writes are skipped this long: the poll loop must not wait
+``WRITE_WAIT_S`` for every round of batches while the brokers are away."""
 CATCH_UP_S = 5.0
 
 
@@ -44,8 +47,10 @@ class ManifestLog:
         except BaseException:
             self._view.close()
             raise
+        self._skip_until = -1.0
         self.write_seconds = 0.0
         self.writes = 0
+        """Waits for the log (one per dispatch round that starts batches)."""
         try:
             self._view.catch_up(30.0)
         except (TimeoutError, LogError) as exc:
@@ -64,9 +69,10 @@ class ManifestLog:
         except (ValueError, TypeError):
             log.warning("sent batch boundaries of %s unreadable; ignored", key)
 
-    def write(self, tp: TopicPartition, spans: list[Span]) -> bool:
-        """Store ``tp``'s sent boundaries and wait until the log has them. False (logged) if
-        it did not: the batch is sent anyway, and only this process knows its boundaries."""
+    def write(self, spans_of: dict[TopicPartition, list[Span]]) -> bool:
+        """Store the sent boundaries of each partition and wait (once) until the log has
+        them. False (logged) if it did not: the batches are sent anyway, and only this process
+        knows their boundaries."""
         errors: list[Exception] = []
 
         def delivered(err: Exception | None, _r: OutgoingRecord) -> None:
@@ -74,9 +80,12 @@ class ManifestLog:
                 errors.append(err)
 
         started = time.monotonic()
-        value = orjson.dumps(spans) if spans else b""
+        if started < self._skip_until:
+            return False
         try:
-            self._producer.produce(OutgoingRecord(TOPIC, value, _key(tp).encode()), delivered)
+            for tp, spans in spans_of.items():
+                value = orjson.dumps(spans) if spans else b""
+                self._producer.produce(OutgoingRecord(TOPIC, value, _key(tp).encode()), delivered)
             remaining = self._producer.flush(WRITE_WAIT_S)
         except LogError as exc:
             errors.append(exc)
@@ -84,15 +93,17 @@ class ManifestLog:
         self.write_seconds += time.monotonic() - started
         self.writes += 1
         if errors or remaining:
+            self._skip_until = time.monotonic() + SKIP_AFTER_FAILURE_S
             log.warning(
-                "sent batch boundaries of %s[%d] not stored (%s): a worker taking the "
-                "partition over may cut its records otherwise",
-                tp.topic,
-                tp.partition,
+                "sent batch boundaries of %s not stored (%s): a worker taking these "
+                "partitions over may cut their records otherwise; not stored for %.0f s",
+                ", ".join(f"{tp.topic}[{tp.partition}]" for tp in spans_of),
                 errors[0] if errors else "timed out",
+                SKIP_AFTER_FAILURE_S,
             )
             return False
-        self._known[_key(tp)] = list(spans)
+        for tp, spans in spans_of.items():
+            self._known[_key(tp)] = list(spans)
         return True
 
     def read(self, tps: set[TopicPartition]) -> dict[TopicPartition, list[Span]]:

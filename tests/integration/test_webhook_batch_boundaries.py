@@ -169,10 +169,11 @@ def test_records_read_again_after_a_rebalance_go_out_under_the_keys_they_were_se
                 worker.close()
             deliveries = receiver.deliveries
             boundaries = worker._manifest_log
-            assert boundaries.writes >= len(DESTS)  # each stored before its first attempt
-            print(  # the cost of storing them, per batch (reported, never asserted)
-                f"sent batch boundaries: {boundaries.writes} writes, "
-                f"{1000 * boundaries.write_seconds / boundaries.writes:.1f} ms each"
+            assert boundaries.writes >= 1  # stored before the first attempts
+            batches = len({(d.idempotency_key, d.event_ids) for d in deliveries})
+            print(  # the cost of storing them (reported, never asserted)
+                f"sent batch boundaries: {boundaries.writes} waits for {batches} batches, "
+                f"{1000 * boundaries.write_seconds / boundaries.writes:.1f} ms a wait"
             )
     finally:
         kafka.close()

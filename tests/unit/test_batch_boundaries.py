@@ -15,6 +15,7 @@ from auditstream.pipeline.embedded_log import EmbeddedLog
 from auditstream.pipeline.log import TopicPartition
 from auditstream.sinks.batch_manifests import BatchManifests
 from auditstream.sinks.errors import TransientError
+from auditstream.sinks.manifest_log import ManifestLog
 from auditstream.sinks.retry import RetryPolicy
 from auditstream.sinks.worker import SinkWorker, WorkerOptions
 from tests.fake_sinks import (
@@ -310,4 +311,41 @@ def test_a_worker_taking_a_partition_over_cuts_it_as_the_last_owner_sent_it(
         _one_content_per_key(writes)
     finally:
         worker.close()
+        inner.close()
+
+
+class _Unstored:
+    """A producer whose records never reach the log (the brokers are away)."""
+
+    def __init__(self) -> None:
+        self.produced = 0
+
+    def produce(self, _record: object, _on_delivery: object = None) -> None:
+        self.produced += 1
+
+    def flush(self, _timeout: float = 30.0) -> int:
+        return self.produced
+
+    def close(self) -> None:
+        return None
+
+
+def test_boundaries_not_stored_are_reported_and_not_tried_again_at_once(
+    inner: EmbeddedLog,
+) -> None:
+    """A failed write is logged and skipped for a while: the poll loop does not wait for the
+    brokers round after round."""
+    boundaries = ManifestLog(inner)
+    real = boundaries._producer
+    try:
+        assert boundaries.write({TP: [(0, 4)]})
+        assert boundaries.read({TP}) == {TP: [(0, 4)]}
+        unstored = _Unstored()
+        boundaries._producer = unstored
+        assert not boundaries.write({TP: [(0, 4), (5, 9)]})
+        assert not boundaries.write({TP: [(0, 4), (5, 9), (10, 12)]})
+        assert unstored.produced == 1  # the second one was not tried
+    finally:
+        boundaries._producer = real
+        boundaries.close()
         inner.close()
