@@ -7,6 +7,8 @@ SETTINGS = "auditstream.settings"
 DEAD_LETTERS = "auditstream.dlq"
 STATUS = "auditstream.status"
 TOKENS = "auditstream.tokens"
+SINK_BATCHES = "auditstream.sink-batches"
+"""Sent batch boundaries of the sink workers (compacted; ADR 018)."""
 DESTINATION_PREFIX = "auditstream.dest."
 DESTINATION_PATTERN = re.compile(r"^auditstream\.dest\..+$")
 

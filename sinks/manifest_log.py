@@ -22,7 +22,7 @@ from auditstream.sinks.batch_manifests import Span
 
 log = logging.getLogger(__name__)
 
-TOPIC = "auditstream.sink-batches"
+TOPIC = topics.SINK_BATCHES
 """The compacted topic of sent batch boundaries (not a destination topic: the workers'
 subscription does not match it)."""
 WRITE_WAIT_S = 10.0
