@@ -45,7 +45,7 @@ from auditstream.pipeline import topics
 from auditstream.pipeline.errors import LogError
 from auditstream.pipeline.kafka_log import KafkaLog
 from auditstream.pipeline.log import OutgoingRecord
-from auditstream.pipeline.settings_writer import publish_settings
+from auditstream.pipeline.settings_writer import new_revision, publish_settings, with_revision
 from auditstream.producers.sdk import to_record
 from auditstream.producers.simulator import Simulator, SimulatorConfig
 from auditstream.schemas import catalog, codec
@@ -907,12 +907,18 @@ def _settings_actions(run: _Run) -> list[Action]:
             ),
         ]
         run.change_events = {str(e["event_id"]): str(e["account_id"]) for e in events}
+        # As the settings API writes a change: each account's record and audit event in one
+        # transaction, stamped with one revision (ADR 017).
         records = [
-            *(
-                OutgoingRecord(topics.SETTINGS, encode_settings(after[a]), key=a.encode())
-                for a in ("acct-all", "acct-excl", "acct-hooks")
-            ),
-            *(to_record(e) for e in events),
+            record
+            for a in ("acct-all", "acct-excl", "acct-hooks")
+            for record in with_revision(
+                [
+                    OutgoingRecord(topics.SETTINGS, encode_settings(after[a]), key=a.encode()),
+                    *(to_record(e) for e in events if e["account_id"] == a),
+                ],
+                new_revision(),
+            )
         ]
         run.log.create_topic(topics.destination_topic("excl-new"))
         producer = run.log.transactional_producer(f"fault-suite-settings-{run.options.seed}")

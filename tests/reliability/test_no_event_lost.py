@@ -21,14 +21,12 @@ pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
 CI = faults.Options(stall_s=20.0, min_production_s=12.0)
 
 SETTINGS_BY_OFFSET = (
-    "a settings change is not applied by offset: the router applies it as soon as its settings "
-    "view reads it (at start-up: before the first batch), not at the offset of the change's "
-    "audit event, so events written to the activity topic before the change and routed after "
-    "it follow the new settings. Seed 20261129, 5,000 events at 250/s, router stopped at event "
-    "~2,000, change at offsets 2580-2582, router started at event 3,000: all-local lost 10 "
-    "recipe events (@2086-), hooks-local lost 107 (@2035-), excl-new got 140 from before it "
-    "existed (@2031-). Reproduce: pytest tests/reliability -m reliability -k settings -s, or "
-    "python -m bench.faults --scenario settings --events 5000 --rate 250"
+    "the restart window of ADR 017: a settings change applies at its audit event while the "
+    "router runs, but a router started after the change applies it at once, so the events "
+    "written before the change and routed after the start follow the new settings. The "
+    "scenario stops the router across the change on purpose (seed 20261129, 5,000 events at "
+    "250/s). Reproduce: pytest tests/reliability -m reliability -k settings -s, or python -m "
+    "bench.faults --scenario settings --events 5000 --rate 250"
 )
 
 
