@@ -47,11 +47,13 @@ class DestinationSignals:
         self._snapshot: dict[str, Sequence[tuple[TopicPartition, Undelivered]]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._version = 0  # a sample of an older snapshot must not overwrite a newer one
 
     def update(self, snapshot: Snapshot) -> None:
         """The latest state of every destination this worker delivers (starts sampling)."""
         with self._lock:
             self._snapshot = dict(snapshot)
+            self._version += 1
             if self._thread is None and not self._stop.is_set():
                 self._thread = threading.Thread(
                     target=self._run, name="destination-signals", daemon=True
@@ -70,7 +72,7 @@ class DestinationSignals:
     def sample_once(self) -> None:
         """Measure every destination of the latest snapshot and set its gauges."""
         with self._lock:
-            snapshot = dict(self._snapshot)
+            snapshot, version = dict(self._snapshot), self._version
         for dest_id, partitions in snapshot.items():
             if self._stop.is_set():
                 return
@@ -83,6 +85,8 @@ class DestinationSignals:
             with self._lock:
                 if dest_id not in self._snapshot:
                     continue  # forgotten meanwhile: no series again
+                if version != self._version:
+                    return  # a newer snapshot came meanwhile: its sample sets the gauges
                 metrics.DESTINATION_LAG.labels(destination=dest_id).set(lag)
                 metrics.DESTINATION_OLDEST_AGE.labels(destination=dest_id).set(round(age, 3))
 
