@@ -188,6 +188,10 @@ class KafkaLog:
                     _KTP(topic, p), timeout=_ADMIN_TIMEOUT_S, cached=False
                 )
             except KafkaException as exc:  # e.g. a leader moving while a broker restarts
+                # Its metadata can stay stale after a broker restart (_UNKNOWN_PARTITION on
+                # every call): the next call gets a fresh client.
+                stale, self._meta_consumer = self._meta_consumer, None
+                stale.close()
                 raise _err(exc, f"end offsets of {topic}") from exc
             out[TopicPartition(topic, p)] = int(high)
         self._meta_consumer.poll(0)  # hand its queued log lines over

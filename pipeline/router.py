@@ -40,6 +40,7 @@ MAX_REFUSALS = 3
 _REWIND_RETRY_S = 1.0
 _RETRIES_WHILE_ISOLATING = 3
 SETTINGS_WAIT_S = 5.0
+SETTINGS_UNREADABLE_LIMIT_S = 60.0
 """How long a batch waits for the settings records its audit events name."""
 
 
@@ -108,6 +109,7 @@ class Router:
             raise
         self._consumer = log_backend.consumer(topics.ROUTER_GROUP, [topics.ACTIVITY])
         self._owned: set[TopicPartition] | None = None  # None: no assignment seen yet
+        self._settings_failing_since: float | None = None
         router_id = transactional_id or f"auditstream-router-{uuid.uuid4()}"
         self._producer = log_backend.transactional_producer(router_id)
         self._reporter = ProcessReporter(log_backend, "router", router_id)
@@ -136,6 +138,7 @@ class Router:
         try:
             self.settings.poll()
         except LogError as exc:  # a broker restarting: the settings are read again next step
+            self._settings_unread(exc)
             log.warning("settings not read, trying again: %s", exc)
             time.sleep(_REWIND_RETRY_S)
             return 0
@@ -144,6 +147,7 @@ class Router:
         records = self._consumer.poll(self._batch_size, self._poll_timeout)
         self._settle_on_new_partitions()
         if not records:
+            self._settings_failing_since = None
             self._beat("idle")
             return 0
         if any(
@@ -157,11 +161,13 @@ class Router:
             except LogError as exc:
                 # Routing a change's audit event needs the settings it announces: read the
                 # batch again once the log answers, instead of routing it with what was read.
+                self._settings_unread(exc)
                 log.warning("settings not read to their end, reading the batch again: %s", exc)
                 self._rewind({r.tp: r.offset for r in records})
                 return 0
             except TimeoutError:
                 log.warning("settings not read to their end; routing with the current view")
+        self._settings_failing_since = None
         revisions = [_revision(r) for r in records]
         snapshot = self.settings.snapshot() if any(revisions) else None
         entries = []
@@ -347,6 +353,18 @@ class Router:
         for reason, n in dead.items():
             metrics.EVENTS_DEAD_LETTERED.labels(reason=reason).inc(n)
         self.consumed += len(segment)
+
+    def _settings_unread(self, exc: LogError) -> None:
+        """Raise ``exc`` once the settings have been unreadable for
+        :data:`SETTINGS_UNREADABLE_LIMIT_S` in a row: a router that retries for ever routes
+        nothing; ending it lets its supervisor start one with fresh clients."""
+        now = time.monotonic()
+        if self._settings_failing_since is None:
+            self._settings_failing_since = now
+        elif now - self._settings_failing_since > SETTINGS_UNREADABLE_LIMIT_S:
+            raise LogError(
+                f"the settings topic could not be read for {SETTINGS_UNREADABLE_LIMIT_S:g} s: {exc}"
+            ) from exc
 
     def _settle_on_new_partitions(self) -> None:
         # A partition taken over from another router may hold accounts whose changes' audit

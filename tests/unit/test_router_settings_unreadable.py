@@ -84,3 +84,34 @@ def test_a_batch_is_read_again_when_the_settings_cannot_be_read(
             old_values = [r.value for r in reader.poll(1000, 0.5)]
     assert {e for e in before | after if any(e.encode() in v for v in new_values)} == after
     assert {e for e in before | after if any(e.encode() in v for v in old_values)} == before | after
+
+
+def test_settings_unreadable_too_long_ends_the_router(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = SecretBox([SecretBox.generate_key()])
+    with closing(FlakyEnds(tmp_path / "log.sqlite")) as log:
+        settings = AccountSettings.model_validate(
+            {"account_id": "acme", "destinations": [{"id": "d-old", "type": "local", "path": "o"}]}
+        )
+        publish_settings(log, [settings], box)
+        with closing(Router(log, box=box, poll_timeout=0.05)) as router:
+            service = SettingsService(log, box)
+            try:
+                service.create_destination(
+                    "acme", {"id": "d-new", "type": "local", "path": "n"}, CALLER
+                )
+            finally:
+                service.close()
+            log.failures = 10**6
+            monkeypatch.setattr("auditstream.pipeline.router._REWIND_RETRY_S", 0.0)
+            now = [1000.0]
+            monkeypatch.setattr("auditstream.pipeline.router.time.monotonic", lambda: now[0])
+
+            def step_for_a_while() -> None:
+                for _ in range(100):
+                    router.step()
+                    now[0] += 5.0
+
+            with pytest.raises(LogError, match="could not be read for 60 s"):
+                step_for_a_while()
