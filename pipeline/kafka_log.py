@@ -11,6 +11,7 @@ lines go to the ``auditstream.kafka`` logger, each repeated line at most once pe
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -80,6 +81,7 @@ class KafkaLog:
         self._client_log = KafkaClientLog()
         self._admin: AdminClient | None = AdminClient(self._conf())
         self._meta_consumer: _KConsumer | None = None
+        self._meta_lock = threading.Lock()
 
     @property
     def _admin_client(self) -> AdminClient:
@@ -177,24 +179,29 @@ class KafkaLog:
         return sorted(meta.partitions)
 
     def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
-        if self._meta_consumer is None:
-            self._meta_consumer = _KConsumer(
-                self._conf(**{"group.id": "auditstream-metadata", "enable.auto.commit": False})
-            )
-        out = {}
-        for p in self._partition_ids(topic):
-            try:
-                _low, high = self._meta_consumer.get_watermark_offsets(
-                    _KTP(topic, p), timeout=_ADMIN_TIMEOUT_S, cached=False
+        partitions = self._partition_ids(topic)
+        # One metadata client for every thread of the process (a sink worker's destination
+        # signals ask from their own thread): the lock keeps one thread from replacing it
+        # while another is using it.
+        with self._meta_lock:
+            if self._meta_consumer is None:
+                self._meta_consumer = _KConsumer(
+                    self._conf(**{"group.id": "auditstream-metadata", "enable.auto.commit": False})
                 )
-            except KafkaException as exc:  # e.g. a leader moving while a broker restarts
-                # Its metadata can stay stale after a broker restart (_UNKNOWN_PARTITION on
-                # every call): the next call gets a fresh client.
-                stale, self._meta_consumer = self._meta_consumer, None
-                stale.close()
-                raise _err(exc, f"end offsets of {topic}") from exc
-            out[TopicPartition(topic, p)] = int(high)
-        self._meta_consumer.poll(0)  # hand its queued log lines over
+            out = {}
+            for p in partitions:
+                try:
+                    _low, high = self._meta_consumer.get_watermark_offsets(
+                        _KTP(topic, p), timeout=_ADMIN_TIMEOUT_S, cached=False
+                    )
+                except KafkaException as exc:  # e.g. a leader moving while a broker restarts
+                    # Its metadata can stay stale after a broker restart (_UNKNOWN_PARTITION on
+                    # every call): the next call gets a fresh client.
+                    stale, self._meta_consumer = self._meta_consumer, None
+                    stale.close()
+                    raise _err(exc, f"end offsets of {topic}") from exc
+                out[TopicPartition(topic, p)] = int(high)
+            self._meta_consumer.poll(0)  # hand its queued log lines over
         return out
 
     def producer(self) -> KafkaProducer:
@@ -305,9 +312,10 @@ class KafkaLog:
 
     def close(self) -> None:
         self._closed = True
-        if self._meta_consumer is not None:
-            self._meta_consumer.close()
-            self._meta_consumer = None
+        with self._meta_lock:
+            if self._meta_consumer is not None:
+                self._meta_consumer.close()
+                self._meta_consumer = None
         self._admin = None  # the last reference: the admin client and its threads end now
 
 
