@@ -297,6 +297,10 @@ def store_ids(store: AzureStore) -> list[str]:
 # -- results -------------------------------------------------------------------------------
 
 
+ROUTER_STALL_TIMEOUT_S = 15.0
+"""Routers of the suite give up a stalled step sooner than the default 120 s."""
+
+
 @dataclass
 class Count:
     expected: int
@@ -470,7 +474,18 @@ class Stack:
             taken = set(self._slots.values())
             slot = next(i for i in range(1, len(taken) + 2) if i not in taken)
         txid = f"fault-suite-router-{slot}"
-        args = ["router", "--bootstrap", self.bootstrap, "--transactional-id", txid]
+        # A router wedged in a transactional call after a broker restart (a librdkafka call
+        # that ignores its timeout; ADR 013) exits after --stall-timeout and is replaced, as
+        # its supervisor would: the suite's wait for new deliveries outlasts that.
+        args = [
+            "router",
+            "--bootstrap",
+            self.bootstrap,
+            "--transactional-id",
+            txid,
+            "--stall-timeout",
+            str(ROUTER_STALL_TIMEOUT_S),
+        ]
         p = ProjectProcess(args, self._log("router"))
         self._slots[p] = slot
         self.routers.append(p)
