@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("auditstream.schemas",),
     ("auditstream.config",),
     ("auditstream.pipeline",),
-    ("auditstream.producers", "auditstream.sinks"),
+    ("auditstream.producers", "auditstream.sinks", "auditstream.store"),
     ("auditstream.api",),
     ("auditstream.cli", "auditstream.demo", "auditstream.log_setup", "auditstream.__main__"),
 )
@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 layer (the application) may also import its own units. ``auditstream.__init__`` (the package
 itself, loaded before any of its modules) holds only the version."""
 
-SUBPACKAGE_FOLDERS = ("schemas", "config", "pipeline", "producers", "sinks", "api")
+SUBPACKAGE_FOLDERS = ("schemas", "config", "pipeline", "producers", "sinks", "store", "api")
 OUTSIDE = ("tests", "devservices", "bench")
 """Top-level packages of the repository that the product must never import."""
 
