@@ -66,8 +66,17 @@ class DestinationSignals:
             self._snapshot.pop(destination_id, None)
             _remove_series(destination_id)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop sampling and wait (at most ``timeout`` s) for a sample under way to end: its
+        log calls are bounded, and a thread still asking a log that is being closed would
+        outlive the worker."""
         self._stop.set()
+        with self._lock:
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning("destination signals still sampling after %g s", timeout)
 
     def sample_once(self) -> None:
         """Measure every destination of the latest snapshot and set its gauges."""
