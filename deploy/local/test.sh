@@ -3,7 +3,8 @@
 # dev dependencies, the Kafka broker jars), then runs lint, type checks and the test suite.
 # Needs: Python 3.11+, a JDK 17+, Maven (first run only, to fetch the broker and Avro jars),
 # Node.js 20 and npm (Azurite, the Azure Blob emulator); Debian's apt as root for promtool and
-# prometheus (or both on PATH) and Go for helm (built once into .tools/).
+# prometheus (or both on PATH), for chromium (or chromium on PATH), and Go for helm (built once
+# into .tools/).
 # Extra arguments go to pytest, e.g. `deploy/local/test.sh -k embedded -x`.
 set -euo pipefail
 
@@ -31,6 +32,9 @@ bash deploy/local/emulators.sh install
 
 step "prometheus and promtool (alert rule and dashboard tests)"
 bash deploy/local/prometheus.sh install
+
+step "chromium (the viewer's browser tests)"
+bash deploy/local/chromium.sh install
 
 step "helm (chart tests; built once into .tools/)"
 bash deploy/local/helm.sh install
