@@ -33,6 +33,9 @@ bash deploy/local/emulators.sh install
 step "prometheus and promtool (alert rule and dashboard tests)"
 bash deploy/local/prometheus.sh install
 
+step "postgresql server binaries (audit store tests)"
+bash deploy/local/postgres.sh install
+
 step "chromium (the viewer's browser tests)"
 bash deploy/local/chromium.sh install
 
