@@ -7,7 +7,12 @@ one consumer of a group reads every partition of its subscription (run one per g
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import re
+import resource
+import shutil
 import sqlite3
 import threading
 import time
@@ -18,7 +23,7 @@ from re import Pattern
 
 import orjson
 
-from auditstream.pipeline.errors import LogError, RecordRefused, Refusal
+from auditstream.pipeline.errors import LogError, LogFull, RecordRefused, Refusal
 from auditstream.pipeline.log import (
     Consumer,
     DeliveryCallback,
@@ -73,6 +78,53 @@ def check_sizes(records: Sequence[OutgoingRecord], max_bytes: int) -> None:
         raise RecordRefused(refusals)
 
 
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+_LOW_SPACE_BYTES = 1 << 20
+"""Below this much free space a failed write is taken for a full file system."""
+
+
+def _out_of_room(path: Path) -> str | None:
+    """Why writes to ``path`` can fail for lack of room (its file system nearly full, or a
+    file of it at this process's file size limit), or None."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    if free is not None and free < _LOW_SPACE_BYTES:
+        return f"{free} bytes free on its file system"
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY:
+        for name in (path, Path(f"{path}-wal"), Path(f"{path}-journal")):
+            try:
+                size = name.stat().st_size
+            except OSError:
+                continue
+            # SQLite writes a page (at most 64 KiB) at a time: a file this close to the
+            # limit could not take the next one.
+            if size + 65536 > limit:
+                return f"{name.name} at the file size limit of {limit} bytes"
+    return None
+
+
+def storage_error(path: Path, exc: sqlite3.Error | OSError, doing: str) -> LogError:
+    """``exc`` (from SQLite or the OS) as the log's error: :class:`LogFull` when the storage
+    is full (SQLITE_FULL, ENOSPC, EFBIG, EDQUOT, or an I/O error while the file system is
+    full or a file is at the size limit, which is how SQLite reports EFBIG), else
+    :class:`LogError`, both naming ``path``."""
+    if isinstance(exc, OSError):
+        if exc.errno in _FULL_ERRNOS:
+            return LogFull(str(path), os.strerror(exc.errno or 0))
+        return LogError(f"embedded log {path}: {doing}: {exc}")
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL:
+        return LogFull(str(path), str(exc))
+    if code is not None and code & 0xFF == sqlite3.SQLITE_IOERR:
+        room = _out_of_room(path)
+        if room is not None:
+            return LogFull(str(path), f"{exc}; {room}")
+    return LogError(f"embedded log {path}: {doing}: {exc}")
+
+
 def _partition_for(key: bytes | None, partitions: int) -> int:
     if partitions <= 1 or key is None:
         return 0
@@ -88,10 +140,12 @@ class EmbeddedLog:
     def __init__(self, path: Path | str, max_record_bytes: int = MAX_RECORD_BYTES) -> None:
         self.path = Path(path)
         self.max_record_bytes = max_record_bytes
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        conn = self._connect()
-        conn.executescript(_SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.connection().executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise storage_error(self.path, exc, "cannot create its tables") from exc
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -100,7 +154,7 @@ class EmbeddedLog:
             # NORMAL in WAL mode is durable against process crashes (not power loss).
             conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
-            raise LogError(f"cannot open embedded log {self.path}: {exc}") from exc
+            raise storage_error(self.path, exc, "cannot open it") from exc
         return conn
 
     def connection(self) -> sqlite3.Connection:
@@ -114,14 +168,16 @@ class EmbeddedLog:
     # topics ---------------------------------------------------------------------------------
 
     def create_topic(self, topic: str, partitions: int = 1, compacted: bool = False) -> None:
-        self.connection().execute(
-            "INSERT OR IGNORE INTO topics(name, partitions, compacted) VALUES (?, ?, ?)",
-            (topic, partitions, int(compacted)),
-        )
+        conn = self.connection()
+        with _write(conn, self.path):
+            conn.execute(
+                "INSERT OR IGNORE INTO topics(name, partitions, compacted) VALUES (?, ?, ?)",
+                (topic, partitions, int(compacted)),
+            )
 
     def delete_topic(self, topic: str) -> None:
         conn = self.connection()
-        with _write(conn):
+        with _write(conn, self.path):
             conn.execute("DELETE FROM topics WHERE name = ?", (topic,))
             conn.execute("DELETE FROM records WHERE topic = ?", (topic,))
             conn.execute("DELETE FROM group_offsets WHERE topic = ?", (topic,))
@@ -236,27 +292,40 @@ class EmbeddedLog:
 
 
 class _write:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rollback on error): one writer at a time."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error: one writer at a time, and
+    a write that raises stored nothing. SQLite and OS errors (from the body too) are raised as
+    :func:`storage_error` (:class:`LogFull` when the storage is full)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
+        self.path = path
 
     def __enter__(self) -> sqlite3.Connection:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise LogError(f"embedded log: cannot start a write: {exc}") from exc
+            raise storage_error(self.path, exc, "cannot start a write") from exc
         return self.conn
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
+    def _rollback(self) -> None:
+        # SQLite rolls a transaction back by itself after some errors (SQLITE_FULL among
+        # them): a ROLLBACK then fails with "no transaction is active", hiding the cause.
+        if self.conn.in_transaction:
+            # The write's own error is the one to report.
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
             try:
                 self.conn.execute("COMMIT")
             except sqlite3.Error as err:
-                self.conn.execute("ROLLBACK")
-                raise LogError(f"embedded log: commit failed: {err}") from err
-        else:
-            self.conn.execute("ROLLBACK")
+                self._rollback()
+                raise storage_error(self.path, err, "commit failed") from err
+            return
+        self._rollback()
+        if isinstance(exc, sqlite3.Error | OSError):
+            raise storage_error(self.path, exc, "write failed") from exc
 
 
 class EmbeddedProducer:
@@ -284,10 +353,10 @@ class EmbeddedProducer:
         error: Exception | None = None
         conn = self._log.connection()
         try:
-            with _write(conn):
+            with _write(conn, self._log.path):
                 self._log.append(conn, [r for r, _ in batch], self._partitions)
-        except (LogError, sqlite3.Error) as exc:
-            error = exc if isinstance(exc, LogError) else LogError(str(exc))
+        except LogError as exc:
+            error = exc
         for record, callback in batch:
             if callback is not None:
                 callback(error, record)
@@ -311,14 +380,14 @@ class EmbeddedTransactionalProducer:
         offsets: Mapping[TopicPartition, int],
     ) -> None:
         conn = self._log.connection()
-        with _write(conn):
+        with _write(conn, self._log.path):
             if records:
                 self._log.append(conn, records, self._partitions)
             _commit_offsets(conn, consumer.group, offsets)
 
     def produce_atomically(self, records: Sequence[OutgoingRecord]) -> None:
         conn = self._log.connection()
-        with _write(conn):
+        with _write(conn, self._log.path):
             self._log.append(conn, records, self._partitions)
 
     def close(self) -> None:
@@ -420,7 +489,7 @@ class EmbeddedConsumer:
         if self._groupless or not offsets:
             return
         conn = self._log.connection()
-        with _write(conn):
+        with _write(conn, self._log.path):
             _commit_offsets(conn, self.group, offsets)
 
     def committed(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:

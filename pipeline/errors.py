@@ -53,3 +53,17 @@ class RecordRefused(TransactionAborted):
         first = refusals[0] if refusals else None
         what = f"{first.reason}: {first.detail}" if first else "no record named"
         super().__init__(f"{len(refusals)} record(s) refused ({what})")
+
+
+class LogFull(LogError):
+    """The log's storage is full (no space left on its file system, or a file size limit
+    reached): nothing of the write that raised it was stored, and what was stored before is
+    intact. Free space, then retry the same write; the records are not partly there."""
+
+    def __init__(self, path: str, cause: str) -> None:
+        self.path = path
+        self.cause = cause
+        super().__init__(
+            f"embedded log {path} is full ({cause}): nothing of this write was stored; "
+            "free space on its file system (or raise the file size limit), then retry"
+        )

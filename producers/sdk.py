@@ -47,7 +47,8 @@ class ActivityProducer:
 
     ``send`` raises :class:`ValidationError` (nothing sent) for an invalid event; ``flush`` and
     ``close`` raise :class:`DeliveryFailed` if the log did not store some events, with the
-    first reason.
+    first reason as its message and ``__cause__`` (:class:`pipeline.errors.LogFull` when the
+    embedded log's storage is full: the events not stored may be sent again).
     """
 
     def __init__(self, log: Log, topic: str = topics.ACTIVITY) -> None:
@@ -81,7 +82,9 @@ class ActivityProducer:
         if remaining:
             raise DeliveryFailed(f"{remaining} events still undelivered after {timeout:.0f}s")
         if failed:
-            raise DeliveryFailed(f"{failed} events were not stored: {first}")
+            # Chained, so a caller can tell a full log (pipeline.errors.LogFull: free space,
+            # then send the same events again) from other causes.
+            raise DeliveryFailed(f"{failed} events were not stored: {first}") from first
 
     def close(self) -> None:
         try:
