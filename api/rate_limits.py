@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 Clock = Callable[[], float]
 
+_EPSILON = 1e-9
 _PRUNE_AT = 10_000
 """Buckets kept before full ones are dropped."""
 
@@ -52,8 +53,8 @@ class TokenBuckets:
             elapsed = max(0.0, now - bucket.updated)
             bucket.level = min(float(self.burst), bucket.level + elapsed * self.rate)
             bucket.updated = max(bucket.updated, now)
-            if bucket.level >= 1.0:
-                bucket.level -= 1.0
+            if bucket.level >= 1.0 - _EPSILON:  # a refill of exactly one may round below it
+                bucket.level = max(0.0, bucket.level - 1.0)
                 return 0.0
             return (1.0 - bucket.level) / self.rate
 
