@@ -282,7 +282,8 @@ class PostgresServer(StopOnExit):
         pwfile.unlink()
         if result is None or result.returncode != 0:
             raise RuntimeError(
-                f"initdb failed in {self.data_dir} (log {self.log_path}):\n{log_tail(self.log_path)}"
+                f"initdb failed in {self.data_dir} (log {self.log_path}):\n"
+                f"{log_tail(self.log_path)}"
             )
 
     def _pg_ctl_start(self) -> None:
