@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import auditstream
-from auditstream.api import access, ops
+from auditstream.api import access, ops, viewer
 from auditstream.api.audit import RequestInfo
 from auditstream.api.errors import (
     ApiProblem,
@@ -149,6 +149,9 @@ class _Guard:
             return too_large, receive
 
         scheme, _, token = headers.get("authorization", "").partition(" ")
+        if "authorization" not in headers:  # the viewer's page reads with its session cookie
+            session = viewer.session_token(scope["method"], headers.get("cookie", ""))
+            scheme, token = ("bearer", session) if session else (scheme, token)
         if scheme.lower() != "bearer" or not token.strip():
             AUTH_FAILURES.labels(reason="missing").inc()
             return _json(
@@ -313,6 +316,7 @@ def build_app(
     _add_destination_routes(v1, get_service, options)
     _add_destination_actions(v1, get_service)
     app.include_router(v1)
+    viewer.add_viewer_routes(app, get_service)
     return app
 
 
