@@ -19,3 +19,8 @@ class BadCursor(StoreError, ValueError):
 class ChainBroken(StoreError):
     """A hash chain does not verify (see ``VerifyResult``); raised only where a caller asked to
     fail on it."""
+
+
+class InvalidEvent(StoreError, ValueError):
+    """An event handed to ``append`` lacks a field the store indexes, or holds a value of the
+    wrong type; the message names the event's position and the field. Nothing was stored."""

@@ -1,0 +1,80 @@
+"""``ActivityFilter`` and keyset cursors as SQLite ``WHERE`` clauses (pure: text and parameters).
+
+Every value a reader sends is a bound parameter; the only text put into the SQL is fixed
+column names and placeholders, one per value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from auditstream.store.query import ActivityFilter, Cursor, Order, micros
+from auditstream.store.text_search import fts5_query, search_terms
+
+
+@dataclass
+class Where:
+    conditions: list[str] = field(default_factory=list)
+    params: list[object] = field(default_factory=list)
+
+    def add(self, condition: str, *params: object) -> None:
+        self.conditions.append(condition)
+        self.params.extend(params)
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(self.conditions)
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def filter_where(flt: ActivityFilter, *, with_kinds: bool = True) -> Where:
+    """The conditions of ``flt``; ``with_kinds=False`` leaves out its categories and
+    activities (the facets count what else could be picked)."""
+    where = Where()
+    where.add("account_id = ?", flt.account_id)
+    if flt.actors:
+        emails = [actor.lower() for actor in flt.actors]
+        where.add(
+            f"(actor_user_id IN ({_marks(len(flt.actors))}) "
+            f"OR actor_email IN ({_marks(len(emails))}))",
+            *flt.actors,
+            *emails,
+        )
+    if with_kinds and flt.categories:
+        where.add(f"category IN ({_marks(len(flt.categories))})", *flt.categories)
+    if with_kinds and flt.activities:
+        where.add(f"activity IN ({_marks(len(flt.activities))})", *flt.activities)
+    for column, value in (
+        ("resource_type", flt.resource_type),
+        ("resource_id", flt.resource_id),
+        ("outcome", flt.outcome),
+        ("ip", flt.ip),
+    ):
+        if value is not None:
+            where.add(f"{column} = ?", value)
+    if flt.since is not None:
+        where.add("occurred_at_us >= ?", micros(flt.since))
+    if flt.until is not None:
+        where.add("occurred_at_us < ?", micros(flt.until))
+    terms = search_terms(flt.text)
+    if terms:
+        where.add(
+            "id IN (SELECT rowid FROM events_text WHERE events_text MATCH ?)", fts5_query(terms)
+        )
+    return where
+
+
+def after_cursor(where: Where, order: Order, cursor: Cursor | None) -> None:
+    """Add the keyset condition: rows strictly after ``cursor`` in ``order``."""
+    if cursor is None:
+        return
+    op = "<" if order == "desc" else ">"
+    where.add(f"(occurred_at_us, event_id) {op} (?, ?)", cursor.occurred_at_us, cursor.event_id)
+
+
+def order_by(order: Order) -> str:
+    direction = "DESC" if order == "desc" else "ASC"
+    return f"ORDER BY occurred_at_us {direction}, event_id {direction}"

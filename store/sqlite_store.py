@@ -1,0 +1,552 @@
+"""The audit store in one SQLite file (WAL mode, FTS5): the zero-setup default for one machine.
+
+Each thread uses its own connection (readers never wait for the writer in WAL mode); writes
+take SQLite's write lock up front (``BEGIN IMMEDIATE``) so a ``seq`` and a chain hash are
+assigned under it, and wait up to ``busy_timeout_s`` for another writer before failing.
+Every statement is parameterised; ``sqlite3`` errors become ``StoreError`` saying what to do.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from auditstream.store import sqlite_schema
+from auditstream.store.base import (
+    DEFAULT_RETENTION_DAYS,
+    AppendResult,
+    CheckpointPage,
+    Page,
+    RetentionResult,
+    StoredEvent,
+    VerifyResult,
+)
+from auditstream.store.errors import StoreError, StoreUnavailable
+from auditstream.store.event_columns import EventColumns, columns_of
+from auditstream.store.hash_chain import GENESIS, ChainRow, first_fault, link
+from auditstream.store.query import (
+    MAX_PAGE,
+    ActivityFilter,
+    Checkpoint,
+    Cursor,
+    Facets,
+    Order,
+    PageRequest,
+    micros,
+)
+from auditstream.store.sqlite_filters import after_cursor, filter_where, order_by
+
+MAX_RETENTION_DAYS = 36_500
+EXPORT_CHUNK = MAX_PAGE
+_ID_CHUNK = 500  # event ids per duplicate lookup (well under SQLite's 32,766 variables)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_COLUMNS = "account_id, event_id, occurred_at_us, seq, canonical, hash"
+
+
+@dataclass
+class _Head:
+    last_seq: int
+    last_hash: str
+    start_seq: int
+    start_hash: str
+
+
+def _stored(row: tuple[Any, ...]) -> StoredEvent:
+    account_id, event_id, occurred_at_us, seq, canonical, hash_ = row
+    return StoredEvent(
+        account_id=account_id,
+        event_id=event_id,
+        occurred_at=_EPOCH + timedelta(microseconds=occurred_at_us),
+        seq=seq,
+        event=orjson.loads(canonical),
+        hash=hash_,
+    )
+
+
+class SqliteStore:
+    """The ``AuditStore`` over the SQLite file at ``path`` (created, with its tables, when
+    missing). Raises ``StoreUnavailable`` when the file cannot be opened or is not a store."""
+
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 10.0) -> None:
+        self.path = Path(path)
+        self._busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self.migrate()
+
+    # -- connections and errors -------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and not self._closed:
+            return conn
+        with self._lock:
+            if self._closed:
+                raise StoreError("the audit store is closed; open it again")
+            with self._errors("opening the audit store"):
+                conn = sqlite3.connect(
+                    str(self.path),
+                    timeout=self._busy_timeout_s,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                try:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    # An event the indexer commits past must survive a power cut.
+                    conn.execute("PRAGMA synchronous = FULL")
+                except sqlite3.Error:
+                    conn.close()
+                    raise
+            self._connections.append(conn)
+            self._local.conn = conn
+            return conn
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._mapped(exc, doing) from exc
+
+    def _mapped(self, exc: sqlite3.Error, doing: str) -> StoreError:
+        text = str(exc)
+        lowered = text.lower()
+        where = f"the audit store {self.path}"
+        if "locked" in lowered or "busy" in lowered:
+            return StoreError(
+                f"{where} stayed locked by another writer for {self._busy_timeout_s:g} s while "
+                f"{doing}; nothing was changed. Retry; if it persists, make sure only one "
+                "indexer or retention job writes this file (or move to PostgreSQL)"
+            )
+        if "disk is full" in lowered or "database or disk is full" in lowered:
+            return StoreError(
+                f"{where}: the disk is full while {doing}; nothing was changed. Free space on "
+                f"the volume of {self.path.parent} and retry"
+            )
+        if "readonly" in lowered or "read-only" in lowered:
+            return StoreError(
+                f"{where} is read-only while {doing}: give this process write access to the "
+                f"file and to its folder {self.path.parent} (SQLite writes -wal/-shm beside it)"
+            )
+        if "unable to open" in lowered:
+            return StoreUnavailable(
+                f"cannot open {where} ({text}): check that the folder {self.path.parent} exists "
+                "and is writable, or pass another --store"
+            )
+        if "not a database" in lowered or "malformed" in lowered:
+            return StoreUnavailable(
+                f"{where} is not an audit store database or is damaged ({text}): pass the path "
+                "of the store, or restore the file from a backup"
+            )
+        return StoreError(f"{where} failed while {doing}: {text}; nothing was changed")
+
+    @contextmanager
+    def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of it commits, or nothing (rolled back on any error)."""
+        conn = self._conn()
+        with self._errors(doing):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _read(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """Reads that see one snapshot of the file."""
+        conn = self._conn()
+        with self._errors(doing):
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+
+    def migrate(self) -> bool:
+        """Create or upgrade the tables; ``True`` when something changed. Raises
+        ``StoreUnavailable`` for a file a newer release wrote."""
+        conn = self._conn()
+        try:
+            with self._errors("creating the tables"):
+                return sqlite_schema.migrate(conn)
+        except sqlite_schema.NewerSchema as exc:
+            raise StoreUnavailable(
+                f"the audit store {self.path} has schema version {exc.found}, newer than this "
+                f"release knows ({sqlite_schema.SCHEMA_VERSION}): run a newer auditstream"
+            ) from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def append(self, events: Sequence[dict[str, Any]]) -> AppendResult:
+        columns = [columns_of(event, index) for index, event in enumerate(events)]
+        if not columns:
+            return AppendResult(0, 0)
+        with self._write("storing events") as conn:
+            stored = self._stored_ids(conn, columns)
+            heads: dict[str, _Head] = {}
+            next_id = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+            rows: list[tuple[Any, ...]] = []
+            texts: list[tuple[int, str]] = []
+            duplicates = 0
+            for col in columns:
+                key = (col.account_id, col.event_id)
+                if key in stored:
+                    duplicates += 1
+                    continue
+                stored.add(key)
+                head = heads.get(col.account_id) or self._head(conn, col.account_id)
+                heads[col.account_id] = head
+                next_id += 1
+                seq, prev = head.last_seq + 1, head.last_hash
+                head.last_seq, head.last_hash = seq, link(prev, col.canonical)
+                rows.append(_event_row(next_id, seq, col, prev, head.last_hash))
+                texts.append((next_id, col.text))
+            conn.executemany(
+                "INSERT INTO events (id, account_id, seq, event_id, occurred_at_us, category, "
+                "activity, actor_user_id, actor_email, resource_type, resource_id, outcome, ip, "
+                "canonical, prev_hash, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            conn.executemany("INSERT INTO events_text (rowid, body) VALUES (?, ?)", texts)
+            conn.executemany(
+                "INSERT INTO account_chains (account_id, last_seq, last_hash, start_seq, "
+                "start_hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET "
+                "last_seq = excluded.last_seq, last_hash = excluded.last_hash",
+                [
+                    (account, h.last_seq, h.last_hash, h.start_seq, h.start_hash)
+                    for account, h in heads.items()
+                ],
+            )
+        return AppendResult(inserted=len(rows), duplicates=duplicates)
+
+    @staticmethod
+    def _stored_ids(conn: sqlite3.Connection, columns: list[EventColumns]) -> set[tuple[str, str]]:
+        """The ``(account, event_id)`` pairs of ``columns`` stored already."""
+        wanted: dict[str, list[str]] = {}
+        for col in columns:
+            wanted.setdefault(col.account_id, []).append(col.event_id)
+        found: set[tuple[str, str]] = set()
+        for account, ids in wanted.items():
+            for start in range(0, len(ids), _ID_CHUNK):
+                chunk = ids[start : start + _ID_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                for (event_id,) in conn.execute(
+                    f"SELECT event_id FROM events WHERE account_id = ? AND event_id IN ({marks})",  # noqa: S608 -- placeholders only
+                    [account, *chunk],
+                ):
+                    found.add((account, event_id))
+        return found
+
+    @staticmethod
+    def _head(conn: sqlite3.Connection, account_id: str) -> _Head:
+        row = conn.execute(
+            "SELECT last_seq, last_hash, start_seq, start_hash FROM account_chains "
+            "WHERE account_id = ?",
+            (account_id,),
+        ).fetchone()
+        if row is None:
+            return _Head(0, GENESIS, 1, GENESIS)
+        return _Head(*row)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def query(self, flt: ActivityFilter, page: PageRequest) -> Page:
+        where = filter_where(flt)
+        after_cursor(where, page.order, page.cursor)
+        sql = (
+            f"SELECT {_COLUMNS} FROM events WHERE {where.sql} "  # noqa: S608 -- placeholders only
+            f"{order_by(page.order)} LIMIT ?"
+        )
+        with self._errors("reading events"):
+            rows = self._conn().execute(sql, [*where.params, page.limit + 1]).fetchall()
+        events = [_stored(row) for row in rows[: page.limit]]
+        more = len(rows) > page.limit
+        last = events[-1] if events else None
+        cursor = Cursor(micros(last.occurred_at), last.event_id) if more and last else None
+        return Page(events=events, next_cursor=cursor)
+
+    def count(self, flt: ActivityFilter) -> int:
+        where = filter_where(flt)
+        with self._errors("counting events"):
+            row = (
+                self._conn()
+                .execute(f"SELECT COUNT(*) FROM events WHERE {where.sql}", where.params)  # noqa: S608
+                .fetchone()
+            )
+        return int(row[0])
+
+    def facets(self, flt: ActivityFilter) -> Facets:
+        where = filter_where(flt, with_kinds=False)
+        with self._read("counting facets") as conn:
+            categories = conn.execute(
+                f"SELECT category, COUNT(*) FROM events WHERE {where.sql} GROUP BY category",  # noqa: S608
+                where.params,
+            ).fetchall()
+            activities = conn.execute(
+                f"SELECT activity, COUNT(*) FROM events WHERE {where.sql} GROUP BY activity",  # noqa: S608
+                where.params,
+            ).fetchall()
+        return Facets(
+            categories={name: int(n) for name, n in categories},
+            activities={name: int(n) for name, n in activities},
+        )
+
+    def after(self, account_id: str, checkpoint: Checkpoint, limit: int) -> CheckpointPage:
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
+        with self._errors("reading events after a checkpoint"):
+            rows = (
+                self._conn()
+                .execute(
+                    f"SELECT {_COLUMNS} FROM events WHERE account_id = ? AND seq > ? "  # noqa: S608
+                    "ORDER BY seq LIMIT ?",
+                    (account_id, checkpoint.seq, limit),
+                )
+                .fetchall()
+            )
+        events = [_stored(row) for row in rows]
+        return CheckpointPage(
+            events=events, checkpoint=Checkpoint(events[-1].seq) if events else checkpoint
+        )
+
+    def get(self, account_id: str, event_id: str) -> StoredEvent | None:
+        with self._errors("reading an event"):
+            row = (
+                self._conn()
+                .execute(
+                    f"SELECT {_COLUMNS} FROM events WHERE account_id = ? AND event_id = ?",  # noqa: S608
+                    (account_id, event_id),
+                )
+                .fetchone()
+            )
+        return None if row is None else _stored(row)
+
+    def export(self, flt: ActivityFilter, order: Order = "desc") -> Iterator[StoredEvent]:
+        # Page by page: each chunk is one short read, so nothing stays open between chunks and
+        # an export never holds back the WAL checkpoint or the writer.
+        cursor: Cursor | None = None
+        while True:
+            page = self.query(flt, PageRequest(order=order, limit=EXPORT_CHUNK, cursor=cursor))
+            yield from page.events
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def accounts(self) -> list[str]:
+        with self._errors("listing accounts"):
+            rows = self._conn().execute("SELECT account_id FROM account_chains ORDER BY account_id")
+            return [account for (account,) in rows]
+
+    # -- retention ----------------------------------------------------------------------------
+
+    def set_retention(self, account_id: str, days: int | None) -> None:
+        """Raises ``ValueError`` for days outside 1..36,500."""
+        if days is not None and (
+            isinstance(days, bool)
+            or not isinstance(days, int)
+            or not 1 <= days <= MAX_RETENTION_DAYS
+        ):
+            raise ValueError(
+                f"retention days must be a whole number from 1 to {MAX_RETENTION_DAYS}"
+            )
+        with self._write("setting a retention") as conn:
+            if days is None:
+                conn.execute("DELETE FROM retention_overrides WHERE account_id = ?", (account_id,))
+            else:
+                conn.execute(
+                    "INSERT INTO retention_overrides (account_id, days) VALUES (?, ?) "
+                    "ON CONFLICT (account_id) DO UPDATE SET days = excluded.days",
+                    (account_id, days),
+                )
+
+    def retention_days(self, account_id: str) -> int:
+        with self._errors("reading a retention"):
+            row = (
+                self._conn()
+                .execute("SELECT days FROM retention_overrides WHERE account_id = ?", (account_id,))
+                .fetchone()
+            )
+        return DEFAULT_RETENTION_DAYS if row is None else int(row[0])
+
+    def apply_retention(self, now: datetime, batch_size: int = 10_000) -> RetentionResult:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        budget, deleted, accounts, complete = batch_size, 0, 0, True
+        for account in self.accounts():
+            cutoff = micros(now - timedelta(days=self.retention_days(account)))
+            removed, more = self._expire_prefix(account, cutoff, budget)
+            if removed:
+                deleted, accounts, budget = deleted + removed, accounts + 1, budget - removed
+            if more:
+                complete = False
+                break
+        return RetentionResult(deleted=deleted, accounts=accounts, complete=complete)
+
+    def _expire_prefix(self, account: str, cutoff_us: int, budget: int) -> tuple[int, bool]:
+        """Delete the account's longest run of rows from its chain start that are all older
+        than ``cutoff_us`` (at most ``budget``); returns the rows deleted and whether more
+        expired rows wait beyond the budget."""
+        with self._write("deleting expired events") as conn:
+            head = self._head(conn, account)
+            rows = conn.execute(
+                "SELECT seq, occurred_at_us, hash FROM events WHERE account_id = ? AND seq >= ? "
+                "ORDER BY seq LIMIT ?",
+                (account, head.start_seq, budget + 1),
+            ).fetchall()
+            expected, prefix = head.start_seq, []
+            for seq, occurred_at_us, hash_ in rows:
+                # A gap (a row removed behind the store's back) stops retention there, so the
+                # evidence stays for verify to report.
+                if seq != expected or occurred_at_us >= cutoff_us:
+                    break
+                prefix.append((seq, hash_))
+                expected += 1
+            more = len(prefix) > budget
+            prefix = prefix[:budget]
+            if not prefix:
+                return 0, more
+            last_seq, last_hash = prefix[-1]
+            conn.execute(
+                "DELETE FROM events_text WHERE rowid IN (SELECT id FROM events "
+                "WHERE account_id = ? AND seq BETWEEN ? AND ?)",
+                (account, head.start_seq, last_seq),
+            )
+            conn.execute(
+                "DELETE FROM events WHERE account_id = ? AND seq BETWEEN ? AND ?",
+                (account, head.start_seq, last_seq),
+            )
+            conn.execute(
+                "UPDATE account_chains SET start_seq = ?, start_hash = ? WHERE account_id = ?",
+                (last_seq + 1, last_hash, account),
+            )
+        return len(prefix), more
+
+    # -- verification -------------------------------------------------------------------------
+
+    def verify(self, account_id: str) -> VerifyResult:
+        with self._errors("reading the chain head"):
+            head_row = (
+                self._conn()
+                .execute(
+                    "SELECT last_seq, last_hash, start_seq, start_hash FROM account_chains "
+                    "WHERE account_id = ?",
+                    (account_id,),
+                )
+                .fetchone()
+            )
+        head = _Head(0, GENESIS, 1, GENESIS) if head_row is None else _Head(*head_row)
+        walked = _Walk()
+        fault = first_fault(
+            walked.rows(self._chain_rows(account_id)), head.start_seq, head.start_hash
+        )
+        if fault is not None:
+            return VerifyResult(
+                account_id, walked.count, False, fault.seq, fault.problem, fault.detail
+            )
+        # The walk checks each row against the one before; the head checks the end, so rows
+        # removed or added after the last row are found too.
+        next_seq = walked.last_seq + 1 if walked.count else head.start_seq
+        if next_seq <= head.last_seq:
+            return VerifyResult(
+                account_id,
+                walked.count,
+                False,
+                next_seq,
+                "removed",
+                f"rows {next_seq}..{head.last_seq} are missing (the chain ends at {head.last_seq})",
+            )
+        if next_seq > head.last_seq + 1 or (walked.count and walked.last_hash != head.last_hash):
+            return VerifyResult(
+                account_id,
+                walked.count,
+                False,
+                min(next_seq - 1, head.last_seq + 1),
+                "inserted",
+                f"the chain ends at {head.last_seq}, yet rows up to {next_seq - 1} follow it",
+            )
+        return VerifyResult(account_id, walked.count, True)
+
+    def _chain_rows(self, account_id: str) -> Iterator[ChainRow]:
+        after = -1
+        while True:
+            with self._errors("reading the chain"):
+                rows = (
+                    self._conn()
+                    .execute(
+                        "SELECT seq, prev_hash, hash, canonical FROM events "
+                        "WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                        (account_id, after, EXPORT_CHUNK),
+                    )
+                    .fetchall()
+                )
+            for seq, prev_hash, hash_, canonical in rows:
+                yield ChainRow(seq, prev_hash, hash_, bytes(canonical))
+            if len(rows) < EXPORT_CHUNK:
+                return
+            after = rows[-1][0]
+
+
+class _Walk:
+    """Counts the rows a chain walk read and remembers the last."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last_seq = 0
+        self.last_hash: str | None = None
+
+    def rows(self, rows: Iterator[ChainRow]) -> Iterator[ChainRow]:
+        for row in rows:
+            self.count += 1
+            self.last_seq, self.last_hash = row.seq, row.hash
+            yield row
+
+
+def _event_row(
+    row_id: int, seq: int, col: EventColumns, prev_hash: str, hash_: str
+) -> tuple[Any, ...]:
+    return (
+        row_id,
+        col.account_id,
+        seq,
+        col.event_id,
+        col.occurred_at_us,
+        col.category,
+        col.activity,
+        col.actor_user_id,
+        col.actor_email,
+        col.resource_type,
+        col.resource_id,
+        col.outcome,
+        col.ip,
+        col.canonical,
+        prev_hash,
+        hash_,
+    )
