@@ -38,6 +38,7 @@
   }
   const actorsSeen = new Set();
   let nextCursor = null;
+  let listing = new URLSearchParams(); // the filters of the rows shown (a cursor is made for them)
   let shown = 0;
   let generation = 0; // answers to an older filter are dropped
 
@@ -205,7 +206,7 @@
 
   async function load(append) {
     const mine = append ? generation : ++generation;
-    const params = filterParams();
+    const params = new URLSearchParams(listing);
     params.set("limit", String(PAGE_SIZE));
     if (append && nextCursor) {
       params.set("cursor", nextCursor);
@@ -244,20 +245,19 @@
 
   async function loadFacets() {
     const mine = generation;
-    const params = filterParams();
+    const params = new URLSearchParams(listing);
     try {
       const facets = await getJson(api.facets + "?" + params.toString());
       if (mine !== generation || !facets) {
         return;
       }
-      const categories = facets.categories || {};
-      const activities = facets.activities || {};
+      const categories = countsOf(facets.categories);
+      const activities = countsOf(facets.activities);
       for (const option of activitySelect.options) {
         const [kind, key] = option.value.split(":");
         const counts = kind === "category" ? categories : kind === "activity" ? activities : null;
         if (counts && option.dataset.label) {
-          const count = Number(counts[key] || 0);
-          option.textContent = option.dataset.label + " (" + count + ")";
+          option.textContent = option.dataset.label + " (" + (counts.get(key) || 0) + ")";
         }
       }
       for (const who of actorsOf(facets)) {
@@ -266,6 +266,23 @@
     } catch (_error) {
       // the counts are a help, not the log: the table says what went wrong
     }
+  }
+
+  // Counts by key from a list of {key, count} (what the API answers) or a {key: count} map.
+  function countsOf(given) {
+    const counts = new Map();
+    if (Array.isArray(given)) {
+      for (const item of given) {
+        if (item && typeof item.key === "string") {
+          counts.set(item.key, Number(item.count) || 0);
+        }
+      }
+    } else if (given && typeof given === "object") {
+      for (const [key, count] of Object.entries(given)) {
+        counts.set(key, Number(count) || 0);
+      }
+    }
+    return counts;
   }
 
   // Users from the facets if the API names them (a list, or counts by user).
@@ -348,7 +365,8 @@
   }
 
   function refresh() {
-    const params = filterParams();
+    listing = filterParams();
+    const params = new URLSearchParams(listing);
     params.set("format", "csv");
     exportLink.href = api.exportCsv + "?" + params.toString();
     rememberFilters();

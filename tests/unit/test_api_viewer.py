@@ -169,10 +169,22 @@ def test_sign_in_refuses_other_sites_big_forms_and_plain_http_elsewhere(
 ) -> None:
     client, tokens = app_and_tokens
     url = "/accounts/acme/activity/sign-in"
-    other_site = client.post(
-        url, data={"token": tokens["owner"]}, headers={"Origin": "https://evil.example"}
+    for origin in (
+        "https://evil.example",
+        "null",
+        "http://127.0.0.1:9999",
+        "https://127.0.0.1:8080",
+    ):
+        other_site = client.post(url, data={"token": tokens["owner"]}, headers={"Origin": origin})
+        assert other_site.status_code == 403, origin
+    own = client.post(
+        url,
+        data={"token": tokens["owner"]},
+        headers={"Origin": "http://127.0.0.1:8080"},
+        follow_redirects=False,
     )
-    assert other_site.status_code == 403
+    assert own.status_code == 303
+    client.cookies.clear()
     huge = client.post(url, data={"token": "x" * (viewer.MAX_FORM_BYTES + 1)})
     assert huge.status_code == 413
     remote = client.post(
