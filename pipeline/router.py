@@ -23,7 +23,13 @@ from auditstream.config.secrets import SecretBox
 from auditstream.config.stream import AccountSettings
 from auditstream.pipeline import metrics, topics
 from auditstream.pipeline.dead_letters import dead_letter
-from auditstream.pipeline.errors import FencedError, LogError, RecordRefused, Refusal
+from auditstream.pipeline.errors import (
+    FencedError,
+    LogError,
+    LogFull,
+    RecordRefused,
+    Refusal,
+)
 from auditstream.pipeline.log import Log, OutgoingRecord, Record, TopicPartition
 from auditstream.pipeline.process_reports import ProcessReporter
 from auditstream.pipeline.record_limits import MAX_RECORD_BYTES
@@ -270,6 +276,10 @@ class Router:
                     continue
                 log.warning("routing transaction aborted, re-reading the batch: %s", str(exc))
                 self._rewind(offsets)
+                if isinstance(exc, LogFull):
+                    # Room returns only when someone frees it: trying again at once would
+                    # spin and log hundreds of lines a second.
+                    time.sleep(_REWIND_RETRY_S)
                 return done
             retries = _RETRIES_WHILE_ISOLATING
             metrics.TRANSACTION_SECONDS.observe(time.perf_counter() - started)

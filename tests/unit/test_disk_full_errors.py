@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from auditstream.config.stream import AccountSettings
+from auditstream.pipeline import router as router_module
 from auditstream.pipeline import topics
 from auditstream.pipeline.embedded_log import EmbeddedLog, storage_error
 from auditstream.pipeline.errors import LogError, LogFull
@@ -132,8 +134,19 @@ def test_the_sdk_says_the_log_is_full_and_its_events_can_be_sent_again(tmp_path:
 
 
 def test_the_router_commits_nothing_while_full_and_routes_once_room_returns(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(router_module, "_REWIND_RETRY_S", 0.25)
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if seconds == 0.25:  # the router's wait after a full log: counted, not slept
+            waits.append(seconds)
+        else:
+            real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
     log = EmbeddedLog(tmp_path / "log.sqlite")
     settings = AccountSettings.model_validate(
         {"account_id": "acme", "destinations": [{"id": "d1", "type": "local", "path": "d1"}]}
@@ -148,6 +161,7 @@ def test_the_router_commits_nothing_while_full_and_routes_once_room_returns(
     for _ in range(3):
         assert router.step() == 0
     assert log.committed_offsets(topics.ROUTER_GROUP, topics.ACTIVITY) == {}
+    assert len(waits) >= 3  # it waits between attempts instead of spinning
     assert sum(log.end_offsets(topics.destination_topic("d1")).values()) == 0
 
     _fill(log, 1_000_000)
