@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import auditstream
 from auditstream.api import access, ops, viewer
+from auditstream.api.activity_routes import add_activity_routes
 from auditstream.api.audit import RequestInfo
 from auditstream.api.errors import (
     ApiProblem,
@@ -67,6 +68,7 @@ from auditstream.config.secrets import redact_these
 log = logging.getLogger(__name__)
 
 _ACCOUNT_PATH = re.compile(r"^/v1/accounts/(?P<account>[^/]+)(?:/|$)")
+_ACTIVITY_PATH = re.compile(r"^/v1/accounts/[^/]+/activity(?:/|$)")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _TYPE_TAGS = frozenset(SOURCES)
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -177,10 +179,12 @@ class _Guard:
             if decision is access.Access.FORBIDDEN:
                 AUTH_FAILURES.labels(reason="forbidden").inc()
                 what = "change" if access.is_write(scope["method"]) else "read"
-                return _json(
-                    403,
-                    {"detail": f"your role may not {what} the audit log streaming settings"},
-                ), receive
+                subject = (
+                    "the activity audit log (owners, admins and the activity_audit privilege may)"
+                    if _ACTIVITY_PATH.match(path)
+                    else "the audit log streaming settings"
+                )
+                return _json(403, {"detail": f"your role may not {what} {subject}"}), receive
         state["principal"] = principal
 
         # Read the body now, within the limit, and hand it to the app as one message.
@@ -315,6 +319,7 @@ def build_app(
     _add_stream_routes(v1, get_service)
     _add_destination_routes(v1, get_service, options)
     _add_destination_actions(v1, get_service)
+    add_activity_routes(v1, get_service, options, _caller)
     app.include_router(v1)
     viewer.add_viewer_routes(app, get_service)
     return app
@@ -357,7 +362,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def _problem(_request: Request, exc: ApiProblem) -> JSONResponse:
         if isinstance(exc, Invalid):
             detail = [{"loc": loc, "msg": msg, "type": kind} for loc, msg, kind in exc.errors]
-            return _json(422, {"detail": detail})
+            return _json(exc.status, {"detail": detail})
         if isinstance(exc, TooManyRequests):
             return _json(429, {"detail": str(exc)}, {"Retry-After": str(exc.retry_after)})
         return _json(exc.status, {"detail": str(exc)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -45,6 +46,13 @@ class ApiOptions:
     """Destination checks running at once, in all (one per account at most): each may hold
     one of the API's worker threads for as long as the destination takes to answer."""
     allowed_key_file_urls: tuple[str, ...] = ()
+    activity_reads_per_second: float = 20.0
+    """Activity audit log reads (search, one event, facets, checkpoint reads, exports) of one
+    API token refill at this rate..."""
+    activity_read_burst: int = 40
+    """...up to this many at once; beyond, 429 with Retry-After."""
+    exports_per_account: int = 2
+    """Activity exports of one account streaming at once; another one gets 429."""
     external_id_key: bytes | None = field(default=None, repr=False)
     resolver: Resolver = field(default=system_resolver, compare=False)
 
@@ -60,6 +68,12 @@ class ApiOptions:
             raise ValueError("max_concurrent_checks must be at least 1")
         if self.max_body_bytes < 1024:
             raise ValueError("max_body_bytes must be at least 1024")
+        if not self.activity_reads_per_second > 0 or self.activity_read_burst < 1:
+            raise ValueError(
+                "activity_reads_per_second must be positive and activity_read_burst at least 1"
+            )
+        if self.exports_per_account < 1:
+            raise ValueError("exports_per_account must be at least 1")
 
     @property
     def address_policy(self) -> AddressPolicy:
@@ -68,3 +82,13 @@ class ApiOptions:
             allowed_networks=self.allowed_networks,
             resolver=self.resolver,
         )
+
+
+ENV_STORE = "AUDITSTREAM_STORE"
+DEFAULT_STORE_URL = "sqlite:///auditstream-audit.db"
+
+
+def store_url(given: str | None, environ: Mapping[str, str]) -> str:
+    """The audit store the API reads: ``--store``, else ``AUDITSTREAM_STORE``, else the
+    SQLite file ``auditstream-audit.db`` in the working directory."""
+    return given or environ.get(ENV_STORE) or DEFAULT_STORE_URL

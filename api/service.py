@@ -41,7 +41,10 @@ from auditstream.pipeline import topics
 from auditstream.pipeline.errors import LogError
 from auditstream.pipeline.log import Log
 from auditstream.pipeline.topic_setup import ensure_core_topics
+from auditstream.producers.errors import DeliveryFailed
+from auditstream.producers.sdk import ActivityProducer
 from auditstream.sinks.check import CheckResult, check_destination
+from auditstream.store.base import AuditStore
 
 __all__ = ["Caller", "CheckFunction", "SettingsService"]
 
@@ -69,14 +72,19 @@ class SettingsService:
         *,
         clock: Callable[[], float] = time.time,
         check: CheckFunction = check_destination,
+        audit_store: AuditStore | None = None,
     ) -> None:
         """Read the settings, tokens and status topics to their end (each for at most 30 s,
         then carrying on from where it got). Raises :class:`pipeline.errors.LogError` if the
-        log cannot be opened."""
+        log cannot be opened. ``audit_store`` serves the activity audit log (its opener
+        closes it, after this service)."""
         self.options = options or ApiOptions()
         self._log = log_backend
         self._clock = clock
         self._check = check
+        self._audit_store = audit_store
+        self._activity_lock = threading.Lock()
+        self._activity_producer: ActivityProducer | None = None
         ensure_core_topics(log_backend)
         self.read_model = SettingsReadModel(log_backend, box)
         self.tokens = TokenStore(log_backend)
@@ -257,6 +265,30 @@ class SettingsService:
         )
         return with_settings_problems(body, problems)
 
+    # the activity audit log ----------------------------------------------------------------
+
+    def audit_store(self) -> AuditStore:
+        """The audit store the activity routes read. Raises :class:`api.errors.Unavailable`
+        when this service has none."""
+        if self._audit_store is None:
+            raise Unavailable(
+                "this API serves no activity audit log: start it with --store URL (or "
+                "AUDITSTREAM_STORE)"
+            )
+        return self._audit_store
+
+    def record_activity(self, event: dict[str, Any], timeout: float = 10.0) -> None:
+        """Produce one audit event of the API's own (an export) to the activity topic and wait
+        until the log stored it. Raises :class:`api.errors.Unavailable` if it did not."""
+        with self._activity_lock:
+            try:
+                if self._activity_producer is None:
+                    self._activity_producer = ActivityProducer(self._log)
+                self._activity_producer.send(event)
+                self._activity_producer.flush(timeout)
+            except (LogError, DeliveryFailed) as exc:
+                raise Unavailable(f"the audit event could not be stored now: {exc}") from exc
+
     # janitor (see api.janitor) --------------------------------------------------------------
 
     def janitor_pass(self) -> list[str]:
@@ -284,3 +316,10 @@ class SettingsService:
             self.read_model.close()
         self.tokens.close()
         self.status_view.close()
+        with self._activity_lock:
+            if self._activity_producer is not None:
+                try:
+                    self._activity_producer.close()
+                except DeliveryFailed as exc:
+                    log.warning("an audit event of the API was not stored: %s", exc)
+                self._activity_producer = None
