@@ -339,7 +339,7 @@ def app(tmp_path: Path) -> Iterator[tuple[TestClient, FakeStore, EmbeddedLog, di
 def _audit_events(log: EmbeddedLog) -> list[dict[str, Any]]:
     consumer = log.consumer("test-reader", [topics.ACTIVITY])
     try:
-        found = []
+        found: list[dict[str, Any]] = []
         for _ in range(5):
             records = consumer.poll(1000, 0.2)
             if not records and found:
