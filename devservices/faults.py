@@ -27,7 +27,9 @@ size. Every process, node and server a run starts is stopped by its own PID befo
 from __future__ import annotations
 
 import contextlib
+import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -42,6 +44,7 @@ from auditstream.api import audit
 from auditstream.config.stream import AccountSettings
 from auditstream.config.wire import encode_settings
 from auditstream.pipeline import topics
+from auditstream.pipeline.embedded_log import EmbeddedLog
 from auditstream.pipeline.errors import LogError
 from auditstream.pipeline.kafka_log import KafkaLog
 from auditstream.pipeline.log import OutgoingRecord
@@ -51,6 +54,7 @@ from auditstream.producers.simulator import Simulator, SimulatorConfig
 from auditstream.schemas import catalog, codec
 from auditstream.schemas.errors import CodecError
 
+from .full_disk import ProducerProcess, producer_command, small_disk
 from .kafka_cluster import KafkaCluster
 from .object_stores import AzureStore
 from .processes import ProjectProcess
@@ -61,7 +65,16 @@ SIM_START = datetime(2026, 11, 29, tzinfo=UTC)
 """Where the simulated clock starts: with the seed, the same events on every run."""
 SECRET = "fault-suite-signing-secret"  # noqa: S105 - the test receiver's, on 127.0.0.1
 HOOK_A, HOOK_B = "hook-a", "hook-b"
-SCENARIOS = ("kill9", "brokers", "webhook503", "scaling", "settings", "poison", "store")
+SCENARIOS = (
+    "kill9",
+    "brokers",
+    "webhook503",
+    "scaling",
+    "settings",
+    "poison",
+    "store",
+    "diskfull",
+)
 """Run order and names (``--scenario``)."""
 
 DESCRIPTIONS = {
@@ -80,6 +93,10 @@ DESCRIPTIONS = {
     " (or, without settings, filtered) and nothing else stops",
     "store": "the Azure Blob emulator (Azurite, keeps its data) stopped for a while and started"
     " again; an extra account streams to it",
+    "diskfull": "the embedded log's directory fills up (a small tmpfs filled with a file, or"
+    " where mounting is not permitted a file size limit on the writing processes) while the"
+    " producer, router and sink worker write to it; the router is killed -9 while it is full;"
+    " room returns, refused flushes are sent again; no Kafka cluster",
 }
 
 _BATCH = {"max_events": 500, "max_age_s": 0.5}
@@ -452,10 +469,15 @@ class Options:
 class Stack:
     """The router and sink worker processes of a run, started and ended by PID."""
 
-    def __init__(self, workdir: Path, bootstrap: str, out: Path) -> None:
+    def __init__(
+        self, workdir: Path, bootstrap: str, out: Path, log_args: list[str] | None = None
+    ) -> None:
         self.workdir = workdir
         self.bootstrap = bootstrap
         self.out = out
+        self.log_args = log_args or ["--bootstrap", bootstrap]
+        """How the processes reach the log (``--backend embedded --db ...`` for the
+        embedded log)."""
         self.routers: list[ProjectProcess] = []
         self.workers: list[ProjectProcess] = []
         self._started = 0
@@ -479,8 +501,7 @@ class Stack:
         # its supervisor would: the suite's wait for new deliveries outlasts that.
         args = [
             "router",
-            "--bootstrap",
-            self.bootstrap,
+            *self.log_args,
             "--transactional-id",
             txid,
             "--stall-timeout",
@@ -495,7 +516,7 @@ class Stack:
         return self._slots.get(p)
 
     def start_worker(self) -> ProjectProcess:
-        args = ["sink-worker", "--bootstrap", self.bootstrap, "--local-root", str(self.out)]
+        args = ["sink-worker", *self.log_args, "--local-root", str(self.out)]
         p = ProjectProcess([*args, "--allow-network", "127.0.0.1/32"], self._log("worker"))
         self.workers.append(p)
         return p
@@ -1089,6 +1110,8 @@ def say(message: str) -> None:
 def run(scenario: str, workdir: Path, options: Options | None = None) -> Result:
     """Run one scenario in ``workdir`` (created; the cluster's data and every process's log stay
     there) and count what each destination holds."""
+    if scenario == "diskfull":
+        return run_diskfull(workdir, options or Options())
     unknown = [s for s in scenario.split("+") if s not in _ACTIONS]
     if unknown:
         raise ValueError(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
@@ -1220,6 +1243,181 @@ def _expected(run: _Run, production: Production) -> dict[str, set[str]]:
     changed_at = {acct: where[i] for i, acct in run.change_events.items() if i in where}
     run.notes.append(f"settings change at activity offsets {sorted(changed_at.items())}")
     return expected_across_change(events, run.raw, run.new_raw, changed_at)
+
+
+# -- diskfull: the embedded log on a disk that fills up ----------------------------------------
+
+
+def disk_mb(events: int) -> int:
+    """The tmpfs the embedded log lives on: room for the run's records (about 1.5 KiB an
+    event with its copies, the WAL and the indexes), since a file fills it at the fault."""
+    return 64 + events // 400
+
+
+def _local_only(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [a for a in raw if all(d["type"] == "local" for d in a["destinations"])]
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float, tick: Callable[[], None]) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        tick()
+        time.sleep(0.2)
+    return True
+
+
+def run_diskfull(workdir: Path, options: Options, mode: str | None = None) -> Result:
+    """The ``diskfull`` scenario: the router and a sink worker (real processes) and a producer
+    process on the embedded log in a directory that fills up (:func:`full_disk.small_disk`;
+    ``mode`` forces ``tmpfs`` or ``rlimit``). At 30 % of the production the directory is
+    filled, the router killed -9 and replaced while it is full, and after ``outage_s`` room
+    returns; the producer sends a refused flush again until it is stored. Beyond the counts,
+    a problem is noted when the producer was never refused, when a refusal does not name the
+    file and say to free space, when the log fails ``PRAGMA integrity_check``, or when an
+    acknowledged event is not in the activity topic."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    result = Result("diskfull", options.seed, 0)
+    raw = _local_only(account_settings("http://127.0.0.1:1/a", "http://127.0.0.1:1/b"))
+    accounts = [a["account_id"] for a in raw]
+    say(f"diskfull: the embedded log in {workdir / 'disk'}")
+    with contextlib.ExitStack() as resources:
+        # Entered first, left last: every process and connection is gone before unmounting.
+        disk = resources.enter_context(small_disk(workdir / "disk", disk_mb(options.events), mode))
+        result.notes.append(f"full disk: {disk.why}")
+        db = disk.path / "log.sqlite"
+        log = EmbeddedLog(db)
+        resources.callback(log.close)
+        publish_settings(log, _with_batches(raw))
+        stack = Stack(workdir, "", workdir / "out", ["--backend", "embedded", "--db", str(db)])
+        resources.callback(stack.stop_all)
+        stack.start_router()
+        stack.start_worker()
+        stack.wait_ready(timeout=180.0)
+        rate = min(options.rate, options.events / options.min_production_s)
+        command = producer_command(db, accounts, options.events, rate, options.seed)
+        producer = ProducerProcess(command, workdir / "producer.log")
+        resources.callback(producer.stop)
+
+        def pids() -> list[int]:
+            return [producer.pid, *(p.pid for p in [*stack.routers, *stack.workers])]
+
+        def tick() -> None:
+            stack.check()
+            disk.set_pids(pids())  # a replacement is limited like the others
+
+        say(f"diskfull: producing {options.events} events at {rate:.0f}/s ({disk.mode})")
+        at = int(options.events * 0.3)
+        _wait_for(lambda: len(producer.acked) >= at or producer.proc.poll() is not None, 600, tick)
+        # The router paused a moment first, so it has events to route when the log is full.
+        router = stack.routers[0]
+        os.kill(router.pid, signal.SIGSTOP)
+        paused_at = len(producer.acked)
+        _wait_for(lambda: len(producer.acked) >= paused_at + 300, 5.0, lambda: None)
+        # The WAL file keeps its size after a checkpoint and is written over again: truncated,
+        # its room goes to the filler, and the router's next write needs new space.
+        busy = log.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        t0 = time.monotonic()
+        took = disk.fill(pids())
+        os.kill(router.pid, signal.SIGCONT)
+        result.faults.append(
+            f"at {len(producer.acked)} events: full ({disk.mode}, {took} bytes; WAL "
+            f"{'not ' if busy else ''}truncated first), router paused for "
+            f"{len(producer.acked) - paused_at} events"
+        )
+        say(f"diskfull: {result.faults[-1]}")
+        _wait_for(lambda: bool(producer.errors) and "is full" in router.output(), 10.0, tick)
+        slot = stack.slot(router)
+        stack.kill9(router)
+        stack.start_router(slot)
+        tick()
+        result.faults.append(f"kill -9 router PID {router.pid} while full; a new one started")
+        _wait_for(lambda: time.monotonic() - t0 >= options.outage_s, options.outage_s, tick)
+        disk.free(pids())
+        result.faults.append(
+            f"room again after {time.monotonic() - t0:.0f} s; the producer was refused "
+            f"{len(producer.errors)} flushes meanwhile"
+        )
+        say(f"diskfull: {result.faults[-1]}")
+        code = producer.wait(options.events / rate * 3 + 300)
+        if code != 0:
+            result.problems.append(f"the producer process ended with {code}")
+        drained_from = time.monotonic()
+        expected = expected_per_destination(producer.acked, raw)
+        reader = LocalReader(stack.out)
+        counts = _count_local(raw, expected, reader)
+        ok = _wait_for(
+            lambda: _complete(_count_local(raw, expected, reader)), options.stall_s * 3, tick
+        )
+        if ok:
+            result.drain_s = time.monotonic() - drained_from
+        else:
+            result.problems.append(f"not every event arrived within {options.stall_s * 3:.0f} s")
+        time.sleep(3.0)  # anything delivered twice would show up now
+        counts = _count_local(raw, expected, reader)
+        result.per_destination = counts
+        result.produced = len(producer.acked)
+        result.problems.extend(_check_full_log(log, db, producer))
+        logs = sorted(workdir.glob("router-*.log"))
+        refused = [p.name for p in logs if "is full" in p.read_text(errors="replace")]
+        result.notes.append(f"router logs that say the log is full: {refused} of {len(logs)}")
+        if not refused:
+            result.problems.append("no router met the full log: the scenario did not test it")
+        result.crashes = stack.exited
+    return result
+
+
+def _count_local(
+    raw: list[dict[str, Any]], expected: dict[str, set[str]], reader: LocalReader
+) -> dict[str, Count]:
+    out: dict[str, Count] = {}
+    for account in raw:
+        for d in account["destinations"]:
+            want = expected[d["id"]]
+            ids = reader.ids(d["path"])
+            got = set(ids)
+            dupes = {i for i, n in Counter(ids).items() if n > 1}
+            out[d["id"]] = Count(
+                expected=len(want),
+                delivered=len(got & want),
+                lost=len(want - got),
+                duplicated=len(dupes),
+                extra=len(got - want),
+                examples=sorted(want - got)[:3] + sorted(got - want)[:3] + sorted(dupes)[:3],
+            )
+    return out
+
+
+def _check_full_log(log: EmbeddedLog, db: Path, producer: ProducerProcess) -> list[str]:
+    """What is wrong with the log and the producer's refusals after room returned."""
+    problems = []
+    if not producer.errors:
+        problems.append("the producer was never refused: the log did not fill")
+    unclear = [m for kind, m in producer.errors if kind != "LogFull" or str(db) not in m]
+    unclear += [m for _kind, m in producer.errors if "free space" not in m]
+    if unclear:
+        problems.append(f"{len(unclear)} refusals do not say the log is full: {unclear[0]}")
+    if producer.garbled:
+        problems.append(f"producer output not understood: {producer.garbled[0]!r}")
+    conn = log.connection()
+    check = [str(r[0]) for r in conn.execute("PRAGMA integrity_check")]
+    if check != ["ok"]:
+        problems.append(f"integrity_check: {check[:5]}")
+    stored: Counter[str] = Counter()
+    for (value,) in conn.execute("SELECT value FROM records WHERE topic = ?", (topics.ACTIVITY,)):
+        stored[str(codec.decode(value)["event_id"])] += 1
+    twice = [i for i, n in stored.items() if n > 1]
+    if twice:
+        # A flush reported refused but stored after all would be stored again by its retry.
+        problems.append(f"{len(twice)} events stored twice in the log, e.g. {twice[:3]}")
+    acked = [e[0] for e in producer.acked]
+    missing = [i for i in acked if i not in stored]
+    if missing:
+        problems.append(f"{len(missing)} acknowledged events not in the log, e.g. {missing[:3]}")
+    if len(acked) != len(set(acked)):
+        problems.append(f"{len(acked) - len(set(acked))} events acknowledged twice")
+    return problems
 
 
 def _check_poison(run: _Run, production: Production) -> None:

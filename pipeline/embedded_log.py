@@ -315,7 +315,7 @@ class _write:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
 
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
         if exc is None:
             try:
                 self.conn.execute("COMMIT")
