@@ -578,9 +578,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from auditstream.api.cli_commands import add_commands
     from auditstream.api.dlq_command import add_dlq_command
+    from auditstream.store.cli_commands import add_store_commands
 
     add_commands(sub, ss, _backend_args, _runtime)
     add_dlq_command(sub, _backend_args, _runtime)
+    add_store_commands(sub, _backend_args, _runtime)
     return parser
 
 

@@ -36,13 +36,15 @@ class EventColumns:
     text: str
 
 
-def _text(value: object, where: str, index: int, *, optional: bool = False) -> str | None:
+def _text(
+    value: object, where: str, index: int, *, optional: bool = False, key: bool = False
+) -> str | None:
+    """``value`` as text; ``key``: a part of the event's identity, never empty."""
     if value is None and optional:
         return None
-    if not isinstance(value, str) or (not optional and not value):
-        raise InvalidEvent(
-            f"event {index}: {where} must be a non-empty string, got {type(value).__name__}"
-        )
+    if not isinstance(value, str) or (key and not value):
+        what = "a non-empty string" if key else "a string"
+        raise InvalidEvent(f"event {index}: {where} must be {what}, got {type(value).__name__}")
     return value
 
 
@@ -83,14 +85,14 @@ def columns_of(event: Mapping[str, Any], index: int = 0) -> EventColumns:
     outcome = _mapping(event, "outcome", index)
     request = _mapping(event, "request", index)
     raw_id = event.get("event_id")
-    event_id = _text(None if raw_id is None else str(raw_id), "event_id", index)
+    event_id = _text(None if raw_id is None else str(raw_id), "event_id", index, key=True)
     email = _text(actor.get("email"), "actor.email", index, optional=True)
     try:
         canonical = canonical_bytes(event)
     except TypeError as exc:
         raise InvalidEvent(f"event {index}: a value is not JSON ({exc})") from None
     return EventColumns(
-        account_id=_text(event.get("account_id"), "account_id", index) or "",
+        account_id=_text(event.get("account_id"), "account_id", index, key=True) or "",
         event_id=event_id or "",
         occurred_at_us=micros(event["occurred_at"]),
         category=_text(event.get("category"), "category", index) or "",

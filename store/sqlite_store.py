@@ -61,12 +61,19 @@ class _Head:
 
 def _stored(row: tuple[Any, ...]) -> StoredEvent:
     account_id, event_id, occurred_at_us, seq, canonical, hash_ = row
+    try:
+        event = orjson.loads(canonical)
+    except orjson.JSONDecodeError:
+        raise StoreError(
+            f"the stored event at seq {seq} of account {account_id!r} is damaged (not JSON): "
+            "run `auditstream store verify` for the account and restore the store from a backup"
+        ) from None
     return StoredEvent(
         account_id=account_id,
         event_id=event_id,
         occurred_at=_EPOCH + timedelta(microseconds=occurred_at_us),
         seq=seq,
-        event=orjson.loads(canonical),
+        event=event,
         hash=hash_,
     )
 
@@ -508,7 +515,7 @@ class SqliteStore:
                     .fetchall()
                 )
             for seq, prev_hash, hash_, canonical in rows:
-                yield ChainRow(seq, prev_hash, hash_, bytes(canonical))
+                yield ChainRow(seq, str(prev_hash), str(hash_), _as_bytes(canonical))
             if len(rows) < EXPORT_CHUNK:
                 return
             after = rows[-1][0]
@@ -527,6 +534,14 @@ class _Walk:
             self.count += 1
             self.last_seq, self.last_hash = row.seq, row.hash
             yield row
+
+
+def _as_bytes(value: object) -> bytes:
+    """A column's bytes whatever was written into it behind the store's back (SQLite keeps the
+    type of each value, so a tampered row may hold text or a number): verify reports it."""
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8", errors="surrogatepass")
 
 
 def _event_row(

@@ -1,0 +1,29 @@
+"""Indexer metrics (``auditstream_indexer_*``); counted per batch."""
+
+from prometheus_client import Counter
+
+EVENTS_INDEXED = Counter(
+    "auditstream_indexer_events_indexed_total", "Events stored in the audit store."
+)
+EVENTS_DUPLICATE = Counter(
+    "auditstream_indexer_events_duplicate_total",
+    "Events read again (a redelivered batch, a replay) that the store already held.",
+)
+EVENTS_DEAD_LETTERED = Counter(
+    "auditstream_indexer_events_dead_lettered_total",
+    "Records the indexer could not store, sent to the dead-letter topic, by reason.",
+    ["reason"],
+)
+EVENTS_LEFT_TO_ROUTER = Counter(
+    "auditstream_indexer_events_left_to_router_total",
+    "Records the router dead-letters (not stored here; a replay brings them back), by reason.",
+    ["reason"],
+)
+RETENTION_DELETED = Counter(
+    "auditstream_indexer_retention_deleted_total",
+    "Events deleted by retention (past their account's retention period).",
+)
+STORE_FAILURES = Counter(
+    "auditstream_indexer_store_failures_total",
+    "Batches the store or the log failed to take; read again after a pause.",
+)
