@@ -52,6 +52,7 @@ def cmd_api(args: argparse.Namespace, runtime: RuntimeOf) -> int:
     from auditstream.config.secrets import box_from_environment
     from auditstream.pipeline.health_server import ProcessHealth
     from auditstream.pipeline.open_log import open_log
+    from auditstream.store.open_store import open_store
 
     box = box_from_environment()
     if box is None:
@@ -72,16 +73,24 @@ def cmd_api(args: argparse.Namespace, runtime: RuntimeOf) -> int:
             local_root=args.local_root,
             allowed_key_file_urls=tuple(args.allow_key_file_url or ()),
             external_id_key=key_from_environment(),
+            activity_reads_per_second=args.activity_reads_per_second,
+            activity_read_burst=args.activity_read_burst,
+            exports_per_account=args.exports_per_account,
         )
     except ValueError as exc:
         raise ConfigError(f"settings API options: {exc}") from None
     settings = runtime(args)
     # /metrics, /healthz and /readyz (ready once the log is open, until the server stops).
     health = ProcessHealth(settings.metrics_host, settings.metrics_port, loop=False)
+    audit_store = None
     try:
+        # The activity audit log (--store, else AUDITSTREAM_STORE, else a SQLite file here).
+        audit_store = open_store(args.store)
         log_backend = open_log(settings)
-        service = SettingsService(log_backend, box, options)
+        service = SettingsService(log_backend, box, options, audit_store=audit_store)
     except BaseException:
+        if audit_store is not None:
+            audit_store.close()
         health.close()
         raise
     health.readiness.connected()
@@ -104,6 +113,7 @@ def cmd_api(args: argparse.Namespace, runtime: RuntimeOf) -> int:
     finally:
         service.close()
         log_backend.close()
+        audit_store.close()
         health.close()
     return 0
 
@@ -550,6 +560,31 @@ def add_commands(
     )
     p.add_argument(
         "--metrics-port", type=int, help="serve /metrics, /healthz and /readyz on this port"
+    )
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="the audit store the activity audit log is read from: sqlite:///path.db or "
+        "postgresql://user@host/database (env AUDITSTREAM_STORE, default "
+        "sqlite:///auditstream-audit.db)",
+    )
+    p.add_argument(
+        "--activity-reads-per-second",
+        type=float,
+        default=20.0,
+        help="activity audit log reads of one token per second (default 20)",
+    )
+    p.add_argument(
+        "--activity-read-burst",
+        type=int,
+        default=40,
+        help="activity audit log reads of one token at once (default 40)",
+    )
+    p.add_argument(
+        "--exports-per-account",
+        type=int,
+        default=2,
+        help="activity exports of one account streaming at once (default 2)",
     )
     p.add_argument(
         "--forwarded-allow-ips",

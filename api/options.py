@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -83,12 +82,3 @@ class ApiOptions:
             resolver=self.resolver,
         )
 
-
-ENV_STORE = "AUDITSTREAM_STORE"
-DEFAULT_STORE_URL = "sqlite:///auditstream-audit.db"
-
-
-def store_url(given: str | None, environ: Mapping[str, str]) -> str:
-    """The audit store the API reads: ``--store``, else ``AUDITSTREAM_STORE``, else the
-    SQLite file ``auditstream-audit.db`` in the working directory."""
-    return given or environ.get(ENV_STORE) or DEFAULT_STORE_URL
