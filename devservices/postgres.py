@@ -202,14 +202,16 @@ class PostgresServer(StopOnExit):
                 self._removed = True
                 shutil.rmtree(self._root, ignore_errors=True)
 
-    def create_database(self, name: str) -> str:
-        """A new database owned by the password role; returns its DSN."""
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """A new database owned by the password role (a copy of ``template`` if given, which
+        nobody may be connected to); returns its DSN."""
+        statement = sql.SQL("CREATE DATABASE {} OWNER {}").format(
+            sql.Identifier(name), sql.Identifier(ROLE)
+        )
+        if template is not None:
+            statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
         with psycopg.connect(self.admin_dsn, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(name), sql.Identifier(ROLE)
-                )
-            )
+            conn.execute(statement)
         return self.dsn_for(name)
 
     def drop_database(self, name: str) -> None:

@@ -16,6 +16,7 @@ from auditstream.pipeline.kafka_log import KafkaLog
 from auditstream.pipeline.log import Log
 from devservices.kafka import KafkaBroker
 from tests import leaks
+from tests.postgres_fixtures import postgres_server  # noqa: F401
 
 __all__ = ["pytest_fixture_setup"]  # a hook: pytest calls it by name
 

@@ -1,0 +1,61 @@
+"""Free text on PostgreSQL: an event's ``tsvector`` and a reader's ``tsquery``, built here as
+values (pure), never by PostgreSQL's text parser and never as SQL.
+
+Both sides are split the same way, close to SQLite's ``unicode61`` tokenizer: runs of letters and
+digits, lowercased, diacritics removed. A token is only letters and digits, so it can be quoted
+in ``tsvector``/``tsquery`` text without escaping; whatever a reader types (quotes, ``&``,
+``!``, ``<->``, SQL) is split into words and searched for as words. Each whitespace-separated
+term of the reader's text is a phrase (its tokens adjacent, in order) and every term must match,
+as in the SQLite backend.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from auditstream.store.text_search import search_terms
+
+MAX_TEXT_CHARS = 65_536
+"""An event's text beyond this is not searchable (a ``tsvector`` is at most 1 MB)."""
+MAX_TOKEN_CHARS = 200
+"""Longer tokens are left out (a lexeme is at most 2 KB; nobody searches for such a word)."""
+MAX_POSITION = 16_383  # the largest position a tsvector keeps
+MAX_POSITIONS_PER_TOKEN = 255  # a tsvector keeps at most 256 positions of one lexeme
+NOTHING = ""
+"""``query_text`` of a text that can match no event (only punctuation)."""
+
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def tokens(text: str) -> list[str]:
+    """The searchable tokens of ``text`` in order."""
+    folded = unicodedata.normalize("NFKD", text.lower())
+    plain = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return [t for t in _TOKEN.findall(plain) if len(t) <= MAX_TOKEN_CHARS]
+
+
+def document(text: str) -> str:
+    """The ``tsvector`` text of an event's free text: ``'token':1,4 'other':2 ...``."""
+    positions: dict[str, list[int]] = {}
+    for position, token in enumerate(tokens(text[:MAX_TEXT_CHARS]), start=1):
+        if position > MAX_POSITION:
+            break
+        seen = positions.setdefault(token, [])
+        if len(seen) < MAX_POSITIONS_PER_TOKEN:
+            seen.append(position)
+    return " ".join(f"'{t}':{','.join(map(str, p))}" for t, p in positions.items())
+
+
+def query_text(text: str | None) -> str | None:
+    """The ``tsquery`` text of a reader's ``text``: ``None`` for no text condition,
+    ``NOTHING`` for text that has no token at all (it matches no event)."""
+    terms = search_terms(text)
+    if not terms:
+        return None
+    phrases = []
+    for term in terms:
+        found = tokens(term)
+        if found:
+            phrases.append("(" + " <-> ".join(f"'{t}'" for t in found) + ")")
+    return " & ".join(phrases) if phrases else NOTHING
