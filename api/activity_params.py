@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,9 @@ MAX_TEXT = 200
 MAX_VALUE = 320
 """The most characters of any other value (an e-mail address is at most 254)."""
 _SEAL_CHARS = 12
+# C0 and C1 controls (NUL, newlines...): no filter needs them, and some stores refuse NUL.
+# Format characters (a zero-width joiner inside an emoji) are text and stay allowed.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_REPEATS = 50
 """The most values of one repeatable parameter."""
 
@@ -123,7 +127,7 @@ def _collect(items: Items, allowed: frozenset[str], problems: _Problems) -> dict
         if len(value) > limit:
             problems.add(name, f"at most {limit} characters", "too_long")
             continue
-        if not value.isprintable():
+        if _CONTROL.search(value):
             problems.add(name, "control characters are not allowed", "control_character")
             continue
         values.setdefault(name, []).append(value)

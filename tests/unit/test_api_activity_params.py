@@ -77,6 +77,10 @@ def _refused(call: object, items: list[tuple[str, str]]) -> list[tuple[str, str]
         ([("q", 'NEAR("a" b) * ^"c"')], ActivityFilter(A, text='NEAR("a" b) * ^"c"')),
         ([("q", "Zürich 東京 🚀")], ActivityFilter(A, text="Zürich 東京 🚀")),
         ([("q", "x" * 200)], ActivityFilter(A, text="x" * 200)),
+        (
+            [("q", "\U0001f469\u200d\U0001f4bb \u202etxt")],
+            ActivityFilter(A, text="\U0001f469\u200d\U0001f4bb \u202etxt"),
+        ),
         # an empty value is a field left empty: not given
         ([("resource_type", ""), ("q", ""), ("actor", "")], ActivityFilter(A)),
     ],
@@ -135,6 +139,7 @@ def test_pages(
         ([("actor", "a" * 10_000)], [("actor", "too_long")]),
         ([("resource_id", "r\x00")], [("resource_id", "control_character")]),
         ([("q", "a\nb")], [("q", "control_character")]),
+        ([("actor", "a\x85b")], [("actor", "control_character")]),
         ([("actor", f"u{i}") for i in range(51)], [("actor", "too_many")]),
         ([("cursor", "forged")], [("cursor", "cursor")]),
         ([("cursor", CURSOR[:-3])], [("cursor", "cursor")]),

@@ -1,0 +1,228 @@
+"""The activity audit log API served by uvicorn over the real SQLite audit store, called over
+HTTP: a poller repeating checkpoint reads while events (many late for their timestamp) are
+appended misses nothing and sees nothing twice; pages followed by their Link header; free text
+with search syntax; an export cut off by its client leaves no open store iterator."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from auditstream.api.app import create_app
+from auditstream.api.options import ApiOptions
+from auditstream.api.service import SettingsService
+from auditstream.api.tokens import create_token
+from auditstream.config.secrets import SecretBox
+from auditstream.pipeline.embedded_log import EmbeddedLog
+from auditstream.store.base import StoredEvent
+from auditstream.store.query import ActivityFilter, Order
+from auditstream.store.sqlite_store import SqliteStore
+from devservices.ports import free_port
+from tests.api_server import serve
+from tests.factories import make_event
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+class CountingStore(SqliteStore):
+    """The SQLite store, counting export iterators opened and closed."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.exports_opened = 0
+        self.exports_closed = 0
+
+    def export(self, flt: ActivityFilter, order: Order = "desc") -> Iterator[StoredEvent]:
+        self.exports_opened += 1
+        rows = super().export(flt, order)
+        try:
+            yield from rows
+        finally:
+            rows.close()  # type: ignore[attr-defined]
+            self.exports_closed += 1
+
+
+@dataclass
+class Served:
+    url: str
+    store: CountingStore
+    auth: dict[str, str]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    log = EmbeddedLog(tmp_path / "log.sqlite")
+    store = CountingStore(tmp_path / "audit.db")
+    options = ApiOptions(activity_reads_per_second=10_000, activity_read_burst=10_000)
+    service = SettingsService(
+        log, SecretBox([SecretBox.generate_key()]), options, audit_store=store
+    )
+    token, _ = create_token(
+        log,
+        account_id="acme",
+        user_id="u-auditor",
+        role="member",
+        privileges=frozenset({"activity_audit"}),
+    )
+    try:
+        with serve(create_app(service, options), free_port()) as url:
+            yield Served(url, store, {"Authorization": f"Bearer {token}"})
+    finally:
+        service.close()
+        log.close()
+        store.close()
+
+
+def _event(i: int, *, late: bool = False, rng: random.Random | None = None) -> dict[str, Any]:
+    offset = timedelta(seconds=i)
+    if late and rng is not None:
+        offset = timedelta(seconds=rng.randrange(0, max(1, i)))  # earlier than events before it
+    return make_event(
+        occurred_at=T0 + offset,
+        activity="user_login" if i % 2 else "user_logout",
+        details={"n": str(i)},
+    )
+
+
+def test_a_poller_misses_nothing_and_sees_nothing_twice(served: Served) -> None:
+    rng = random.Random(7)
+    appended: list[str] = []
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def appender() -> None:
+        try:
+            i = 0
+            for _ in range(60):
+                batch = [
+                    _event(i + k, late=rng.random() < 0.4, rng=rng)
+                    for k in range(rng.randint(1, 15))
+                ]
+                i += len(batch)
+                served.store.append(batch)
+                appended.extend(e["event_id"] for e in batch)
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=appender, name="test-appender")
+    seen: list[str] = []
+    with httpx.Client(base_url=served.url, headers=served.auth, timeout=30) as client:
+        thread.start()
+        try:
+            url = "/v1/accounts/acme/activity?after=&limit=17"
+            while True:
+                finished = done.is_set()
+                answer = client.get(url)
+                assert answer.status_code == 200, answer.text
+                body = answer.json()
+                seen += [e["event_id"] for e in body["events"]]
+                url = answer.headers["link"].split(";")[0].strip("<>")
+                assert f"after={body['checkpoint']}" in url
+                if finished and not body["events"]:
+                    break
+        finally:
+            thread.join(timeout=60)
+    assert not failure
+    assert len(seen) == len(set(seen))
+    assert seen == appended  # receive order, every one
+
+
+def test_pages_followed_by_link_cover_the_filter_once(served: Served) -> None:
+    # Events sharing timestamps, to page across ties.
+    served.store.append(
+        [make_event(occurred_at=T0 + timedelta(seconds=i // 4)) for i in range(250)]
+    )
+    seen: list[str] = []
+    with httpx.Client(headers=served.auth, timeout=30) as client:
+        url: str | None = f"{served.url}/v1/accounts/acme/activity?limit=33&activity=user_login"
+        total = None
+        while url:
+            answer = client.get(url)
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            seen += [e["event_id"] for e in body["events"]]
+            total = (
+                total
+                if total is not None
+                else client.get(
+                    f"{served.url}/v1/accounts/acme/activity?activity=user_login&include_total=true"
+                ).json()["total"]
+            )
+            link = answer.headers.get("link")
+            url = link.split(";")[0].strip("<>") if link else None
+    assert len(seen) == len(set(seen)) == 250 == total
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        "' OR 1=1 --",
+        '"',
+        'NEAR("a" "b")',
+        "a AND OR NOT",
+        "*",
+        "col:value",
+        "^start",
+        "x' ; DROP TABLE events; --",
+        "(((",
+        "%_\\",
+        "東京 🚀",
+        "\u202etxt",
+    ],
+)
+def test_free_text_with_search_syntax_is_text(served: Served, q: str) -> None:
+    served.store.append([make_event(details={"note": "plain words"})])
+    with httpx.Client(base_url=served.url, headers=served.auth, timeout=30) as client:
+        answer = client.get("/v1/accounts/acme/activity", params={"q": q})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["events"] == []
+        facets = client.get("/v1/accounts/acme/activity/facets", params={"q": q})
+        assert facets.status_code == 200, facets.text
+        found = client.get("/v1/accounts/acme/activity", params={"q": "plain"}).json()
+        assert len(found["events"]) == 1
+
+
+def test_an_export_cut_off_by_its_client_closes_the_store_iterator(served: Served) -> None:
+    for start in range(0, 20_000, 5_000):
+        served.store.append(
+            [
+                make_event(
+                    event_id=str(uuid.uuid4()),
+                    occurred_at=T0 + timedelta(seconds=i),
+                    details={"n": str(i)},
+                )
+                for i in range(start, start + 5_000)
+            ]
+        )
+    url = f"{served.url}/v1/accounts/acme/activity/export?format=csv"
+    with httpx.Client(headers=served.auth, timeout=30) as client:
+        with client.stream("GET", url) as answer:
+            assert answer.status_code == 200
+            received = 0
+            for chunk in answer.iter_bytes():
+                received += len(chunk)
+                if received > 4096:
+                    break
+        # the connection is closed now (the client closes it on leaving the stream)
+        deadline = time.monotonic() + 30
+        while served.store.exports_closed < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert served.store.exports_opened == served.store.exports_closed == 1
+        # and the account's place is back: two more exports run to their end
+        for fmt, lines in (("csv", 20_001), ("ndjson", 20_000)):
+            whole = client.get(url.replace("format=csv", f"format={fmt}"))
+            assert whole.status_code == 200
+            assert len(whole.content.decode("utf-8-sig").splitlines()) == lines
+    assert served.store.exports_closed == 3
