@@ -75,6 +75,9 @@ class NewerSchema(Exception):
 def migrate(conn: sqlite3.Connection) -> bool:
     """Create or upgrade the tables in one transaction; ``True`` when something changed.
     Raises ``NewerSchema`` for a file a newer release wrote (nothing is changed then)."""
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found == SCHEMA_VERSION:  # the usual case: no write lock taken to open a store
+        return False
     conn.execute("BEGIN IMMEDIATE")
     try:
         found = int(conn.execute("PRAGMA user_version").fetchone()[0])
