@@ -246,7 +246,7 @@ def export_event(
 ) -> dict[str, Any]:
     """The audit event of an export: who exported which events of the account, in which
     format (``details``: ``operation=exported``, ``format``, ``filter``). Recorded as
-    ``audit_log_streaming`` (see docs/adr/019-activity-export-audit-event.md)."""
+    ``audit_log_streaming`` (see docs/adr/022-activity-export-audit-event.md)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     return {
