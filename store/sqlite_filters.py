@@ -7,6 +7,7 @@ column names and placeholders, one per value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from auditstream.store.query import ActivityFilter, Cursor, Order, micros
 from auditstream.store.text_search import fts5_query, search_terms
@@ -30,19 +31,29 @@ def _marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
-def filter_where(flt: ActivityFilter, *, with_kinds: bool = True) -> Where:
+ActorMatch = Literal["either", "user_id", "email"]
+
+
+def filter_where(
+    flt: ActivityFilter, *, with_kinds: bool = True, actor_match: ActorMatch = "either"
+) -> Where:
     """The conditions of ``flt``; ``with_kinds=False`` leaves out its categories and
-    activities (the facets count what else could be picked)."""
+    activities (the facets count what else could be picked). ``actor_match`` keeps one side of
+    the actor condition: a page reads each side along its own index and merges the two (with
+    the ``OR`` SQLite would walk the account's whole time index for a rare actor)."""
     where = Where()
     where.add("account_id = ?", flt.account_id)
     if flt.actors:
+        ids = list(flt.actors)
         emails = [actor.lower() for actor in flt.actors]
-        where.add(
-            f"(actor_user_id IN ({_marks(len(flt.actors))}) "
-            f"OR actor_email IN ({_marks(len(emails))}))",
-            *flt.actors,
-            *emails,
-        )
+        by_id = f"actor_user_id IN ({_marks(len(ids))})"
+        by_email = f"actor_email IN ({_marks(len(emails))})"
+        if actor_match == "user_id":
+            where.add(by_id, *ids)
+        elif actor_match == "email":
+            where.add(by_email, *emails)
+        else:
+            where.add(f"({by_id} OR {by_email})", *ids, *emails)
     if with_kinds and flt.categories:
         where.add(f"category IN ({_marks(len(flt.categories))})", *flt.categories)
     if with_kinds and flt.activities:

@@ -42,7 +42,7 @@ from auditstream.store.query import (
     PageRequest,
     micros,
 )
-from auditstream.store.sqlite_filters import after_cursor, filter_where, order_by
+from auditstream.store.sqlite_filters import ActorMatch, after_cursor, filter_where, order_by
 
 MAX_RETENTION_DAYS = 36_500
 EXPORT_CHUNK = MAX_PAGE
@@ -286,19 +286,34 @@ class SqliteStore:
     # -- reads --------------------------------------------------------------------------------
 
     def query(self, flt: ActivityFilter, page: PageRequest) -> Page:
-        where = filter_where(flt)
+        if not flt.actors:
+            rows = self._page_rows(flt, page, "either")
+        else:
+            # One read per side of "user id or e-mail", each along its index, merged; an event
+            # whose id and e-mail both match comes from both sides and is kept once.
+            with self._read("reading events"):
+                both = self._page_rows(flt, page, "user_id") + self._page_rows(flt, page, "email")
+            merged = {row[1]: row for row in both}  # by event_id
+            rows = sorted(
+                merged.values(), key=lambda row: (row[2], row[1]), reverse=page.order == "desc"
+            )[: page.limit + 1]
+        events = [_stored(row) for row in rows[: page.limit]]
+        more = len(rows) > page.limit
+        last = events[-1] if events else None
+        cursor = Cursor(micros(last.occurred_at), last.event_id) if more and last else None
+        return Page(events=events, next_cursor=cursor)
+
+    def _page_rows(
+        self, flt: ActivityFilter, page: PageRequest, actor_match: ActorMatch
+    ) -> list[tuple[Any, ...]]:
+        where = filter_where(flt, actor_match=actor_match)
         after_cursor(where, page.order, page.cursor)
         sql = (
             f"SELECT {_COLUMNS} FROM events WHERE {where.sql} "  # noqa: S608 -- placeholders only
             f"{order_by(page.order)} LIMIT ?"
         )
         with self._errors("reading events"):
-            rows = self._conn().execute(sql, [*where.params, page.limit + 1]).fetchall()
-        events = [_stored(row) for row in rows[: page.limit]]
-        more = len(rows) > page.limit
-        last = events[-1] if events else None
-        cursor = Cursor(micros(last.occurred_at), last.event_id) if more and last else None
-        return Page(events=events, next_cursor=cursor)
+            return self._conn().execute(sql, [*where.params, page.limit + 1]).fetchall()
 
     def count(self, flt: ActivityFilter) -> int:
         where = filter_where(flt)

@@ -162,6 +162,8 @@ def test_a_closed_store_says_so(tmp_path: Path) -> None:
     ("conditions", "index"),
     [
         ({}, "events_time"),
+        ({"actors": ("u-1",), "actor_match": "user_id"}, "events_actor "),
+        ({"actors": ("ada@example.com",), "actor_match": "email"}, "events_actor_email"),
         ({"categories": ("recipe",)}, "events_category"),
         ({"activities": ("recipe_created",)}, "events_activity"),
         ({"resource_type": "recipe", "resource_id": "r-1"}, "events_resource"),
@@ -170,7 +172,8 @@ def test_a_closed_store_says_so(tmp_path: Path) -> None:
 def test_pages_read_an_index(store: SqliteStore, conditions: dict[str, Any], index: str) -> None:
     store.append(varied_events(30))
     conn = sqlite3.connect(store.path)
-    where = filter_where(ActivityFilter(ACCOUNT, **conditions))
+    actor_match = conditions.pop("actor_match", "either")
+    where = filter_where(ActivityFilter(ACCOUNT, **conditions), actor_match=actor_match)
     sql = f"SELECT * FROM events WHERE {where.sql} {order_by('desc')} LIMIT 10"  # noqa: S608
     plan = conn.execute(f"EXPLAIN QUERY PLAN {sql}", where.params).fetchall()
     conn.close()
