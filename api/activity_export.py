@@ -191,10 +191,12 @@ class ExportResponse(StreamingResponse):
         media_type: str,
         filename: str,
         on_close: Callable[[], None],
+        limiter: anyio.CapacityLimiter | None = None,
     ) -> None:
         self._reader = reader
         self._first = first
         self._on_close = on_close
+        self._limiter = limiter
         super().__init__(
             self._chunks(),
             media_type=media_type,
@@ -209,7 +211,7 @@ class ExportResponse(StreamingResponse):
         if self._first:
             yield self._first
         while True:
-            chunk = await anyio.to_thread.run_sync(self._reader.next_chunk)
+            chunk = await anyio.to_thread.run_sync(self._reader.next_chunk, limiter=self._limiter)
             if chunk is None:
                 return
             if chunk:

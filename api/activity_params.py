@@ -32,6 +32,8 @@ _SEAL_CHARS = 12
 # C0 and C1 controls (NUL, newlines...): no filter needs them, and some stores refuse NUL.
 # Format characters (a zero-width joiner inside an emoji) are text and stay allowed.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_PROBLEMS = 20
+"""The most problems one 400 lists."""
 MAX_REPEATS = 50
 """The most values of one repeatable parameter."""
 
@@ -94,7 +96,9 @@ class _Problems:
         self.found: list[tuple[list[str | int], str, str]] = []
 
     def add(self, name: str, msg: str, kind: str = "value_error") -> None:
-        self.found.append((["query", name], msg, kind))
+        # A query of thousands of bad parameters gets a short answer, not one line for each.
+        if len(self.found) < MAX_PROBLEMS:
+            self.found.append((["query", name], msg, kind))
 
     def raise_any(self) -> None:
         if self.found:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
+import anyio
 import orjson
 from fastapi import APIRouter, Depends, Path, Request, Response
 
@@ -170,7 +171,7 @@ def _items(request: Request) -> list[tuple[str, str]]:
     return list(request.query_params.multi_items())
 
 
-def _reading(read: Callable[[], T]) -> T:
+def _mapped(read: Callable[[], T]) -> T:
     """``read()`` with the store's errors as API errors (the store's message may name its
     address: it goes to the log, not to the client)."""
     try:
@@ -182,6 +183,17 @@ def _reading(read: Callable[[], T]) -> T:
         raise Unavailable(
             "the activity audit log cannot be read now; try again in a moment"
         ) from exc
+
+
+class StoreReads:
+    """Runs store reads in worker threads, at most ``limit`` at once: a store that hangs holds
+    that many threads, never the ones the settings routes run in."""
+
+    def __init__(self, limit: int) -> None:
+        self.limiter = anyio.CapacityLimiter(limit)
+
+    async def __call__(self, read: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(_mapped, read, limiter=self.limiter)
 
 
 def _next_link(request: Request, name: str, value: str) -> str:
@@ -251,11 +263,16 @@ def add_activity_routes(
         return get_service().audit_store()
 
     # The export first: /activity/export must not be taken for the event id "export".
-    _add_export(v1, get_service, store, caller_dep, ConcurrencyCap(options.exports_per_account))
-    _add_reads(v1, store, caller_dep)
+    reading = StoreReads(options.activity_read_threads)
+    _add_export(
+        v1, get_service, store, caller_dep, ConcurrencyCap(options.exports_per_account), reading
+    )
+    _add_reads(v1, store, caller_dep, reading)
 
 
-def _add_reads(v1: APIRouter, store: Callable[[], AuditStore], caller_dep: Any) -> None:
+def _add_reads(
+    v1: APIRouter, store: Callable[[], AuditStore], caller_dep: Any, reading: StoreReads
+) -> None:
     """Search and checkpoint reads, facets, one event."""
     account_path = Annotated[str, Path(description="The account's id.")]
 
@@ -266,7 +283,9 @@ def _add_reads(v1: APIRouter, store: Callable[[], AuditStore], caller_dep: Any) 
         responses=_RESPONSES,
         openapi_extra={"parameters": _SEARCH},
     )
-    def search_activity(account_id: account_path, request: Request, caller: caller_dep) -> Any:
+    async def search_activity(
+        account_id: account_path, request: Request, caller: caller_dep
+    ) -> Any:
         """The account's activity audit log, filtered, one page at a time, newest first by
         default. ``next_cursor`` (and the ``Link: <...>; rel="next"`` header, the whole URL)
         gives the next page with the same filters; ``total`` only with
@@ -280,14 +299,14 @@ def _add_reads(v1: APIRouter, store: Callable[[], AuditStore], caller_dep: Any) 
         items = _items(request)
         if params.is_checkpoint_read(items):
             read = params.parse_checkpoint_read(items)
-            page = _reading(lambda: store().after(account_id, read.checkpoint, read.limit))
+            page = await reading(lambda: store().after(account_id, read.checkpoint, read.limit))
             checkpoint = page.checkpoint.encode()
             return _json(
                 {"events": [e.event for e in page.events], "checkpoint": checkpoint},
                 {"Link": _next_link(request, "after", checkpoint)},
             )
         search = params.parse_search(account_id, items)
-        found = _reading(lambda: store().query(search.filter, search.page))
+        found = await reading(lambda: store().query(search.filter, search.page))
         body: dict[str, Any] = {"events": [e.event for e in found.events], "next_cursor": None}
         headers: dict[str, str] = {}
         if found.next_cursor is not None:
@@ -295,7 +314,7 @@ def _add_reads(v1: APIRouter, store: Callable[[], AuditStore], caller_dep: Any) 
             body["next_cursor"] = cursor
             headers["Link"] = _next_link(request, "cursor", cursor)
         if search.include_total:
-            body["total"] = _reading(lambda: store().count(search.filter))
+            body["total"] = await reading(lambda: store().count(search.filter))
         return _json(body, headers)
 
     @v1.get(
@@ -305,11 +324,13 @@ def _add_reads(v1: APIRouter, store: Callable[[], AuditStore], caller_dep: Any) 
         responses=_RESPONSES,
         openapi_extra={"parameters": _FILTERS},
     )
-    def activity_facets(account_id: account_path, request: Request, caller: caller_dep) -> Any:
+    async def activity_facets(
+        account_id: account_path, request: Request, caller: caller_dep
+    ) -> Any:
         """How many events of the filter there are per category and per activity (the
         viewer's menus); each count ignores the filter's own category and activity choices."""
         flt = params.parse_filter(account_id, _items(request))
-        return _json(facets_body(_reading(lambda: store().facets(flt))))
+        return _json(facets_body(await reading(lambda: store().facets(flt))))
 
     @v1.get(
         f"{BASE}/{{event_id}}",
@@ -317,7 +338,7 @@ def _add_reads(v1: APIRouter, store: Callable[[], AuditStore], caller_dep: Any) 
         response_model=ActivityEventOut,
         responses=_RESPONSES,
     )
-    def get_activity_event(
+    async def get_activity_event(
         account_id: account_path,
         event_id: Annotated[str, Path(description="The event's id.")],
         caller: caller_dep,
@@ -326,7 +347,7 @@ def _add_reads(v1: APIRouter, store: Callable[[], AuditStore], caller_dep: Any) 
         has no such event."""
         stored = None
         if len(event_id) <= MAX_EVENT_ID:
-            stored = _reading(lambda: store().get(account_id, event_id))
+            stored = await reading(lambda: store().get(account_id, event_id))
         if stored is None or stored.account_id != account_id:
             raise NotFound("no such event in this account's activity audit log")
         return _json(stored.event)
@@ -338,6 +359,7 @@ def _add_export(
     store: Callable[[], AuditStore],
     caller_dep: Any,
     exports: ConcurrencyCap,
+    reading: StoreReads,
 ) -> None:
     account_path = Annotated[str, Path(description="The account's id.")]
 
@@ -348,7 +370,9 @@ def _add_export(
         responses=_EXPORT_RESPONSES,
         openapi_extra={"parameters": _EXPORT},
     )
-    def export_activity(account_id: account_path, request: Request, caller: caller_dep) -> Any:
+    async def export_activity(
+        account_id: account_path, request: Request, caller: caller_dep
+    ) -> Any:
         """Every event of the filter as a file download (``Content-Disposition:
         attachment``), streamed: CSV with one column per field a spreadsheet needs, or NDJSON
         with whole events. A cell that a spreadsheet would run as a formula starts with
@@ -365,33 +389,34 @@ def _add_export(
         reader: ExportReader | None = None
         try:
             now = datetime.now(UTC)
-            get_service().record_activity(
-                export_event(
-                    account_id,
-                    actor=caller.actor,
-                    request=caller.request,
-                    fmt=export.format,
-                    filter_text=params.describe(export.filter),
-                    now=now,
-                )
+            event = export_event(
+                account_id,
+                actor=caller.actor,
+                request=caller.request,
+                fmt=export.format,
+                filter_text=params.describe(export.filter),
+                now=now,
             )
+            await anyio.to_thread.run_sync(get_service().record_activity, event)
             reader = ExportReader(
-                _reading(lambda: store().export(export.filter, export.order)), export.format
+                await reading(lambda: store().export(export.filter, export.order)), export.format
             )
             # The first chunk is read here: a store that fails at once is a 503, not a
             # download that breaks off.
-            first = _reading(reader.next_chunk) or b""
+            first = await reading(reader.next_chunk) or b""
             return ExportResponse(
                 reader,
                 first,
                 media_type=MEDIA_TYPES[export.format],
                 filename=export_filename(account_id, export.format, now),
                 on_close=lambda: exports.release(account_id),
+                limiter=reading.limiter,
             )
         except BaseException:
-            try:
-                if reader is not None:
-                    reader.close()
-            finally:
-                exports.release(account_id)
+            with anyio.CancelScope(shield=True):  # a client gone is a cancellation here
+                try:
+                    if reader is not None:
+                        await anyio.to_thread.run_sync(reader.close)
+                finally:
+                    exports.release(account_id)
             raise

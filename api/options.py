@@ -52,6 +52,9 @@ class ApiOptions:
     """...up to this many at once; beyond, 429 with Retry-After."""
     exports_per_account: int = 2
     """Activity exports of one account streaming at once; another one gets 429."""
+    activity_read_threads: int = 8
+    """Audit store reads of the activity routes running at once, in all (more wait their
+    turn): a store that hangs holds this many threads, never those of the settings routes."""
     external_id_key: bytes | None = field(default=None, repr=False)
     resolver: Resolver = field(default=system_resolver, compare=False)
 
@@ -71,8 +74,8 @@ class ApiOptions:
             raise ValueError(
                 "activity_reads_per_second must be positive and activity_read_burst at least 1"
             )
-        if self.exports_per_account < 1:
-            raise ValueError("exports_per_account must be at least 1")
+        if self.exports_per_account < 1 or self.activity_read_threads < 1:
+            raise ValueError("exports_per_account and activity_read_threads must be at least 1")
 
     @property
     def address_policy(self) -> AddressPolicy:
@@ -81,4 +84,3 @@ class ApiOptions:
             allowed_networks=self.allowed_networks,
             resolver=self.resolver,
         )
-

@@ -281,3 +281,10 @@ def test_a_cursor_is_good_for_the_filter_and_order_it_was_made_for() -> None:
     for other in (ActivityFilter("globex", categories=("recipe",), text="ü"), ActivityFilter(A)):
         with pytest.raises(ValueError, match="other filters"):
             decode_cursor(text, other, "asc")
+
+
+def test_a_flood_of_bad_parameters_gets_a_short_answer() -> None:
+    items = [(f"p{i}", "1") for i in range(5_000)] + [("limit", "0")] * 3
+    with pytest.raises(BadQuery) as caught:
+        parse_search(A, items)
+    assert len(caught.value.errors) == 20
