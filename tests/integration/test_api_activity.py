@@ -25,6 +25,7 @@ from auditstream.api.tokens import create_token
 from auditstream.config.secrets import SecretBox
 from auditstream.pipeline.embedded_log import EmbeddedLog
 from auditstream.store.base import StoredEvent
+from auditstream.store.errors import StoreError
 from auditstream.store.query import ActivityFilter, Order
 from auditstream.store.sqlite_store import SqliteStore
 from devservices.ports import free_port
@@ -226,3 +227,101 @@ def test_an_export_cut_off_by_its_client_closes_the_store_iterator(served: Serve
             assert whole.status_code == 200
             assert len(whole.content.decode("utf-8-sig").splitlines()) == lines
     assert served.store.exports_closed == 3
+
+
+class FlakyStore(CountingStore):
+    """Reads that can be held (a store that hangs) or fail after some export rows."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.hold = threading.Event()
+        self.held = 0
+        self.fail_export_after: int | None = None
+
+    def query(self, flt: ActivityFilter, page: Any) -> Any:
+        if self.hold.is_set():
+            self.held += 1
+            while self.hold.is_set():
+                time.sleep(0.01)
+        return super().query(flt, page)
+
+    def export(self, flt: ActivityFilter, order: Order = "desc") -> Iterator[StoredEvent]:
+        for n, event in enumerate(super().export(flt, order)):
+            if self.fail_export_after is not None and n >= self.fail_export_after:
+                raise StoreError("the store went away (postgresql://u:hunter2@db)")
+            yield event
+
+
+@pytest.fixture
+def flaky(tmp_path: Path) -> Iterator[Served]:
+    log = EmbeddedLog(tmp_path / "log.sqlite")
+    store = FlakyStore(tmp_path / "audit.db")
+    options = ApiOptions(
+        activity_reads_per_second=10_000, activity_read_burst=10_000, activity_read_threads=2
+    )
+    service = SettingsService(
+        log, SecretBox([SecretBox.generate_key()]), options, audit_store=store
+    )
+    token, _ = create_token(log, account_id="acme", user_id="u-owner", role="owner")
+    try:
+        with serve(create_app(service, options), free_port()) as url:
+            yield Served(url, store, {"Authorization": f"Bearer {token}"})
+    finally:
+        store.hold.clear()
+        service.close()
+        log.close()
+        store.close()
+
+
+def test_a_hanging_store_leaves_the_settings_routes_answering(flaky: Served) -> None:
+    store = flaky.store
+    assert isinstance(store, FlakyStore)
+    store.hold.set()
+    answers: list[int] = []
+
+    def search() -> None:
+        with httpx.Client(base_url=flaky.url, headers=flaky.auth, timeout=60) as client:
+            answers.append(client.get("/v1/accounts/acme/activity").status_code)
+
+    waiting = [threading.Thread(target=search, name=f"test-search-{i}") for i in range(60)]
+    for thread in waiting:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while store.held < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert store.held == 2  # the two read threads, the other searches wait their turn
+        with httpx.Client(base_url=flaky.url, headers=flaky.auth, timeout=30) as client:
+            for _ in range(5):
+                assert client.get("/v1/accounts/acme/stream").status_code == 200
+                assert client.get("/v1/me").status_code == 200
+    finally:
+        store.hold.clear()
+        for thread in waiting:
+            thread.join(timeout=60)
+    assert answers == [200] * 60
+
+
+def test_an_export_whose_store_fails_midway_breaks_off_visibly(flaky: Served) -> None:
+    store = flaky.store
+    assert isinstance(store, FlakyStore)
+    store.append([make_event(occurred_at=T0 + timedelta(seconds=i)) for i in range(3_000)])
+    store.fail_export_after = 1_500
+    url = f"{flaky.url}/v1/accounts/acme/activity/export?format=ndjson"
+    with httpx.Client(headers=flaky.auth, timeout=30) as client:
+        with client.stream("GET", url) as answer:
+            assert answer.status_code == 200
+            with pytest.raises(httpx.RemoteProtocolError):  # not a complete-looking file
+                answer.read()
+        deadline = time.monotonic() + 30
+        while store.exports_closed < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.exports_opened == store.exports_closed == 1
+        # failing at once is a 503 (its words stay in the log), and the places are free again
+        store.fail_export_after = 0
+        for _ in range(3):
+            refused = client.get(url)
+            assert refused.status_code == 503
+            assert "hunter2" not in refused.text
+        store.fail_export_after = None
+        assert len(client.get(url).content.splitlines()) == 3_000
