@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ import zstandard
 from fastavro import writer as avro_writer
 
 from auditstream.schemas import codec
+from auditstream.sinks.compression import gzip_bytes
 from auditstream.sinks.render import ndjson_of, render_ndjson
 
 
@@ -57,8 +57,7 @@ class NdjsonFormat:
     ) -> bytes:
         body = render_ndjson(events, self.schema) if documents is None else ndjson_of(documents)
         if self.compression == "gzip":
-            # mtime=0: the same batch always gives the same bytes (replays rewrite identically).
-            return gzip.compress(body, compresslevel=self.level, mtime=0)
+            return gzip_bytes(body, self.level)
         if self.compression == "zstd":
             return zstandard.ZstdCompressor(level=3).compress(body)
         return body
