@@ -323,7 +323,11 @@ def _headers(msg: Any) -> tuple[tuple[str, bytes], ...]:
     raw = msg.headers()
     if not raw:
         return ()
-    return tuple((k, v if v is not None else b"") for k, v in raw)
+    # Called for every record read: the common case (no null value) without a generator.
+    for _name, value in raw:
+        if value is None:
+            return tuple((k, v if v is not None else b"") for k, v in raw)
+    return tuple(raw)
 
 
 def _release(producer: _KProducer, timeout: float = 30.0) -> None:
