@@ -10,7 +10,9 @@ from typing import Any, Literal, Protocol
 import zstandard
 from fastavro import writer as avro_writer
 
+from auditstream.pipeline.log import Record
 from auditstream.schemas import codec
+from auditstream.sinks.avro_passthrough import Framed, passthrough
 from auditstream.sinks.compression import gzip_bytes
 from auditstream.sinks.render import ndjson_of, render_ndjson
 
@@ -86,6 +88,12 @@ class AvroContainerFormat:
             sync_marker=b"auditstream-sync"[:16],
         )
         return buf.getvalue()
+
+    def encode_records(self, records: Sequence[Record]) -> Framed | None:
+        """The container of ``records`` framed from their Avro bodies without decoding them
+        (:mod:`sinks.avro_passthrough`), or None when the batch must be decoded (another
+        writer schema, a body the decoder would refuse or rewrite, a codec not framed)."""
+        return passthrough([r.value for r in records], self.codec_name)
 
 
 def format_for(fmt: str, compression: str, schema: str = "native") -> Format:

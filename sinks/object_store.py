@@ -53,9 +53,13 @@ class ObjectStoreSink(ABC):
         self.format: Format = format_for(fmt, compression, schema)
         self.schema = schema
 
-    def key_for(self, batch: Batch) -> str:
-        when = batch.first_recorded_at() or datetime.fromtimestamp(
-            batch.records[0].timestamp_ms / 1000, tz=UTC
+    def key_for(self, batch: Batch, first_recorded_at: datetime | None = None) -> str:
+        """The object key of ``batch``; ``first_recorded_at`` when its events are not
+        decoded (default: the first event's)."""
+        when = (
+            first_recorded_at
+            or batch.first_recorded_at()
+            or datetime.fromtimestamp(batch.records[0].timestamp_ms / 1000, tz=UTC)
         )
         return object_key(
             prefix=self.prefix,
@@ -76,6 +80,24 @@ class ObjectStoreSink(ABC):
             content_encoding=self.format.content_encoding,
         )
         return WriteResult(bytes_written=len(data), deliveries=1)
+
+    def write_encoded(self, batch: Batch) -> WriteResult | None:
+        """Store ``batch`` from its records as they are, without decoding them, when the
+        format can (Avro containers framed from the records' bodies); None when it cannot,
+        nothing written (the caller decodes the batch and calls :meth:`write`). Raises
+        :class:`DeliveryError` as :meth:`write` does. Only for a batch with no field
+        redaction: the bodies are written unchanged."""
+        encode = getattr(self.format, "encode_records", None)
+        framed = encode(batch.records) if encode is not None else None
+        if framed is None:
+            return None
+        self._put(
+            self.key_for(batch, framed.first_recorded_at),
+            framed.data,
+            content_type=self.format.content_type,
+            content_encoding=self.format.content_encoding,
+        )
+        return WriteResult(bytes_written=len(framed.data), deliveries=1)
 
     @abstractmethod
     def _put(
