@@ -172,7 +172,15 @@ def decode(data: bytes, reader: SchemaVersion | None = None) -> dict[str, Any]:
     try:
         # Same writer and reader: skip schema resolution (the common, hot case).
         record = schemaless_reader(buf, writer.parsed, None if writer is r else r.parsed)
-    except (EOFError, ValueError, IndexError, KeyError, UnicodeDecodeError, TypeError) as exc:
+    except (
+        EOFError,
+        ValueError,
+        IndexError,
+        KeyError,
+        UnicodeDecodeError,
+        TypeError,
+        OverflowError,  # a timestamp outside datetime's years 1-9999
+    ) as exc:
         raise MalformedMessage(f"corrupt or truncated Avro body: {exc!r}") from exc
     if buf.tell() != len(data):
         raise MalformedMessage(f"{len(data) - buf.tell()} trailing bytes after the Avro body")
