@@ -31,6 +31,9 @@ def _marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
+MAX_FILTER_VALUES = 1000
+"""Values one filter may list (SQLite binds at most 32,766 parameters to a statement)."""
+
 ActorMatch = Literal["either", "user_id", "email"]
 
 
@@ -41,6 +44,12 @@ def filter_where(
     activities (the facets count what else could be picked). ``actor_match`` keeps one side of
     the actor condition: a page reads each side along its own index and merges the two (with
     the ``OR`` SQLite would walk the account's whole time index for a rare actor)."""
+    values = len(flt.actors) + len(flt.categories) + len(flt.activities)
+    if values > MAX_FILTER_VALUES:
+        raise ValueError(
+            f"a filter takes at most {MAX_FILTER_VALUES} actors, categories and activities "
+            f"together, not {values}: narrow it, or ask in several parts"
+        )
     where = Where()
     where.add("account_id = ?", flt.account_id)
     if flt.actors:
@@ -83,7 +92,20 @@ def after_cursor(where: Where, order: Order, cursor: Cursor | None) -> None:
     if cursor is None:
         return
     op = "<" if order == "desc" else ">"
-    where.add(f"(occurred_at_us, event_id) {op} (?, ?)", cursor.occurred_at_us, cursor.event_id)
+    where.add(
+        f"(occurred_at_us, event_id) {op} (?, ?)",
+        clamp_int64(cursor.occurred_at_us),
+        cursor.event_id,
+    )
+
+
+INT64_MAX = 2**63 - 1
+
+
+def clamp_int64(value: int) -> int:
+    """``value`` within SQLite's integers: a client's cursor or checkpoint may name any number,
+    and one past the ends means the same as the end (nothing before or after it)."""
+    return max(-INT64_MAX - 1, min(INT64_MAX, value))
 
 
 def order_by(order: Order) -> str:

@@ -42,7 +42,13 @@ from auditstream.store.query import (
     PageRequest,
     micros,
 )
-from auditstream.store.sqlite_filters import ActorMatch, after_cursor, filter_where, order_by
+from auditstream.store.sqlite_filters import (
+    ActorMatch,
+    after_cursor,
+    clamp_int64,
+    filter_where,
+    order_by,
+)
 
 MAX_RETENTION_DAYS = 36_500
 EXPORT_CHUNK = MAX_PAGE
@@ -350,7 +356,7 @@ class SqliteStore:
                 .execute(
                     f"SELECT {_COLUMNS} FROM events WHERE account_id = ? AND seq > ? "  # noqa: S608
                     "ORDER BY seq LIMIT ?",
-                    (account_id, checkpoint.seq, limit),
+                    (account_id, clamp_int64(checkpoint.seq), limit),
                 )
                 .fetchall()
             )

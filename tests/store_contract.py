@@ -327,6 +327,26 @@ class StoreContract:
         assert store.query(ActivityFilter("nobody"), PageRequest()).events == []
 
     @pytest.mark.parametrize("order", ["desc", "asc"])
+    @pytest.mark.parametrize("micros_", [10**30, -(10**30), 2**63, -(2**63) - 1, 0])
+    def test_a_cursor_past_any_time_is_no_error(
+        self, store: AuditStore, order: str, micros_: int
+    ) -> None:
+        """A cursor decodes to any integer a client put in it."""
+        store.append([event_at(T0)])
+        cursor = Cursor.decode(Cursor(micros_, "'; DROP TABLE events; --").encode())
+        page = store.query(ActivityFilter(ACCOUNT), PageRequest(order=order, cursor=cursor))  # type: ignore[arg-type]
+        expected = (order == "desc") == (micros_ > 0)
+        assert len(page.events) == (1 if expected else 0)
+
+    @pytest.mark.parametrize("seq", [2**63, 10**19 - 1])
+    def test_a_checkpoint_past_any_seq_is_no_error(self, store: AuditStore, seq: int) -> None:
+        store.append([event_at(T0)])
+        checkpoint = Checkpoint.decode(Checkpoint(seq).encode())
+        page = store.after(ACCOUNT, checkpoint, 10)
+        assert page.events == []
+        assert page.checkpoint == checkpoint
+
+    @pytest.mark.parametrize("order", ["desc", "asc"])
     def test_pages_stay_stable_while_events_arrive(self, store: AuditStore, order: str) -> None:
         events = [event_at(T0 + timedelta(minutes=i // 2)) for i in range(30)]
         store.append(events)

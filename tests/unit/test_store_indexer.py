@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 
 from auditstream.pipeline import dead_letters, topics
 from auditstream.pipeline.embedded_log import EmbeddedLog
+from auditstream.pipeline.errors import LogError
 from auditstream.pipeline.log import OutgoingRecord, Record, TopicPartition
 from auditstream.producers.sdk import to_record
 from auditstream.store.errors import InvalidEvent, StoreError
@@ -253,3 +254,55 @@ def test_an_event_the_store_refuses_is_dead_lettered(
     assert letter.header(dead_letters.REASON) == b"invalid_event"
     assert letter.header(dead_letters.SOURCE_OFFSET) == b"1"
     assert embedded_log.committed_offsets(INDEXER_GROUP, topics.ACTIVITY) == {ACTIVITY: 3}
+
+
+def test_a_commit_that_fails_reads_the_batch_again_and_stores_it_once(
+    embedded_log: EmbeddedLog, store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _produce(embedded_log, [to_record(make_event()) for _ in range(10)])
+    indexer = Indexer(embedded_log, store, IndexerOptions(retention_interval_s=0))
+    real_commit = indexer._consumer.commit
+    calls = []
+
+    def commit_fails_once(offsets: Any) -> None:
+        calls.append(offsets)
+        if len(calls) == 1:
+            raise LogError("kafka: broker went away")
+        real_commit(offsets)
+
+    monkeypatch.setattr(indexer._consumer, "commit", commit_fails_once)
+    duplicates = _metric("auditstream_indexer_events_duplicate_total")
+    try:
+        with pytest.raises(LogError):
+            indexer.step()
+        assert store.count(ActivityFilter("acme")) == 10  # stored, not committed
+        assert indexer.step() == 10  # the same records again
+    finally:
+        indexer.close()
+    assert _metric("auditstream_indexer_events_duplicate_total") == duplicates + 10
+    assert store.count(ActivityFilter("acme")) == 10
+    assert embedded_log.committed_offsets(INDEXER_GROUP, topics.ACTIVITY) == {ACTIVITY: 10}
+
+
+def test_run_pauses_after_a_failure_and_goes_on(
+    embedded_log: EmbeddedLog, store: SqliteStore
+) -> None:
+    _produce(embedded_log, [to_record(make_event()) for _ in range(5)])
+    failing = _FailingStore(store, failures=3)
+    indexer = Indexer(
+        embedded_log, failing, IndexerOptions(poll_timeout_s=0.05, retry_pause_s=0.01)
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=indexer.run, args=(stop,))
+    thread.start()
+    try:
+        for _ in range(400):
+            if store.count(ActivityFilter("acme")) == 5:
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(10)
+        indexer.close()
+    assert failing.failures == 0
+    assert store.count(ActivityFilter("acme")) == 5

@@ -180,3 +180,22 @@ def test_pages_read_an_index(store: SqliteStore, conditions: dict[str, Any], ind
     text = " ".join(str(row[-1]) for row in plan)
     assert index in text, text
     assert store.query(ActivityFilter(ACCOUNT, **conditions), PageRequest(limit=5)).events
+
+
+def test_a_full_disk_stores_nothing_and_says_what_to_do(store: SqliteStore) -> None:
+    store.append([event_at(T0)])
+    pages = store._conn().execute("PRAGMA page_count").fetchone()[0]
+    store._conn().execute(f"PRAGMA max_page_count = {pages + 2}")  # as if the disk were full
+    big = [event_at(T0, details={"blob": "x" * 50_000}) for _ in range(5)]
+    with pytest.raises(StoreError, match=r"disk is full.*Free space"):
+        store.append(big)
+    assert store.count(ActivityFilter(ACCOUNT)) == 1
+    store._conn().execute("PRAGMA max_page_count = 1073741823")
+    assert store.append(big).inserted == 5
+    assert store.verify(ACCOUNT).ok
+
+
+def test_too_many_filter_values_is_a_clear_error(store: SqliteStore) -> None:
+    actors = tuple(f"u-{i}" for i in range(20_000))
+    with pytest.raises(ValueError, match="at most 1000"):
+        store.query(ActivityFilter(ACCOUNT, actors=actors), PageRequest())
