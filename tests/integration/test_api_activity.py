@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from auditstream.api.activity_params import encode_cursor
 from auditstream.api.app import create_app
 from auditstream.api.options import ApiOptions
 from auditstream.api.service import SettingsService
@@ -26,7 +27,7 @@ from auditstream.config.secrets import SecretBox
 from auditstream.pipeline.embedded_log import EmbeddedLog
 from auditstream.store.base import StoredEvent
 from auditstream.store.errors import StoreError
-from auditstream.store.query import ActivityFilter, Order
+from auditstream.store.query import ActivityFilter, Cursor, Order
 from auditstream.store.sqlite_store import SqliteStore
 from devservices.ports import free_port
 from tests.api_server import serve
@@ -325,3 +326,21 @@ def test_an_export_whose_store_fails_midway_breaks_off_visibly(flaky: Served) ->
             assert "hunter2" not in refused.text
         store.fail_export_after = None
         assert len(client.get(url).content.splitlines()) == 3_000
+
+
+@pytest.mark.parametrize("micros", [10**30, -(10**30), 0, 2**63, -(2**63) - 1])
+def test_a_forged_cursor_with_a_sound_check_reads_only_the_callers_account(
+    served: Served, micros: int
+) -> None:
+    served.store.append([make_event(occurred_at=T0), make_event(account_id="globex")])
+    # The check is not a secret: a client can make one for any position, and gets a page of
+    # its own account from there (the account comes from the path).
+    cursor = encode_cursor(Cursor(micros, "z" * 100), ActivityFilter("acme"), "desc")
+    with httpx.Client(base_url=served.url, headers=served.auth, timeout=30) as client:
+        answer = client.get("/v1/accounts/acme/activity", params={"cursor": cursor})
+        assert answer.status_code == 200, answer.text
+        assert {e["account_id"] for e in answer.json()["events"]} <= {"acme"}
+        for after in ("s" + "9" * 19, "s0"):
+            read = client.get("/v1/accounts/acme/activity", params={"after": after})
+            assert read.status_code == 200, read.text
+            assert {e["account_id"] for e in read.json()["events"]} <= {"acme"}
