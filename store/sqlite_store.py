@@ -31,7 +31,7 @@ from auditstream.store.base import (
 )
 from auditstream.store.errors import StoreError, StoreUnavailable
 from auditstream.store.event_columns import EventColumns, columns_of
-from auditstream.store.hash_chain import GENESIS, ChainRow, first_fault, link
+from auditstream.store.hash_chain import GENESIS, ChainFault, ChainRow, first_fault, link
 from auditstream.store.query import (
     MAX_PAGE,
     ActivityFilter,
@@ -52,6 +52,7 @@ from auditstream.store.sqlite_filters import (
 
 MAX_RETENTION_DAYS = 36_500
 EXPORT_CHUNK = MAX_PAGE
+_IDLE = 8  # connections kept open between operations
 _ID_CHUNK = 500  # event ids per duplicate lookup (well under SQLite's 32,766 variables)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COLUMNS = "account_id, event_id, occurred_at_us, seq, canonical, hash"
@@ -92,37 +93,67 @@ class SqliteStore:
         self.path = Path(path)
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
         self.migrate()
 
     # -- connections and errors -------------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None and not self._closed:
-            return conn
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection for this thread's operation, back to the pool after it: a server
+        whose every request runs on a new thread keeps only as many open as run at once.
+        Nested use in one thread gets the same connection (one snapshot, one transaction)."""
+        held: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if held is not None:
+            yield held
+            return
+        conn = self._borrow()
+        self._local.conn = conn
+        try:
+            yield conn
+        finally:
+            self._local.conn = None
+            self._give_back(conn)
+
+    def _borrow(self) -> sqlite3.Connection:
         with self._lock:
             if self._closed:
                 raise StoreError("the audit store is closed; open it again")
-            with self._errors("opening the audit store"):
-                conn = sqlite3.connect(
-                    str(self.path),
-                    timeout=self._busy_timeout_s,
-                    isolation_level=None,
-                    check_same_thread=False,
-                )
-                try:
-                    conn.execute("PRAGMA journal_mode = WAL")
-                    # An event the indexer commits past must survive a power cut.
-                    conn.execute("PRAGMA synchronous = FULL")
-                except sqlite3.Error:
-                    conn.close()
-                    raise
-            self._connections.append(conn)
-            self._local.conn = conn
-            return conn
+            if self._idle:
+                return self._idle.pop()
+        with self._errors("opening the audit store"):
+            conn = sqlite3.connect(
+                str(self.path),
+                timeout=self._busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                # An event the indexer commits past must survive a power cut.
+                conn.execute("PRAGMA synchronous = FULL")
+            except sqlite3.Error:
+                conn.close()
+                raise
+        return conn
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            if not self._closed and not conn.in_transaction and len(self._idle) < _IDLE:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def _fetchall(self, doing: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self._connection() as conn, self._errors(doing):
+            return conn.execute(sql, params).fetchall()
+
+    def _fetchone(self, doing: str, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+        with self._connection() as conn, self._errors(doing):
+            row: tuple[Any, ...] | None = conn.execute(sql, params).fetchone()
+            return row
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -166,8 +197,7 @@ class SqliteStore:
     @contextmanager
     def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
         """One write transaction: all of it commits, or nothing (rolled back on any error)."""
-        conn = self._conn()
-        with self._errors(doing):
+        with self._connection() as conn, self._errors(doing):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -180,8 +210,7 @@ class SqliteStore:
     @contextmanager
     def _read(self, doing: str) -> Iterator[sqlite3.Connection]:
         """Reads that see one snapshot of the file."""
-        conn = self._conn()
-        with self._errors(doing):
+        with self._connection() as conn, self._errors(doing):
             conn.execute("BEGIN")
             try:
                 yield conn
@@ -192,9 +221,8 @@ class SqliteStore:
     def migrate(self) -> bool:
         """Create or upgrade the tables; ``True`` when something changed. Raises
         ``StoreUnavailable`` for a file a newer release wrote."""
-        conn = self._conn()
         try:
-            with self._errors("creating the tables"):
+            with self._connection() as conn, self._errors("creating the tables"):
                 return sqlite_schema.migrate(conn)
         except sqlite_schema.NewerSchema as exc:
             raise StoreUnavailable(
@@ -203,11 +231,12 @@ class SqliteStore:
             ) from None
 
     def close(self) -> None:
+        """Close the idle connections; one in use closes when its operation ends."""
         with self._lock:
             self._closed = True
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
     def __enter__(self) -> SqliteStore:
         return self
@@ -318,18 +347,13 @@ class SqliteStore:
             f"SELECT {_COLUMNS} FROM events WHERE {where.sql} "  # noqa: S608 -- placeholders only
             f"{order_by(page.order)} LIMIT ?"
         )
-        with self._errors("reading events"):
-            return self._conn().execute(sql, [*where.params, page.limit + 1]).fetchall()
+        return self._fetchall("reading events", sql, [*where.params, page.limit + 1])
 
     def count(self, flt: ActivityFilter) -> int:
         where = filter_where(flt)
-        with self._errors("counting events"):
-            row = (
-                self._conn()
-                .execute(f"SELECT COUNT(*) FROM events WHERE {where.sql}", where.params)  # noqa: S608
-                .fetchone()
-            )
-        return int(row[0])
+        sql = f"SELECT COUNT(*) FROM events WHERE {where.sql}"  # noqa: S608 -- placeholders only
+        row = self._fetchone("counting events", sql, where.params)
+        return int(row[0]) if row else 0
 
     def facets(self, flt: ActivityFilter) -> Facets:
         where = filter_where(flt, with_kinds=False)
@@ -350,31 +374,23 @@ class SqliteStore:
     def after(self, account_id: str, checkpoint: Checkpoint, limit: int) -> CheckpointPage:
         if not 1 <= limit <= MAX_PAGE:
             raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
-        with self._errors("reading events after a checkpoint"):
-            rows = (
-                self._conn()
-                .execute(
-                    f"SELECT {_COLUMNS} FROM events WHERE account_id = ? AND seq > ? "  # noqa: S608
-                    "ORDER BY seq LIMIT ?",
-                    (account_id, clamp_int64(checkpoint.seq), limit),
-                )
-                .fetchall()
-            )
+        rows = self._fetchall(
+            "reading events after a checkpoint",
+            f"SELECT {_COLUMNS} FROM events WHERE account_id = ? AND seq > ? "  # noqa: S608
+            "ORDER BY seq LIMIT ?",
+            (account_id, clamp_int64(checkpoint.seq), limit),
+        )
         events = [_stored(row) for row in rows]
         return CheckpointPage(
             events=events, checkpoint=Checkpoint(events[-1].seq) if events else checkpoint
         )
 
     def get(self, account_id: str, event_id: str) -> StoredEvent | None:
-        with self._errors("reading an event"):
-            row = (
-                self._conn()
-                .execute(
-                    f"SELECT {_COLUMNS} FROM events WHERE account_id = ? AND event_id = ?",  # noqa: S608
-                    (account_id, event_id),
-                )
-                .fetchone()
-            )
+        row = self._fetchone(
+            "reading an event",
+            f"SELECT {_COLUMNS} FROM events WHERE account_id = ? AND event_id = ?",  # noqa: S608
+            (account_id, event_id),
+        )
         return None if row is None else _stored(row)
 
     def export(self, flt: ActivityFilter, order: Order = "desc") -> Iterator[StoredEvent]:
@@ -389,9 +405,10 @@ class SqliteStore:
             cursor = page.next_cursor
 
     def accounts(self) -> list[str]:
-        with self._errors("listing accounts"):
-            rows = self._conn().execute("SELECT account_id FROM account_chains ORDER BY account_id")
-            return [account for (account,) in rows]
+        rows = self._fetchall(
+            "listing accounts", "SELECT account_id FROM account_chains ORDER BY account_id", ()
+        )
+        return [account for (account,) in rows]
 
     # -- retention ----------------------------------------------------------------------------
 
@@ -416,12 +433,11 @@ class SqliteStore:
                 )
 
     def retention_days(self, account_id: str) -> int:
-        with self._errors("reading a retention"):
-            row = (
-                self._conn()
-                .execute("SELECT days FROM retention_overrides WHERE account_id = ?", (account_id,))
-                .fetchone()
-            )
+        row = self._fetchone(
+            "reading a retention",
+            "SELECT days FROM retention_overrides WHERE account_id = ?",
+            (account_id,),
+        )
         return DEFAULT_RETENTION_DAYS if row is None else int(row[0])
 
     def apply_retention(self, now: datetime, batch_size: int = 10_000) -> RetentionResult:
@@ -480,66 +496,61 @@ class SqliteStore:
     # -- verification -------------------------------------------------------------------------
 
     def verify(self, account_id: str) -> VerifyResult:
-        with self._errors("reading the chain head"):
-            head_row = (
-                self._conn()
-                .execute(
-                    "SELECT last_seq, last_hash, start_seq, start_hash FROM account_chains "
-                    "WHERE account_id = ?",
-                    (account_id,),
-                )
-                .fetchone()
+        # One snapshot for the head and the rows: events appended meanwhile are not "inserted".
+        with self._read("verifying the chain") as conn:
+            head_row = conn.execute(
+                "SELECT last_seq, last_hash, start_seq, start_hash FROM account_chains "
+                "WHERE account_id = ?",
+                (account_id,),
+            ).fetchone()
+            head = _Head(0, GENESIS, 1, GENESIS) if head_row is None else _Head(*head_row)
+            walked = _Walk()
+            fault = first_fault(
+                walked.rows(self._chain_rows(account_id)), head.start_seq, head.start_hash
             )
-        head = _Head(0, GENESIS, 1, GENESIS) if head_row is None else _Head(*head_row)
-        walked = _Walk()
-        fault = first_fault(
-            walked.rows(self._chain_rows(account_id)), head.start_seq, head.start_hash
-        )
-        if fault is not None:
-            return VerifyResult(
-                account_id, walked.count, False, fault.seq, fault.problem, fault.detail
-            )
-        # The walk checks each row against the one before; the head checks the end, so rows
-        # removed or added after the last row are found too.
-        next_seq = walked.last_seq + 1 if walked.count else head.start_seq
-        if next_seq <= head.last_seq:
-            return VerifyResult(
-                account_id,
-                walked.count,
-                False,
-                next_seq,
-                "removed",
-                f"rows {next_seq}..{head.last_seq} are missing (the chain ends at {head.last_seq})",
-            )
-        if next_seq > head.last_seq + 1 or (walked.count and walked.last_hash != head.last_hash):
-            return VerifyResult(
-                account_id,
-                walked.count,
-                False,
-                min(next_seq - 1, head.last_seq + 1),
-                "inserted",
-                f"the chain ends at {head.last_seq}, yet rows up to {next_seq - 1} follow it",
-            )
-        return VerifyResult(account_id, walked.count, True)
+        return _verdict(account_id, head, walked, fault)
 
     def _chain_rows(self, account_id: str) -> Iterator[ChainRow]:
         after = -1
         while True:
-            with self._errors("reading the chain"):
-                rows = (
-                    self._conn()
-                    .execute(
-                        "SELECT seq, prev_hash, hash, canonical FROM events "
-                        "WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                        (account_id, after, EXPORT_CHUNK),
-                    )
-                    .fetchall()
-                )
+            rows = self._fetchall(
+                "reading the chain",
+                "SELECT seq, prev_hash, hash, canonical FROM events "
+                "WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (account_id, after, EXPORT_CHUNK),
+            )
             for seq, prev_hash, hash_, canonical in rows:
                 yield ChainRow(seq, str(prev_hash), str(hash_), _as_bytes(canonical))
             if len(rows) < EXPORT_CHUNK:
                 return
             after = rows[-1][0]
+
+
+def _verdict(account_id: str, head: _Head, walked: _Walk, fault: ChainFault | None) -> VerifyResult:
+    if fault is not None:
+        return VerifyResult(account_id, walked.count, False, fault.seq, fault.problem, fault.detail)
+    # The walk checks each row against the one before; the head checks the end, so rows
+    # removed or added after the last row are found too.
+    next_seq = walked.last_seq + 1 if walked.count else head.start_seq
+    if next_seq <= head.last_seq:
+        return VerifyResult(
+            account_id,
+            walked.count,
+            False,
+            next_seq,
+            "removed",
+            f"rows {next_seq}..{head.last_seq} are missing (the chain ends at {head.last_seq})",
+        )
+    if next_seq > head.last_seq + 1 or (walked.count and walked.last_hash != head.last_hash):
+        return VerifyResult(
+            account_id,
+            walked.count,
+            False,
+            min(next_seq - 1, head.last_seq + 1),
+            "inserted",
+            f"the chain ends at {head.last_seq}, yet rows up to {next_seq - 1} follow it",
+        )
+    return VerifyResult(account_id, walked.count, True)
 
 
 class _Walk:

@@ -120,6 +120,38 @@ def test_control_characters_are_stored_and_searched(store: SqliteStore) -> None:
     assert store.count(ActivityFilter(ACCOUNT, text="nul\x00byte")) == 1
 
 
+def test_threads_that_come_and_go_keep_few_connections_open(store: SqliteStore) -> None:
+    store.append([event_at(T0)])
+    for _ in range(50):  # a server that runs each request on a new thread
+        thread = threading.Thread(target=store.count, args=(ActivityFilter(ACCOUNT),))
+        thread.start()
+        thread.join()
+    assert len(store._idle) == 1
+
+
+def test_verify_while_events_arrive_sees_one_snapshot(store: SqliteStore) -> None:
+    store.append([event_at(T0) for _ in range(3000)])
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def keep_appending() -> None:
+        try:
+            while not done.is_set():
+                store.append([event_at(T0) for _ in range(10)])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    writer = threading.Thread(target=keep_appending)
+    writer.start()
+    try:
+        results = [store.verify(ACCOUNT) for _ in range(5)]
+    finally:
+        done.set()
+        writer.join()
+    assert errors == []
+    assert all(result.ok for result in results), results
+
+
 def test_threads_append_concurrently_into_one_chain(store: SqliteStore) -> None:
     errors: list[BaseException] = []
 
@@ -184,13 +216,15 @@ def test_pages_read_an_index(store: SqliteStore, conditions: dict[str, Any], ind
 
 def test_a_full_disk_stores_nothing_and_says_what_to_do(store: SqliteStore) -> None:
     store.append([event_at(T0)])
-    pages = store._conn().execute("PRAGMA page_count").fetchone()[0]
-    store._conn().execute(f"PRAGMA max_page_count = {pages + 2}")  # as if the disk were full
+    with store._connection() as conn:  # the pool's one connection, used by what follows
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # as if the disk were full
     big = [event_at(T0, details={"blob": "x" * 50_000}) for _ in range(5)]
     with pytest.raises(StoreError, match=r"disk is full.*Free space"):
         store.append(big)
     assert store.count(ActivityFilter(ACCOUNT)) == 1
-    store._conn().execute("PRAGMA max_page_count = 1073741823")
+    with store._connection() as conn:
+        conn.execute("PRAGMA max_page_count = 1073741823")
     assert store.append(big).inserted == 5
     assert store.verify(ACCOUNT).ok
 
