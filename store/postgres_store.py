@@ -203,27 +203,34 @@ class PostgresStore:
         }
         self._months: set[Month] = set()
         self._months_lock = threading.Lock()
+        self._pool_size = pool_size
+        self._pool_lock = threading.Lock()
+        self._in_use = 0
         self._closed = False
         # One direct connection first: a wrong password or database is named now, not hidden
         # behind the pool's timeout.
         self._probe()
-        self._pool = ConnectionPool(
-            dsn,
+        self._pool = self._open_pool()
+
+    # -- connections and errors -------------------------------------------------------------
+
+    def _open_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            self._dsn,
             min_size=1,
-            max_size=pool_size,
+            max_size=self._pool_size,
             kwargs={**self._connect_kwargs, "autocommit": True},
-            timeout=connect_timeout_s,
+            timeout=self._connect_timeout_s,
             check=ConnectionPool.check_connection,
             name="auditstream-store",
             open=False,
         )
         try:
-            self._pool.open(wait=True, timeout=connect_timeout_s * 2)
+            pool.open(wait=True, timeout=self._connect_timeout_s * 2)
         except PoolTimeout:
-            self._pool.close()
+            pool.close()
             raise self._unavailable("opening the store") from None
-
-    # -- connections and errors -------------------------------------------------------------
+        return pool
 
     def _probe(self) -> None:
         try:
@@ -243,19 +250,53 @@ class PostgresStore:
             "busy; retry, or raise the store's pool size"
         )
 
+    def _pooled(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        with self._pool_lock:
+            if self._closed:
+                raise StoreError("the audit store is closed; open it again")
+            return self._pool
+
+    def _recover_pool(self) -> bool:
+        """After the pool gave no connection: when none of ours is in use and the server
+        answers again, the pool is only waiting out its reconnection back-off (which grows to
+        minutes over a long outage), so a new pool replaces it. ``False``: it stays."""
+        with self._pool_lock:
+            if self._closed or self._in_use >= self._pool_size:
+                return False
+        try:
+            self._probe()
+        except StoreUnavailable:
+            return False
+        fresh = self._open_pool()
+        with self._pool_lock:
+            old, self._pool = self._pool, fresh
+        old.close(timeout=0)
+        return True
+
     @contextmanager
     def _connection(self, doing: str) -> Iterator[psycopg.Connection[Any]]:
-        if self._closed:
-            raise StoreError("the audit store is closed; open it again")
         try:
-            with self._pool.connection() as conn:
-                yield conn
-        except PoolTimeout:
-            raise self._unavailable(doing) from None
+            for attempt in (1, 2):
+                pool = self._pooled()
+                try:
+                    conn = pool.getconn()
+                except PoolTimeout:
+                    if attempt == 1 and self._recover_pool():
+                        continue
+                    raise self._unavailable(doing) from None
+                break
         except PoolClosed:
             raise StoreError("the audit store is closed; open it again") from None
+        with self._pool_lock:
+            self._in_use += 1
+        try:
+            yield conn
         except psycopg.Error as exc:
             raise mapped(exc, doing, self._where) from exc
+        finally:
+            with self._pool_lock:
+                self._in_use -= 1
+            pool.putconn(conn)
 
     def migrate(self) -> list[int]:
         """Apply the migrations this database lacks, in order, under an advisory lock (safe to
@@ -294,9 +335,10 @@ class PostgresStore:
         return applied_now
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        with self._pool_lock:
+            if self._closed:
+                return
+            self._closed = True
         self._pool.close(timeout=10)
 
     def __enter__(self) -> PostgresStore:
@@ -306,6 +348,20 @@ class PostgresStore:
         self.close()
 
     # -- partitions -----------------------------------------------------------------------------
+
+    def create_months(self, first: datetime, last: datetime) -> int:
+        """Create ahead the month partitions from ``first`` to ``last`` (both included; months
+        outside 2000-2099 have none); returns how many months that covers."""
+        start, end = month_of(micros(first)), month_of(micros(last))
+        if start is None or end is None:
+            raise ValueError("months exist from 2000 to 2099 only")
+        wanted = set()
+        month = start
+        while month <= end:
+            wanted.add(month)
+            month = month.next()
+        self._ensure_months(wanted)
+        return len(wanted)
 
     def _existing_months(self, conn: psycopg.Connection[Any]) -> set[Month]:
         rows = conn.execute(
