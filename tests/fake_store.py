@@ -86,7 +86,6 @@ class FakeStore:
         self.broken = False
         self.exports_opened = 0
         self.exports_closed = 0
-        self.export_rows_read = 0
 
     def _check(self) -> None:
         if self.broken:
@@ -206,7 +205,6 @@ class _Rows:
             raise StopIteration
         self._store._check()
         event = next(self._left)
-        self._store.export_rows_read += 1
         return event
 
     def close(self) -> None:
