@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from auditstream.api.options import ApiOptions
 from auditstream.api.rate_limits import ConcurrencyCap, TokenBuckets, retry_after
 
 
@@ -94,3 +95,24 @@ def test_concurrency_cap() -> None:
 @pytest.mark.parametrize(("seconds", "header"), [(0.0, 1), (0.05, 1), (1.0, 1), (1.01, 2)])
 def test_retry_after(seconds: float, header: int) -> None:
     assert retry_after(seconds) == header
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"activity_reads_per_second": 0},
+        {"activity_reads_per_second": float("nan")},
+        {"activity_read_burst": 0},
+        {"exports_per_account": 0},
+        {"activity_read_threads": 0},
+    ],
+)
+def test_activity_limits_are_checked_at_start_up(changes: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        ApiOptions(**changes)  # type: ignore[arg-type]
+
+
+def test_activity_limit_defaults() -> None:
+    options = ApiOptions()
+    assert (options.activity_reads_per_second, options.activity_read_burst) == (20.0, 40)
+    assert (options.exports_per_account, options.activity_read_threads) == (2, 8)
