@@ -723,7 +723,9 @@ Action = tuple[float, str, Callable[[], str]]
 
 
 @dataclass
-class _Run:
+class Run:
+    """One run's moving parts and what it learnt (also driven by ``bench/soak.py``)."""
+
     scenario: str
     options: Options
     workdir: Path
@@ -744,7 +746,7 @@ class _Run:
     problems: list[str] = field(default_factory=list)
 
 
-def _kill9_actions(run: _Run) -> list[Action]:
+def _kill9_actions(run: Run) -> list[Action]:
     moments = sorted(run.rng.uniform(0.05, 0.95) for _ in range(run.options.kills))
 
     def kill() -> str:
@@ -762,7 +764,7 @@ def _kill9_actions(run: _Run) -> list[Action]:
     return [(m, "kill9", kill) for m in moments]
 
 
-def _broker_actions(run: _Run) -> list[Action]:
+def _broker_actions(run: Run) -> list[Action]:
     state: dict[str, int] = {}
 
     def kill_follower() -> str:
@@ -797,7 +799,7 @@ def _broker_actions(run: _Run) -> list[Action]:
     ]
 
 
-def _webhook_actions(run: _Run) -> list[Action]:
+def _webhook_actions(run: Run) -> list[Action]:
     failing, healthy = run.receivers[HOOK_B], run.receivers[HOOK_A]
     state: dict[str, Any] = {}
 
@@ -828,7 +830,7 @@ def _webhook_actions(run: _Run) -> list[Action]:
     return [(0.15, "webhook 503", fail), (0.16, "webhook ok", recover)]
 
 
-def _scaling_actions(run: _Run) -> list[Action]:
+def _scaling_actions(run: Run) -> list[Action]:
     def workers_up() -> str:
         run.stack.start_worker()
         run.stack.start_worker()
@@ -854,7 +856,7 @@ def _scaling_actions(run: _Run) -> list[Action]:
     ]
 
 
-def _poison_actions(run: _Run) -> list[Action]:
+def _poison_actions(run: Run) -> list[Action]:
     records = run.poison = poison_records(run.options.seed)
 
     def inject(i: int) -> Callable[[], str]:
@@ -870,7 +872,7 @@ def _poison_actions(run: _Run) -> list[Action]:
     return [(0.1 + i * step, "poison", inject(i)) for i in range(len(records))]
 
 
-def _store_actions(run: _Run) -> list[Action]:
+def _store_actions(run: Run) -> list[Action]:
     state: dict[str, float] = {}
 
     def stop() -> str:
@@ -911,7 +913,7 @@ def changed_settings(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _settings_actions(run: _Run) -> list[Action]:
+def _settings_actions(run: Run) -> list[Action]:
     def change() -> str:
         old = run.raw
         new = changed_settings(old)
@@ -1028,7 +1030,7 @@ default, ``auditstream-router-<uuid>``) would not, and the brokers abort it only
 times out (librdkafka's ``transaction.timeout.ms``, 60 s, plus up to 10 s): until then no
 read_committed consumer reads past it, and every destination waits."""
 
-_ACTIONS: dict[str, Callable[[_Run], list[Action]]] = {
+_ACTIONS: dict[str, Callable[[Run], list[Action]]] = {
     "kill9": _kill9_actions,
     "brokers": _broker_actions,
     "webhook503": _webhook_actions,
@@ -1040,7 +1042,7 @@ _ACTIONS: dict[str, Callable[[_Run], list[Action]]] = {
 
 
 def _count(
-    run: _Run,
+    run: Run,
     raw: list[dict[str, Any]],
     expected: dict[str, set[str]],
     reader: LocalReader,
@@ -1071,7 +1073,7 @@ def _count(
     return out
 
 
-def _examples(run: _Run, lost: set[str], extra: set[str], dupes: set[str]) -> list[str]:
+def _examples(run: Run, lost: set[str], extra: set[str], dupes: set[str]) -> list[str]:
     """A few of the events that are wrong, with their activity offset when it is known."""
     out = []
     for what, ids in (("lost", lost), ("extra", extra), ("duplicated", dupes)):
@@ -1094,7 +1096,7 @@ def _complete(counts: dict[str, Count]) -> bool:
 
 
 @contextlib.contextmanager
-def _receivers() -> Iterator[dict[str, WebhookReceiver]]:
+def webhook_receivers() -> Iterator[dict[str, WebhookReceiver]]:
     with WebhookReceiver(SECRET.encode()) as a, WebhookReceiver(SECRET.encode()) as b:
         yield {HOOK_A: a, HOOK_B: b}
 
@@ -1121,7 +1123,7 @@ def run(scenario: str, workdir: Path, options: Options | None = None) -> Result:
     say(f"{scenario}: starting a three-node cluster in {workdir}")
     with contextlib.ExitStack() as resources:
         cluster = resources.enter_context(KafkaCluster.start(workdir / "kafka"))
-        receivers = resources.enter_context(_receivers())
+        receivers = resources.enter_context(webhook_receivers())
         store = None
         if "store" in scenario.split("+"):
             store = AzureStore(workdir / "azurite")
@@ -1129,7 +1131,7 @@ def run(scenario: str, workdir: Path, options: Options | None = None) -> Result:
         log = KafkaLog(cluster.bootstrap)
         stack = Stack(workdir, cluster.bootstrap, out)
         rng = random.Random(f"{scenario}-{options.seed}")
-        state = _Run(scenario, options, workdir, cluster, stack, receivers, rng, log, store)
+        state = Run(scenario, options, workdir, cluster, stack, receivers, rng, log, store)
         try:
             return _run(state)
         finally:
@@ -1138,7 +1140,7 @@ def run(scenario: str, workdir: Path, options: Options | None = None) -> Result:
             log.close()
 
 
-def _setup(run: _Run, step: Callable[[], object], what: str, attempts: int = 3) -> None:
+def _setup(run: Run, step: Callable[[], object], what: str, attempts: int = 3) -> None:
     """Run a setup ``step``, again after a ``LogError`` (noted). A client given the cluster's
     three addresses drops those bootstrap connections once it has learnt the brokers, and an
     admin request in flight on one fails with _DESTROY_BROKER; the setup is not what a run
@@ -1153,16 +1155,23 @@ def _setup(run: _Run, step: Callable[[], object], what: str, attempts: int = 3) 
                 raise
 
 
-def _run(run: _Run) -> Result:
-    options = run.options
+def start_stream(run: Run) -> list[dict[str, Any]]:
+    """Publish the suite's settings (an object-store account too when ``run.store``), start
+    the router and ``options.workers`` sink workers; returns the settings as written."""
     blob = None
     if run.store is not None:
         blob = run.store.destination("blob", prefix="faults", format="ndjson", compression="gzip")
     raw = run.raw = account_settings(run.receivers[HOOK_A].url, run.receivers[HOOK_B].url, blob)
     _setup(run, lambda: publish_settings(run.log, _with_batches(raw)), "publishing the settings")
     run.stack.start_router()
-    for _ in range(options.workers):
+    for _ in range(run.options.workers):
         run.stack.start_worker()
+    return raw
+
+
+def _run(run: Run) -> Result:
+    options = run.options
+    raw = start_stream(run)
     longest = max(_MIN_PRODUCTION_S.get(p, 0.0) for p in run.scenario.split("+"))
     rate = min(options.rate, options.events / max(options.min_production_s, longest))
     accounts = [a["account_id"] for a in raw]
@@ -1194,31 +1203,10 @@ def _run(run: _Run) -> Result:
     expected = _expected(run, production)
     if run.new_raw is not None:
         raw = run.new_raw  # every destination, the added one too
-    reader = LocalReader(run.stack.out)
-    deadline = drained_from + options.drain_timeout_s
-    counts = _count(run, raw, expected, reader)
-    changed_at, last = time.monotonic(), _totals(counts)
     stall_s = max([options.stall_s, *(_MIN_STALL_S.get(p, 0.0) for p in parts)])
-    while not _complete(counts) and time.monotonic() < deadline:
-        if time.monotonic() - changed_at > stall_s:
-            break
-        run.stack.check()
-        time.sleep(1.0)
-        counts = _count(run, raw, expected, reader)
-        if _totals(counts) != last:
-            changed_at, last = time.monotonic(), _totals(counts)
-    if _complete(counts):
-        result.drain_s = time.monotonic() - drained_from
-    else:
-        waited = time.monotonic() - drained_from
-        run.problems.append(
-            f"not every event arrived: gave up after {waited:.0f} s "
-            f"({time.monotonic() - changed_at:.0f} s without a new delivery)"
-        )
-    # Anything delivered twice would show up now: watch a little longer than a batch's age.
-    time.sleep(3.0)
-    counts = _count(run, raw, expected, reader)
-    result.per_destination = counts
+    result.per_destination, result.drain_s = wait_for_destinations(
+        run, raw, expected, stall_s, since=drained_from
+    )
     result.produced = len(production.acked)
     if production.failed:
         run.notes.append(f"{len(production.failed)} events refused by the log (not expected)")
@@ -1230,7 +1218,48 @@ def _run(run: _Run) -> Result:
     return result
 
 
-def _expected(run: _Run, production: Production) -> dict[str, set[str]]:
+def wait_for_destinations(
+    run: Run,
+    raw: list[dict[str, Any]],
+    expected: dict[str, set[str]],
+    stall_s: float,
+    tick: Callable[[], None] | None = None,
+    since: float | None = None,
+) -> tuple[dict[str, Count], float | None]:
+    """Wait until every destination of ``raw`` holds its ``expected`` ids, at most
+    ``drain_timeout_s`` and at most ``stall_s`` without a new delivery (then a problem is
+    noted). Returns the counts (taken 3 s after, so a late duplicate shows) and the seconds it
+    took since ``since`` (default: now), None when it gave up. ``tick`` runs every second
+    (default: replace processes that exited)."""
+    tick = tick or run.stack.check
+    drained_from = time.monotonic() if since is None else since
+    reader = LocalReader(run.stack.out)
+    deadline = drained_from + run.options.drain_timeout_s
+    counts = _count(run, raw, expected, reader)
+    changed_at, last = time.monotonic(), _totals(counts)
+    while not _complete(counts) and time.monotonic() < deadline:
+        if time.monotonic() - changed_at > stall_s:
+            break
+        tick()
+        time.sleep(1.0)
+        counts = _count(run, raw, expected, reader)
+        if _totals(counts) != last:
+            changed_at, last = time.monotonic(), _totals(counts)
+    drain_s = None
+    if _complete(counts):
+        drain_s = time.monotonic() - drained_from
+    else:
+        waited = time.monotonic() - drained_from
+        run.problems.append(
+            f"not every event arrived: gave up after {waited:.0f} s "
+            f"({time.monotonic() - changed_at:.0f} s without a new delivery)"
+        )
+    # Anything delivered twice would show up now: watch a little longer than a batch's age.
+    time.sleep(3.0)
+    return _count(run, raw, expected, reader), drain_s
+
+
+def _expected(run: Run, production: Production) -> dict[str, set[str]]:
     if run.new_raw is None:
         return expected_per_destination(production.acked, run.raw)
     # By offset: the activity topic says which events came before the change's audit events.
@@ -1420,7 +1449,7 @@ def _check_full_log(log: EmbeddedLog, db: Path, producer: ProducerProcess) -> li
     return problems
 
 
-def _check_poison(run: _Run, production: Production) -> None:
+def _check_poison(run: Run, production: Production) -> None:
     records = run.poison
     want = Counter(reason for _k, reason, _r in records if reason is not None)
     got = read_dead_letters(run.log, sum(want.values()), timeout=60.0)
