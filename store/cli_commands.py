@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from auditstream.store.base import DEFAULT_RETENTION_DAYS
-from auditstream.store.open_store import STORE_ENV, default_store_url, open_store
+from auditstream.store.open_store import DEFAULT_STORE, STORE_ENV, default_store_url, open_store
 from auditstream.store.query import Checkpoint
 from auditstream.store.sqlite_store import MAX_RETENTION_DAYS
 
@@ -88,7 +88,9 @@ def _store_arg(p: argparse.ArgumentParser) -> None:
         "--store",
         default=None,
         help=f"the audit store: sqlite:///path.db, a file path, or postgresql://user@host/db "
-        f"(default: ${STORE_ENV}, else {default_store_url()})",
+        f"(default: ${STORE_ENV}, else {DEFAULT_STORE}; now "
+        # argparse formats help with %: a percent-encoded URL must not break --help
+        f"{shown_url(default_store_url()).replace('%', '%%')})",
     )
 
 

@@ -123,3 +123,14 @@ def test_a_store_that_cannot_open_is_a_clear_error(
     missing = tmp_path / "no" / "such" / "audit.db"
     assert main(["store", "migrate", "--store", str(missing)]) == 2
     assert "check that the folder" in capsys.readouterr().err
+
+
+def test_help_never_shows_a_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AUDITSTREAM_STORE", "postgresql://app:hunter2@db/audit?x=%41%(")
+    with pytest.raises(SystemExit):
+        main(["store", "verify", "--help"])
+    out = capsys.readouterr().out
+    assert "hunter2" not in out
+    assert "app:***@db" in out
