@@ -732,8 +732,11 @@ class PostgresStore:
                 conn.execute(sql.SQL("DROP TABLE {}").format(table))
                 return True
         except StoreError as exc:
-            if isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
-                return False  # readers hold the table: next time
+            # Readers hold the table (next time), or another process dropped it first.
+            if isinstance(
+                exc.__cause__, psycopg.errors.LockNotAvailable | psycopg.errors.UndefinedTable
+            ):
+                return False
             raise
 
     # -- verification -------------------------------------------------------------------------

@@ -30,19 +30,22 @@ _TOKEN = re.compile(r"[^\W_]+")
 
 def tokens(text: str) -> list[str]:
     """The searchable tokens of ``text`` in order."""
-    folded = unicodedata.normalize("NFKD", text.lower())
-    plain = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    return [t for t in _TOKEN.findall(plain) if len(t) <= MAX_TOKEN_CHARS]
+    if text.isascii():  # most text: nothing to fold
+        found = _TOKEN.findall(text.lower())
+    else:
+        folded = unicodedata.normalize("NFKD", text.lower())
+        found = _TOKEN.findall("".join(ch for ch in folded if not unicodedata.combining(ch)))
+    return [t for t in found if len(t) <= MAX_TOKEN_CHARS]
 
 
 def document(text: str) -> str:
     """The ``tsvector`` text of an event's free text: ``'token':1,4 'other':2 ...``."""
     positions: dict[str, list[int]] = {}
-    for position, token in enumerate(tokens(text[:MAX_TEXT_CHARS]), start=1):
-        if position > MAX_POSITION:
-            break
-        seen = positions.setdefault(token, [])
-        if len(seen) < MAX_POSITIONS_PER_TOKEN:
+    for position, token in enumerate(tokens(text[:MAX_TEXT_CHARS])[:MAX_POSITION], start=1):
+        seen = positions.get(token)
+        if seen is None:
+            positions[token] = [position]
+        elif len(seen) < MAX_POSITIONS_PER_TOKEN:
             seen.append(position)
     return " ".join(f"'{t}':{','.join(map(str, p))}" for t, p in positions.items())
 

@@ -4,6 +4,8 @@ their retention, receive order under concurrent appends, and failures of the ser
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 import uuid
@@ -413,3 +415,46 @@ def test_a_malformed_dsn_is_refused_without_echoing_it(dsn: str) -> None:
     with pytest.raises(StoreUnavailable, match="not a PostgreSQL connection string") as caught:
         PostgresStore(dsn)
     assert "p4ss" not in str(caught.value)
+
+
+def test_a_month_dropped_by_another_process_is_made_again(
+    postgres_dsn: str,  # noqa: F811
+) -> None:
+    january = datetime(2025, 1, 10, tzinfo=UTC)
+    with PostgresStore(postgres_dsn) as writer, PostgresStore(postgres_dsn) as janitor:
+        writer.append([event_at(january)])
+        assert janitor.apply_retention(datetime(2026, 6, 1, tzinfo=UTC)).deleted == 1
+        assert "events_y2025m01" not in months(postgres_dsn)
+        # The writer still believes the month exists; its append makes it again.
+        late = event_at(january + timedelta(hours=1))
+        assert writer.append([late]).inserted == 1
+        assert writer.get(ACCOUNT, str(late["event_id"])) is not None
+        assert writer.verify(ACCOUNT).ok
+        # Two retention runs racing for one month: one drops it, the other lets it be.
+        with PostgresStore(postgres_dsn) as other:
+            now = datetime(2026, 6, 1, tzinfo=UTC)
+            results = [janitor.apply_retention(now), other.apply_retention(now)]
+        assert sum(r.deleted for r in results) == 1
+        assert janitor.verify(ACCOUNT).ok
+
+
+@pytest.mark.timeout(120)
+def test_a_hung_server_fails_new_connections_in_time_and_old_ones_go_on(
+    own_server: PostgresServer,
+) -> None:
+    dsn = migrated_database(own_server)
+    store = PostgresStore(dsn, connect_timeout_s=2)
+    pid = own_server.pid
+    assert pid is not None
+    try:
+        store.append([event_at(T0)])
+        os.kill(pid, signal.SIGSTOP)  # the postmaster hangs; running backends do not
+        try:
+            with pytest.raises(StoreUnavailable, match="cannot reach PostgreSQL"):
+                PostgresStore(dsn, connect_timeout_s=2)
+            assert store.count(ActivityFilter(ACCOUNT)) == 1
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert store.append([event_at(T0)]).inserted == 1
+    finally:
+        store.close()
