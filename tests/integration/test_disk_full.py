@@ -15,7 +15,10 @@ Which fill runs, and why (each test's id says it):
 from __future__ import annotations
 
 import os
+import resource
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -128,3 +131,34 @@ def test_a_log_that_cannot_be_created_says_why(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(LogError, match="taken"):
         EmbeddedLog(blocker / "log.sqlite")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_router_started_on_a_full_disk_says_so_and_exits(mode: str, tmp_path: Path) -> None:
+    """A new log cannot even be created: the router exits with status 2 and one line naming
+    the file and what to do, no traceback."""
+    with small_disk(tmp_path / "disk", 8, mode) as disk:
+        db = disk.path / "new" / "log.sqlite"
+        limit = None
+        if mode == "tmpfs":
+            disk.fill([])
+        else:
+            limit = 0  # not one byte: creating the file's header fails with EFBIG
+
+        def limited() -> None:
+            if limit is not None:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+        done = subprocess.run(
+            [sys.executable, "-m", "auditstream", "router", "--db", str(db)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=limited,
+            check=False,
+        )
+        disk.free([])
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"embedded log {db} is full" in done.stderr
+    assert "free space" in done.stderr
