@@ -220,7 +220,8 @@ def add_store_commands(sub: Any, backend_args: AddBackendArgs, runtime: RuntimeO
         "(an event already stored is skipped) before its offsets are committed, so a restart "
         "never loses or doubles an event. A new group starts from the earliest record the log "
         "still holds. A record whose body does not decode, or whose account is not its key, "
-        "goes to auditstream.dlq (stage indexer). Run several for more partitions. Retention "
+        "goes to auditstream.dlq once (stage indexer, unless the router dead-letters it "
+        "too). Run several for more partitions. Retention "
         "runs every --retention-interval seconds. Stops cleanly on SIGTERM.",
     )
     _store_arg(p)

@@ -1,11 +1,12 @@
 """What the indexer does with each record of the activity topic (pure): store its event,
 dead-letter it, or leave it to the router.
 
-The router already dead-letters a record without a key, without category/activity headers, of
-an unknown activity or schema, or too large to copy (``pipeline.routing``); the indexer counts
-such a record and stores nothing, so the dead-letter topic holds it once and its replay reaches
-both. What only the indexer finds -- a body that does not decode behind a valid header, an event
-whose account is not its key -- it dead-letters itself, the router's way, as stage ``indexer``.
+Every record whose body decodes to an event of its key's account is stored, whether or not the
+router can route it (a record too large to copy, or of an activity missing from the catalog, is
+still an event that happened). A record that is not such an event is dead-lettered once: by the
+router when the router dead-letters it too (no key, an unknown schema, ...: the indexer counts
+it and its replay reaches both), otherwise by the indexer, the router's way, as stage
+``indexer`` (a body that does not decode behind a valid header, an account that is not the key).
 """
 
 from __future__ import annotations
@@ -30,29 +31,33 @@ class Sorted:
     left_to_router: list[str] = field(default_factory=list)  # the router's reasons
 
 
+def _problem(record: Record) -> tuple[dict[str, Any] | None, str, str]:
+    """The event of ``record``, or ``None`` with a reason code and a sentence."""
+    try:
+        event = codec.decode(record.value)
+    except CodecError as exc:
+        return None, exc.reason, str(exc)
+    key = (record.key or b"").decode(errors="replace")
+    if event.get("account_id") != key:
+        detail = (
+            f"the event's account_id {str(event.get('account_id'))[:100]!r} is not the "
+            f"record's key {key[:100]!r}; producers key events by account id"
+        )
+        return None, "account_mismatch", detail
+    return event, "", ""
+
+
 def sort_records(records: Sequence[Record]) -> Sorted:
     out = Sorted()
     for record in records:
-        routed = route(record, lambda _account: None)
-        if routed.dead_letter_reason is not None:
-            out.left_to_router.append(routed.dead_letter_reason)
+        event, reason, detail = _problem(record)
+        if event is not None:
+            out.events.append((record, event))
             continue
-        try:
-            event = codec.decode(record.value)
-        except CodecError as exc:
-            out.dead_letters.append(_letter(record, exc.reason, str(exc)))
-            continue
-        key = (record.key or b"").decode(errors="replace")
-        if event.get("account_id") != key:
-            detail = (
-                f"the event's account_id {str(event.get('account_id'))[:100]!r} is not the "
-                f"record's key {key[:100]!r}; producers key events by account id"
-            )
-            out.dead_letters.append(_letter(record, "account_mismatch", detail))
-            continue
-        out.events.append((record, event))
+        router_reason = route(record, lambda _account: None).dead_letter_reason
+        if router_reason is not None:
+            out.left_to_router.append(router_reason)
+        else:
+            letter = dead_letter(record, stage=STAGE, reason=reason, detail=detail)
+            out.dead_letters.append((letter, reason))
     return out
-
-
-def _letter(record: Record, reason: str, detail: str) -> tuple[OutgoingRecord, str]:
-    return dead_letter(record, stage=STAGE, reason=reason, detail=detail), reason

@@ -16,7 +16,9 @@ from auditstream.pipeline import dead_letters, topics
 from auditstream.pipeline.embedded_log import EmbeddedLog
 from auditstream.pipeline.errors import LogError
 from auditstream.pipeline.log import OutgoingRecord, Record, TopicPartition
+from auditstream.pipeline.record_limits import MAX_RECORD_BYTES
 from auditstream.producers.sdk import to_record
+from auditstream.schemas import codec
 from auditstream.store.errors import InvalidEvent, StoreError
 from auditstream.store.index_records import sort_records
 from auditstream.store.indexer import INDEXER_GROUP, Indexer, IndexerOptions
@@ -78,6 +80,15 @@ _NO_KEY = OutgoingRecord(GOOD.topic, GOOD.value, None, GOOD.headers)
 _BAD_BODY = _with_value(GOOD, GOOD.value[:10] + b"\xff" * 20)
 _UNKNOWN_FP = _with_value(GOOD, b"\xc3\x01" + b"\x00" * 8 + GOOD.value[10:])
 _NO_HEADERS = OutgoingRecord(GOOD.topic, GOOD.value, GOOD.key, ())
+# Built as the SDK builds a record, without its validation: a producer that skips it.
+_TOO_LARGE = _with_value(GOOD, codec.encode(make_event(details={"pad": "x" * MAX_RECORD_BYTES})))
+_UNKNOWN_ACTIVITY = OutgoingRecord(
+    GOOD.topic,
+    codec.encode(make_event(activity="no_such_activity")),
+    GOOD.key,
+    tuple((k, b"no_such_activity" if k == "activity" else v) for k, v in GOOD.headers),
+)
+_BAD_BODY_NO_KEY = OutgoingRecord(GOOD.topic, _BAD_BODY.value, None, GOOD.headers)
 
 
 @pytest.mark.parametrize(
@@ -88,7 +99,11 @@ _NO_HEADERS = OutgoingRecord(GOOD.topic, GOOD.value, GOOD.key, ())
         (_BAD_KEY, 0, "account_mismatch", None),
         (_NO_KEY, 0, None, "missing_key"),
         (_UNKNOWN_FP, 0, None, "unknown_schema"),
-        (_NO_HEADERS, 0, None, "missing_header"),
+        (_BAD_BODY_NO_KEY, 0, None, "missing_key"),
+        # Events the router cannot route are events all the same.
+        (_NO_HEADERS, 1, None, None),
+        (_TOO_LARGE, 1, None, None),
+        (_UNKNOWN_ACTIVITY, 1, None, None),
     ],
 )
 def test_sort_records(
