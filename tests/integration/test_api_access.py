@@ -29,9 +29,12 @@ from auditstream.api.tokens import create_token
 from auditstream.config.secrets import SecretBox
 from auditstream.pipeline import topics
 from auditstream.pipeline.embedded_log import EmbeddedLog
+from auditstream.store.sqlite_store import SqliteStore
+from tests.factories import make_event
 
 A, B = "acme", "globex"
 A_DEST, B_DEST = "alpha-files", "beta-files"
+A_EVENT = "0b7c2f4e-8d1a-4c3b-9e5f-6a7b8c9d0e1f"  # an event of A in the audit store
 
 ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/v1/accounts/{account}/stream", None),
@@ -51,6 +54,10 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/v1/accounts/{account}/destinations/{destination}/resume", None),
     ("POST", "/v1/accounts/{account}/destinations/{destination}/replay", {"from_time": "REPLAY"}),
     ("GET", "/v1/accounts/{account}/aws-external-id", None),
+    ("GET", "/v1/accounts/{account}/activity", None),
+    ("GET", "/v1/accounts/{account}/activity/facets", None),
+    ("GET", "/v1/accounts/{account}/activity/export?format=csv", None),
+    ("GET", "/v1/accounts/{account}/activity/{event}", None),
 ]
 READS = [e for e in ENDPOINTS if e[0] == "GET"]
 WRITES = [e for e in ENDPOINTS if e[0] != "GET"]
@@ -74,7 +81,7 @@ class World:
         destination: str,
     ) -> Any:
         method, template, body = endpoint
-        path = template.format(account=account, destination=destination)
+        path = template.format(account=account, destination=destination, event=A_EVENT)
         if body is not None and body.get("from_time") == "REPLAY":
             body = {"from_time": (datetime.now(UTC) - timedelta(hours=1)).isoformat()}
         headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
@@ -90,7 +97,11 @@ class World:
 def world(tmp_path: Path) -> Iterator[World]:
     log = EmbeddedLog(tmp_path / "log.sqlite")
     options = ApiOptions(local_root=tmp_path / "out", external_id_key=b"k" * 32)
-    service = SettingsService(log, SecretBox([SecretBox.generate_key()]), options)
+    store = SqliteStore(tmp_path / "audit.db")
+    store.append([make_event(account_id=A, event_id=A_EVENT)])
+    service = SettingsService(
+        log, SecretBox([SecretBox.generate_key()]), options, audit_store=store
+    )
     tokens: dict[str, str] = {}
     for name, account, role, privileges in (
         ("a_owner", A, "owner", ()),
@@ -114,6 +125,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         yield World(client, log, tokens)
     service.close()
     log.close()
+    store.close()
 
 
 def test_the_endpoint_table_covers_the_api() -> None:
@@ -124,7 +136,13 @@ def test_the_endpoint_table_covers_the_api() -> None:
         for method in ops
     }
     listed = {
-        (m, t.replace("{account}", "{account_id}").replace("{destination}", "{destination_id}"))
+        (
+            m,
+            t.split("?")[0]
+            .replace("{account}", "{account_id}")
+            .replace("{destination}", "{destination_id}")
+            .replace("{event}", "{event_id}"),
+        )
         for m, t, _b in ENDPOINTS
     }
     assert listed == documented

@@ -176,6 +176,10 @@ def test_the_api_command_logs_the_servers_lines_through_the_redacting_handler(
         host="127.0.0.1",
         port=0,
         forwarded_allow_ips=None,
+        store=f"sqlite:///{tmp_path / 'audit.db'}",
+        activity_reads_per_second=20.0,
+        activity_read_burst=40,
+        exports_per_account=2,
     )
 
     def runtime(_args: argparse.Namespace) -> Any:
