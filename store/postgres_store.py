@@ -47,7 +47,7 @@ from auditstream.store.postgres_filters import (
     no_nul,
     order_by,
 )
-from auditstream.store.postgres_schema import FIRST_MONTH, Month, month_named, month_of
+from auditstream.store.postgres_schema import END_MONTH, FIRST_MONTH, Month, month_named, month_of
 from auditstream.store.postgres_text import document
 from auditstream.store.query import (
     MAX_PAGE,
@@ -71,6 +71,7 @@ _MIGRATE_LOCK = 0x6175_6469_7473_0001
 _PARTITION_LOCK = 0x6175_6469_7473_0002
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIRST_MONTH_US = Month(*FIRST_MONTH).lower_us
+_END_MONTH_US = Month(*END_MONTH).lower_us
 _COLUMNS: LiteralString = "account_id, event_id, occurred_at_us, seq, canonical, hash"
 _COPY_EVENTS: LiteralString = (
     "COPY events (account_id, seq, event_id, occurred_at_us, category, activity, "
@@ -643,7 +644,9 @@ class PostgresStore:
         longest = max(DEFAULT_RETENTION_DAYS, int(row[0]) if row else 0)
         horizon = micros(now - timedelta(days=longest))
         month = month_of(horizon)
-        return month.lower_us if month is not None else min(horizon, _FIRST_MONTH_US)
+        if month is not None:
+            return month.lower_us
+        return _FIRST_MONTH_US if horizon < _FIRST_MONTH_US else _END_MONTH_US
 
     def _expire_prefix(
         self, account: str, cutoff_us: int, budget: int, whole_months_before: int

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -458,3 +460,46 @@ def test_a_hung_server_fails_new_connections_in_time_and_old_ones_go_on(
         assert store.append([event_at(T0)]).inserted == 1
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    "now", [datetime(9999, 1, 1, tzinfo=UTC), datetime(1971, 1, 1, tzinfo=UTC)], ids=str
+)
+def test_retention_at_the_ends_of_time(
+    store: PostgresStore,
+    postgres_dsn: str,  # noqa: F811
+    now: datetime,
+) -> None:
+    times = [datetime(1980, 1, 1, tzinfo=UTC), T0, datetime(2150, 1, 1, tzinfo=UTC)]
+    store.append([event_at(t) for t in times])
+    expired = sum(1 for t in times if t < now - timedelta(days=365))
+    assert store.apply_retention(now).deleted == expired
+    assert store.count(ActivityFilter(ACCOUNT)) == 3 - expired
+    assert store.verify(ACCOUNT).ok
+    if expired == 3:
+        assert rows(postgres_dsn, "SELECT count(*) FROM events") == [(0,)]
+
+
+def test_the_store_commands_on_postgresql(postgres_dsn: str) -> None:  # noqa: F811
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "auditstream", "store", *args, "--store", postgres_dsn],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    migrated = run("migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert "tables up to date" in migrated.stdout
+    password = postgres_dsn.split(":")[2].split("@")[0]
+    assert password not in migrated.stdout + migrated.stderr
+    with PostgresStore(postgres_dsn) as store:
+        store.append([event_at(T0)])
+    verified = run("verify", "--account", ACCOUNT)
+    assert verified.returncode == 0, verified.stderr
+    swept = run("retention", "--now", "2030-01-01T00:00:00Z")
+    assert swept.returncode == 0, swept.stderr
+    with PostgresStore(postgres_dsn) as store:
+        assert store.count(ActivityFilter(ACCOUNT)) == 0
