@@ -8,15 +8,15 @@ idempotent with ``acks=all``; delivery failures are counted and raised by :meth:
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 from auditstream.pipeline import topics
 from auditstream.pipeline.log import Log, OutgoingRecord
-from auditstream.producers.errors import DeliveryFailed
+from auditstream.producers.errors import DeliveryFailed, ValidationError
 from auditstream.producers.metrics import EVENTS_PRODUCED
-from auditstream.producers.validation import validate_event
+from auditstream.producers.validation import check_fields, schema_problem
 from auditstream.schemas import codec
 from auditstream.schemas.event import ActivityEvent
 
@@ -28,16 +28,28 @@ _DELIVERED = EVENTS_PRODUCED.labels(outcome="delivered")
 _FAILED = EVENTS_PRODUCED.labels(outcome="failed")
 
 
+_ENCODER_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError)
+"""What fastavro's writer raises for a value its schema does not take."""
+
+
 def to_record(event: EventInput, topic: str = topics.ACTIVITY) -> OutgoingRecord:
-    """Validate and encode ``event``. Raises :class:`producers.errors.ValidationError`."""
-    validate_event(event)
+    """Validate and encode ``event``. Raises :class:`producers.errors.ValidationError`.
+
+    The schema is checked by encoding: the encoder refuses what the schema check refuses, so
+    the event is walked once, not twice; only an event the encoder refuses is walked again, by
+    the schema check, for an error that names the field."""
+    check_fields(event)
+    try:
+        value = codec.encode(event)
+    except _ENCODER_ERRORS as exc:
+        raise (schema_problem(event, exc) or ValidationError("event", str(exc))) from exc
     return OutgoingRecord(
         topic=topic,
-        value=codec.encode(event),
-        key=str(event["account_id"]).encode(),
+        value=value,
+        key=event["account_id"].encode(),
         headers=(
-            ("category", str(event["category"]).encode()),
-            ("activity", str(event["activity"]).encode()),
+            ("category", event["category"].encode()),
+            ("activity", event["activity"].encode()),
         ),
     )
 
@@ -71,8 +83,29 @@ class ActivityProducer:
                     self._first_error = err
 
     def send(self, event: EventInput) -> None:
+        """Validate, encode and queue ``event``. Raises :class:`ValidationError` (nothing
+        sent) or :class:`pipeline.errors.LogError` if the log cannot queue it."""
         record = to_record(event, self._topic)
         self._producer.produce(record, self._on_delivery)
+
+    def send_many(self, events: Iterable[EventInput]) -> int:
+        """Validate and encode every event, then queue them all; returns how many.
+
+        Raises :class:`ValidationError` naming the first invalid event (``events[i].field``)
+        before anything is queued, so a batch is sent whole or not at all; a
+        :class:`pipeline.errors.LogError` while queueing leaves the earlier events queued
+        (their outcome is reported by :meth:`flush`)."""
+        records = []
+        for i, event in enumerate(events):
+            try:
+                records.append(to_record(event, self._topic))
+            except ValidationError as exc:
+                message = str(exc).removeprefix("invalid event: ").split(": ", 1)[-1]
+                raise ValidationError(f"events[{i}].{exc.field}", message) from exc
+        produce, report = self._producer.produce, self._on_delivery
+        for record in records:
+            produce(record, report)
+        return len(records)
 
     def flush(self, timeout: float = 60.0) -> None:
         remaining = self._producer.flush(timeout)
@@ -97,8 +130,8 @@ class ActivityProducer:
 
     def __exit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
+        _exc_type: type[BaseException] | None,
+        _exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.close()
