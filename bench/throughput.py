@@ -11,7 +11,8 @@ stages run in this order on the same broker:
    (``enable.idempotence``, ``acks=all``, ``linger.ms=5``, ``compression.type=lz4``) producing
    the N pre-encoded payloads with the same keys and headers to a separate topic;
 2. producer SDK: ``ActivityProducer.send`` of the N pre-generated simulator events (validation,
-   Avro encoding, produce) then ``flush``, into the activity topic;
+   Avro encoding, produce) then ``flush``, into the activity topic; then
+   ``ActivityProducer.send_many`` of the same events, 1000 a call, into a topic of its own;
 3. raw consume: a plain confluent-kafka ``Consumer`` reading the N records of the activity topic
    with ``consume(num_messages=1000)``;
 4. router: ``Router(log)`` in-process, stepped until it has consumed the N records;
@@ -325,6 +326,43 @@ def sdk_stage(report: Report, log: Log, w: Workload, baseline: str) -> None:
     )
 
 
+SEND_MANY_TOPIC = "bench.sdk-send-many"
+SEND_MANY_BATCH = 1000
+
+
+def sdk_many_stage(report: Report, log: Log, w: Workload, baseline: str) -> None:
+    """``ActivityProducer.send_many`` of the N events, 1000 a call, into a topic of its own
+    (the router stage reads the activity topic); skipped by an SDK without it."""
+    if not hasattr(ActivityProducer, "send_many"):
+        progress(f"{log.name}: producer SDK has no send_many: stage skipped")
+        return
+    progress(f"{log.name}: producer SDK send_many ({w.n:,} events) started")
+    log.create_topic(SEND_MANY_TOPIC)
+    producer = ActivityProducer(log, topic=SEND_MANY_TOPIC)
+    producer.send_many(w.events[:1])
+    producer.flush()
+    started = time.perf_counter()
+    for lo in range(1, w.n, SEND_MANY_BATCH):
+        producer.send_many(w.events[lo : lo + SEND_MANY_BATCH])
+    producer.flush()
+    elapsed = time.perf_counter() - started
+    producer.close()
+    if producer.delivered != w.n:
+        raise RuntimeError(f"producer SDK delivered {producer.delivered:,} of {w.n:,}")
+    report.add(
+        Stage(
+            log.name,
+            "producer SDK (ActivityProducer.send_many, 1000 a call)",
+            w.n - 1,
+            elapsed,
+            (w.payload_bytes - len(w.values[0])) / MB,
+            "Avro payload bytes",
+            baseline=baseline,
+            notes={"first_event_excluded": 1},
+        )
+    )
+
+
 def router_stage(report: Report, log: Log, n: int, baseline: str) -> None:
     progress(f"{log.name}: router ({n:,} records) started")
     step_seconds: list[float] = []
@@ -532,7 +570,7 @@ def raw_consume_kafka(report: Report, log: KafkaLog, n: int) -> None:
     )
 
 
-def run_kafka(report: Report, w: Workload, workdir: Path) -> None:
+def run_kafka(report: Report, w: Workload, workdir: Path, *, producer_only: bool = False) -> None:
     from devservices.kafka import KafkaBroker
 
     progress("kafka: starting the broker")
@@ -549,6 +587,10 @@ def run_kafka(report: Report, w: Workload, workdir: Path) -> None:
             settle()
             sdk_stage(report, log, w, baseline="raw produce (confluent-kafka)")
             settle()
+            sdk_many_stage(report, log, w, baseline="raw produce (confluent-kafka)")
+            settle()
+            if producer_only:
+                return
             raw_consume_kafka(report, log, w.n)
             settle()
             router_stage(report, log, w.n, baseline="raw consume (confluent-kafka)")
@@ -793,6 +835,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="do not gc.freeze() the pre-generated workload (see bench/README.md)",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--producer-only",
+        action="store_true",
+        help="on Kafka, stop after the producer stages (raw produce, send, send_many)",
+    )
     args = parser.parse_args(argv)
     for value in (args.events, args.embedded_events):
         if value is not None and value < 2 * CONSUME_BATCH:
@@ -842,7 +889,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.meta["mean_payload_bytes"] = w.payload_bytes / w.n
     with _workdir() as workdir:
         if kafka:
-            run_kafka(report, _subset(w, n_kafka), workdir)
+            run_kafka(report, _subset(w, n_kafka), workdir, producer_only=args.producer_only)
         if embedded:
             run_embedded(report, _subset(w, n_embedded), workdir)
     print(render(report))
