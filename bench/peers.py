@@ -343,7 +343,7 @@ class Bench:
             sum(len(b) for b in objects.values()),
         )
 
-    def profile(self) -> list[str]:
+    def profile(self, keep: Path | None = None) -> list[str]:
         """The worker's top five functions by own time (waits left out), one untimed run."""
         topic, _prefix = self.fresh_topic("ndjson")
         out = self.workdir / "worker.prof"
@@ -357,6 +357,8 @@ class Bench:
         finally:
             stop(process)
             logfile.close()
+        if keep is not None:
+            shutil.copyfile(out, keep)
         return top_functions(out, 5)
 
     def close(self) -> None:
@@ -420,6 +422,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds, order rotating (3)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     parser.add_argument("--no-profile", action="store_true", help="skip the profiled run")
+    parser.add_argument("--keep-profile", type=Path, help="copy the worker's cProfile stats here")
+    parser.add_argument(
+        "--systems", default=",".join(SYSTEMS), help="which to run, comma-separated (all)"
+    )
     parser.add_argument("--profiled-worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -431,6 +437,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from devservices.kafka import KafkaBroker
     from devservices.s3 import S3Server
 
+    chosen = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = sorted(set(chosen) - set(SYSTEMS))
+    if unknown:
+        parser.error(f"--systems: unknown {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}")
     defaults = WorkerOptions()
     progress(
         f"worker defaults: {defaults.delivery_threads} delivery threads, poll "
@@ -446,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench = Bench(workdir, broker.bootstrap, s3.endpoint_url, client, args.events)
             try:
                 for rnd in range(args.rounds):
-                    order = SYSTEMS[rnd % 3 :] + SYSTEMS[: rnd % 3]
+                    order = [s for s in SYSTEMS[rnd % 3 :] + SYSTEMS[: rnd % 3] if s in chosen]
                     ndjson_topic = bench.fresh_topic("ndjson")
                     for system in order:
                         topic, prefix = (
@@ -462,13 +472,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         )
                 if not args.no_profile:
                     progress("profiling the worker (one untimed run)")
-                    profile = bench.profile()
+                    profile = bench.profile(args.keep_profile)
             finally:
                 bench.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    by = {s: [r for r in runs if r.system == s] for s in SYSTEMS}
+    by = {s: [r for r in runs if r.system == s] for s in SYSTEMS if s in chosen}
     print(f"\n{args.events:,} events a run, {args.rounds} rounds; median (min-max)")
     print(
         f"{'system':14} {'events/s':>26} {'steady events/s':>26} {'first commit s':>15} "
@@ -483,8 +493,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{statistics.median(r.objects for r in rs):8.0f} "
             f"{statistics.median(r.object_bytes for r in rs) / args.events:12.1f}"
         )
-    quix = statistics.median(r.rate for r in by["quixstreams"])
-    for system in SYSTEMS[1:]:
+    quix = (
+        statistics.median(r.rate for r in by.get("quixstreams", [])) if "quixstreams" in by else 0
+    )
+    for system in [s for s in SYSTEMS[1:] if s in by and quix]:
         ratios = [w.rate / q.rate for w, q in zip(by[system], by["quixstreams"], strict=True)]
         ratio = statistics.median(r.rate for r in by[system]) / quix
         each = ", ".join(f"{x:.2f}" for x in ratios)
