@@ -200,7 +200,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         args.out, args.events, args.config, seed=args.seed, console=console, timeout_s=args.timeout
     )
     if args.json:
-        print(json.dumps(result.as_json(), indent=2))
+        print(json.dumps(result.as_json(), indent=2), flush=True)
+    if args.serve:
+        from auditstream.demo import serve_viewer
+
+        out = sys.stderr if args.json else sys.stdout  # stdout stays the JSON report
+        serve_viewer(
+            args.out,
+            result.viewer_account,
+            args.port,
+            lambda line: print(line, file=out, flush=True),
+        )
     return 0 if result.ok else 1
 
 
@@ -446,8 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulate, route and deliver in one process on the embedded log",
         description="Runs the simulator, the router and a sink worker in one process on the "
         "embedded log with the example settings (config/demo.yaml, or --config), writes each "
-        "destination's objects under --out, and exits 0 once every included event arrived; "
-        "1 (naming each destination that is short) otherwise.",
+        "destination's objects under --out, indexes every event into the audit store "
+        "--out/audit.sqlite (what the activity audit log viewer reads), and exits 0 once every "
+        "included event arrived and every event is indexed; 1 (naming what is short) otherwise.",
     )
     p.add_argument("--out", type=Path, default=Path("auditstream-demo"), help="output folder")
     p.add_argument("--events", type=int, default=20_000, help="events to simulate")
@@ -460,6 +471,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for delivery before reporting what is missing (default 120)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="then serve the activity audit log viewer on 127.0.0.1 (the API over the demo's "
+        "log and audit store), print its address and a token of an owner of the first "
+        "account, and stop on Ctrl-C or SIGTERM",
+    )
+    p.add_argument(
+        "--port", type=int, default=8080, help="port of --serve on 127.0.0.1 (default 8080)"
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("router", help="run the router (activity topic → destination topics)")

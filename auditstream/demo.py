@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import shutil
+import signal
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from auditstream.config.destinations import (
     Destination,
 )
+from auditstream.config.errors import ConfigError
 from auditstream.config.loading import load_settings_file
 from auditstream.config.stream import SettingsFile
 from auditstream.pipeline import topics
@@ -26,8 +42,18 @@ from auditstream.pipeline.settings_writer import publish_settings
 from auditstream.producers.sdk import ActivityProducer
 from auditstream.producers.simulator import Simulator, SimulatorConfig
 from auditstream.sinks.worker import SinkWorker
+from auditstream.store.indexer import Indexer, IndexerOptions
+from auditstream.store.query import ActivityFilter
+from auditstream.store.sqlite_store import SqliteStore
+
+if TYPE_CHECKING:
+    import uvicorn
 
 MARKER = ".auditstream-demo"
+AUDIT_STORE = "audit.sqlite"
+"""The demo's audit store (what the activity audit log viewer reads), under its folder."""
+DEMO_USER = "demo-owner"
+DEMO_TOKEN_LIFETIME = timedelta(days=1)
 
 
 @dataclass
@@ -41,10 +67,15 @@ class DemoResult:
     """Accounts that produced events but have no stream settings (nothing is streamed)."""
     timed_out: bool = False
     elapsed_s: float = 0.0
+    indexed: int = 0
+    """Events the indexer stored in the audit store (every simulated one)."""
+    store_path: str = ""
+    viewer_account: str = ""
+    """The account whose activity audit log ``--serve`` shows (the settings' first)."""
 
     @property
     def ok(self) -> bool:
-        return not self.short()
+        return not self.short() and self.indexed == self.produced
 
     def short(self) -> dict[str, tuple[int, int]]:
         """Destinations that did not receive every included event: ``id -> (delivered,
@@ -62,6 +93,7 @@ class DemoResult:
             "timed_out": self.timed_out,
             "elapsed_s": round(self.elapsed_s, 3),
             "unconfigured_accounts": self.unconfigured_accounts,
+            "audit_store": {"path": self.store_path, "events": self.indexed},
             "destinations": [
                 {
                     "id": d,
@@ -156,6 +188,8 @@ def run_demo(
                 if delivered >= sum(expected.values()):
                     timed_out = False
                     break
+        index = progress.add_task("index", total=events)
+        indexed = index_events(log, out / AUDIT_STORE, deadline, progress, index)
     result = DemoResult(
         produced=events,
         expected={d.id: expected.get(d.id, 0) for a in settings.accounts for d in a.destinations},
@@ -164,6 +198,9 @@ def run_demo(
         unconfigured_accounts=[a for a in accounts if a not in by_account],
         timed_out=timed_out,
         elapsed_s=time.monotonic() - started,
+        indexed=indexed,
+        store_path=str(out / AUDIT_STORE),
+        viewer_account=settings.accounts[0].account_id if settings.accounts else accounts[0],
     )
     for a in settings.accounts:
         for d in a.destinations:
@@ -176,6 +213,32 @@ def run_demo(
     log.close()
     _report(console, settings, result)
     return result
+
+
+def index_events(
+    log: EmbeddedLog, path: Path, deadline: float, progress: Progress, task: TaskID
+) -> int:
+    """Read the activity topic into the SQLite audit store at ``path`` with the indexer, as
+    a deployment's indexer does, until it is caught up or ``deadline`` passes; returns the
+    events the store holds. Raises ``StoreError`` or ``LogError``."""
+    store = SqliteStore(path)
+    try:
+        indexer = Indexer(log, store, IndexerOptions(retention_interval_s=0, poll_timeout_s=0.2))
+        try:
+            taken = 0
+            while time.monotonic() < deadline:
+                step = indexer.step()
+                if step == 0:
+                    break
+                taken += step
+                progress.update(task, completed=taken)
+        finally:
+            indexer.close()
+        held = sum(store.count(ActivityFilter(account)) for account in store.accounts())
+        progress.update(task, completed=held)
+        return held
+    finally:
+        store.close()
 
 
 def where(d: Destination, out: Path) -> str:
@@ -202,7 +265,19 @@ def _report(console: Console, settings: SettingsFile, result: DemoResult) -> Non
     console.print("Delivered to:")
     for dest_id, path in result.paths.items():
         console.print(f"  {dest_id:<18} {path}", soft_wrap=True)
-    if result.ok:
+    console.print(
+        f"Activity audit log: {result.indexed} events indexed into {result.store_path}",
+        soft_wrap=True,
+    )
+    if result.indexed < result.produced:
+        console.print(
+            f"[red]the audit store holds {result.indexed} of {result.produced} events[/red]"
+        )
+    console.print(
+        "  see it in a browser: auditstream demo --serve (then open the address it prints)",
+        soft_wrap=True,
+    )
+    if not result.short():
         console.print("[green]every included event was delivered exactly once[/green]")
     else:
         why = f"after {result.elapsed_s:.0f} s (--timeout)" if result.timed_out else ""
@@ -211,3 +286,114 @@ def _report(console: Console, settings: SettingsFile, result: DemoResult) -> Non
                 f"[red]{dest_id} received {delivered} of {expected} events {why}[/red]",
                 soft_wrap=True,
             )
+
+
+# -- demo --serve: the activity audit log viewer on the demo's log and audit store --------------
+
+
+def viewer_url(port: int, account_id: str) -> str:
+    return f"http://127.0.0.1:{port}/accounts/{quote(account_id, safe='')}/activity"
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT (Ctrl-C) or SIGTERM while the block runs; the handlers before
+    it are restored after."""
+    stop = threading.Event()
+
+    def handler(_sig: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    before = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in before.items():
+            signal.signal(sig, old)
+
+
+def serve_viewer(out: Path, account_id: str, port: int, announce: Callable[[str], None]) -> None:
+    """Serve the API and its activity audit log viewer on 127.0.0.1:``port`` over the demo's
+    embedded log and audit store in ``out`` until SIGINT or SIGTERM, with a new token of an
+    owner of ``account_id`` (valid one day) that ``announce`` prints with the address.
+
+    Raises ``ConfigError`` when the port cannot be listened on (taken, or not allowed)."""
+    import uvicorn
+
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--port must be between 1 and 65535, not {port}")
+    from auditstream.api.app import create_app
+    from auditstream.api.options import ApiOptions
+    from auditstream.api.service import SettingsService
+    from auditstream.config.secrets import SecretBox
+
+    log = EmbeddedLog(out / "log.sqlite")
+    store = SqliteStore(out / AUDIT_STORE)
+    service: SettingsService | None = None
+    try:
+        options = ApiOptions(local_root=out)
+        # The demo's settings hold no sealed secrets: a key of this run only is enough.
+        box = SecretBox([SecretBox.generate_key()])
+        service = SettingsService(log, box, options, audit_store=store)
+        config = uvicorn.Config(
+            create_app(service, options),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            log_config=None,
+            server_header=False,
+            lifespan="on",
+        )
+        server = uvicorn.Server(config)
+        # On a thread of its own the server leaves the signals to us: it stops when asked,
+        # and the log and store are closed after it.
+        thread = threading.Thread(target=server.run, name="auditstream-demo-api", daemon=True)
+        with _stop_on_signals() as stop:
+            thread.start()
+            try:
+                _announce_when_serving(server, thread, log, account_id, port, announce)
+                while not stop.wait(0.2) and thread.is_alive():
+                    pass
+            finally:
+                server.should_exit = True
+                thread.join(timeout=30)
+        announce("stopped")
+    finally:
+        if service is not None:
+            service.close()
+        store.close()
+        log.close()
+
+
+def _announce_when_serving(
+    server: uvicorn.Server,
+    thread: threading.Thread,
+    log: EmbeddedLog,
+    account_id: str,
+    port: int,
+    announce: Callable[[str], None],
+) -> None:
+    """Wait until ``server`` listens, then make the demo token and print where to sign in.
+    Raises ``ConfigError`` if the server ended instead (the port is taken)."""
+    from auditstream.api.tokens import create_token
+
+    while not server.started and thread.is_alive():
+        thread.join(0.05)
+    if not server.started:
+        raise ConfigError(
+            f"cannot serve on 127.0.0.1:{port} (in use, or not allowed): choose another port "
+            "with --port"
+        )
+    # Made once the server listens (none is left behind for a port in use); the API reads
+    # new tokens before it answers a request.
+    token, _ = create_token(
+        log,
+        account_id=account_id,
+        user_id=DEMO_USER,
+        role="owner",
+        expires_in=DEMO_TOKEN_LIFETIME,
+    )
+    announce(f"Activity audit log of {account_id}: {viewer_url(port, account_id)}")
+    announce(f"Sign in with this token (an owner of {account_id}, valid one day):")
+    announce(token)
+    announce("Serving on 127.0.0.1 until Ctrl-C (or SIGTERM).")

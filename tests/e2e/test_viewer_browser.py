@@ -13,7 +13,13 @@ import csv
 import os
 import re
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -263,12 +269,6 @@ def test_pages_with_load_more_and_shows_changes_as_text(page: Page, viewer: View
     expect(page.locator("#no-changes")).to_be_visible()
     expect(page.locator("#detail-fields")).to_contain_text("r-3")
 
-    shot = os.environ.get("AUDITSTREAM_VIEWER_SCREENSHOT")  # how docs/viewer.png is made
-    if shot:
-        page.set_viewport_size({"width": 1400, "height": 900})
-        hostile.click()
-        expect(page.locator("#changes tbody tr")).to_have_count(1)
-        page.screenshot(path=shot)
     assert watch.dialogs == []
     assert watch.blocked == []
 
@@ -352,3 +352,82 @@ def test_a_store_that_goes_away_is_reported_and_nothing_shown_changes(
     expect(_status(page)).to_have_class(re.compile(r"\berror\b"))
     expect(_status(page)).to_contain_text("503")
     expect(_rows(page)).to_have_count(50)  # the rows read before are kept
+
+
+def _demo(out: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "auditstream", "demo", "--events", "2000", "--out", str(out), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_demo_serve_shows_what_the_demo_simulated(page: Page, tmp_path: Path) -> None:
+    port = free_port()
+    process = _demo(tmp_path / "demo", "--serve", "--port", str(port))
+    lines: list[str] = []
+    assert process.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout or ()), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 240
+        while not any(line.startswith("ast_") for line in lines):
+            assert process.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.05)
+        output = "".join(lines)
+        assert "2000 events indexed into" in output
+        url = f"http://127.0.0.1:{port}/accounts/acme/activity"
+        assert url in output
+        token = next(line.strip() for line in lines if line.startswith("ast_"))
+
+        page.goto(url)
+        page.fill("#token", token)
+        page.click("button[type=submit]")
+        expect(_status(page)).to_have_text("50 events, more to load")
+        expect(page.locator(".who")).to_have_text("demo-owner (owner)")
+        _rows(page).first.click()
+        expect(page.locator("#detail")).to_be_visible()
+        screenshot = os.environ.get("AUDITSTREAM_VIEWER_SCREENSHOT")
+        if screenshot:  # how docs/viewer.png is made
+            _take_screenshot(page, Path(screenshot))
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0, "".join(lines)
+        reader.join(timeout=10)
+        assert "stopped" in "".join(lines)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        reader.join(timeout=10)
+
+
+def test_demo_serve_on_a_port_in_use_says_so(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = _demo(tmp_path / "demo", "--serve", "--port", str(port))
+        try:
+            output, _ = process.communicate(timeout=240)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 2, output
+    assert f"cannot serve on 127.0.0.1:{port}" in output
+    assert "choose another port with --port" in output
+    assert "ast_" not in output  # no token made for a server that never ran
+
+
+def _take_screenshot(page: Page, path: Path) -> None:
+    """The page with an event whose changes the detail panel shows."""
+    page.set_viewport_size({"width": 1400, "height": 860})
+    for row in _rows(page).filter(has_text="Updated").all()[:20]:
+        row.click()
+        expect(page.locator("#detail-fields")).to_contain_text("Updated")
+        if page.locator("#changes tbody tr").count():
+            break
+    page.screenshot(path=str(path))
