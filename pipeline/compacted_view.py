@@ -21,7 +21,10 @@ ApplyRecord = Callable[[Record], None]
 """Called with every record read, in offset order per partition."""
 
 _POLL_RECORDS = 1000
-_CATCH_UP_POLL_S = 0.5
+_CATCH_UP_POLL_S = 0.05
+"""One poll of a catch-up. Kafka's consume waits for all ``_POLL_RECORDS`` or this long, so a
+topic of fewer records cost the whole wait on every poll (a sink worker's start waited out
+0.5 s for each view it catches up with); the loop ends as soon as the end offsets are read."""
 
 
 class CompactedTopicView:
