@@ -52,7 +52,6 @@ def cmd_api(args: argparse.Namespace, runtime: RuntimeOf) -> int:
     from auditstream.config.secrets import box_from_environment
     from auditstream.pipeline.health_server import ProcessHealth
     from auditstream.pipeline.open_log import open_log
-    from auditstream.store.open_store import open_store
 
     box = box_from_environment()
     if box is None:
@@ -84,8 +83,7 @@ def cmd_api(args: argparse.Namespace, runtime: RuntimeOf) -> int:
     health = ProcessHealth(settings.metrics_host, settings.metrics_port, loop=False)
     audit_store = None
     try:
-        # The activity audit log (--store, else AUDITSTREAM_STORE, else a SQLite file here).
-        audit_store = open_store(args.store)
+        audit_store = _open_audit_store(args.store)
         log_backend = open_log(settings)
         service = SettingsService(log_backend, box, options, audit_store=audit_store)
     except BaseException:
@@ -113,9 +111,34 @@ def cmd_api(args: argparse.Namespace, runtime: RuntimeOf) -> int:
     finally:
         service.close()
         log_backend.close()
-        audit_store.close()
+        if audit_store is not None:
+            audit_store.close()
         health.close()
     return 0
+
+
+def _open_audit_store(given: str | None) -> Any:
+    """The audit store the activity routes read: ``given`` (``--store``), else
+    ``AUDITSTREAM_STORE``, else the SQLite file ``auditstream-audit.db`` in the working folder.
+    A store named by the flag or the variable that cannot be opened stops the command; the
+    default one only logs why (the settings API serves on, the activity routes answer 503),
+    so a deployment without a writable working folder keeps its settings API."""
+    from auditstream.store.errors import StoreError
+    from auditstream.store.open_store import DEFAULT_STORE, STORE_ENV, open_store
+
+    if given or os.environ.get(STORE_ENV):
+        return open_store(given)
+    try:
+        return open_store(DEFAULT_STORE)
+    except StoreError as exc:
+        logging.getLogger("auditstream").warning(
+            "no activity audit log: the default store %s cannot be opened (%s); pass --store "
+            "or set %s",
+            DEFAULT_STORE,
+            exc,
+            STORE_ENV,
+        )
+        return None
 
 
 def cmd_keys_generate(_args: argparse.Namespace) -> int:
