@@ -160,3 +160,19 @@ def test_an_ndjson_sink_has_nothing_to_frame(tmp_path: Path) -> None:
 
 def test_header_struct_is_the_fingerprint() -> None:
     assert good[2:10] == struct.pack("<Q", codec.current().fingerprint)
+
+
+def test_the_apache_avro_library_reads_the_framed_container() -> None:
+    """A second, independent reader of the container format (the Apache Avro library)."""
+    import avro.datafile
+    import avro.io
+
+    values = [codec.encode(e) for e in catalog_events()]
+    result = avro_passthrough.passthrough(values, "deflate")
+    assert result is not None
+    with avro.datafile.DataFileReader(io.BytesIO(result.data), avro.io.DatumReader()) as reader:
+        read = list(reader)
+    expected = ordinary(values, "deflate")
+    assert [str(r["event_id"]) for r in read] == [str(e["event_id"]) for e in expected]
+    assert [r["details"] for r in read] == [e["details"] for e in expected]
+    assert [r["changes"] for r in read] == [e["changes"] for e in expected]
