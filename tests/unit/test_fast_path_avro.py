@@ -171,7 +171,7 @@ def test_the_apache_avro_library_reads_the_framed_container() -> None:
     result = avro_passthrough.passthrough(values, "deflate")
     assert result is not None
     with avro.datafile.DataFileReader(io.BytesIO(result.data), avro.io.DatumReader()) as reader:
-        read = list(reader)
+        read: list[Any] = list(reader)
     expected = ordinary(values, "deflate")
     assert [str(r["event_id"]) for r in read] == [str(e["event_id"]) for e in expected]
     assert [r["details"] for r in read] == [e["details"] for e in expected]
