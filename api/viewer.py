@@ -169,12 +169,14 @@ class _Sessions:
         self._service = get_service
 
     async def principal(self, token: str | None) -> Principal | None:
+        """Raises ``ApiProblem`` (503) when the tokens cannot be read now: that is not a
+        wrong token, and must not end a session."""
         if not token:
             return None
-        try:
-            return await anyio.to_thread.run_sync(self._service().authenticate, token)
-        except ApiProblem:  # tokens unreadable now: not signed in, the page says so
-            return None
+        return await anyio.to_thread.run_sync(self._service().authenticate, token)
+
+
+UNAVAILABLE = "the API cannot check tokens right now (its log does not answer): try again shortly"
 
 
 def _sign_in_page(account_id: str, status: int = 200, error: str | None = None) -> HTMLResponse:
@@ -195,7 +197,10 @@ def _add_page(app: FastAPI, sessions: _Sessions) -> None:
     @app.get("/accounts/{account_id}/activity", include_in_schema=False)
     async def activity_page(account_id: AccountId, request: Request) -> Response:
         token = session_token("GET", request.headers.get("cookie", ""))
-        principal = await sessions.principal(token)
+        try:
+            principal = await sessions.principal(token)
+        except ApiProblem:
+            return _sign_in_page(account_id, 503, UNAVAILABLE)
         if principal is None:
             if not token:
                 return _sign_in_page(account_id)
@@ -238,7 +243,10 @@ def _add_sign_in(app: FastAPI, sessions: _Sessions) -> None:
                 "sign in over HTTPS: this page was served over plain HTTP to another machine "
                 "(serve the API behind TLS, or open it on 127.0.0.1)",
             )
-        principal = await sessions.principal(token)
+        try:
+            principal = await sessions.principal(token)
+        except ApiProblem:
+            return _sign_in_page(account_id, 503, UNAVAILABLE)
         if principal is None:
             return _sign_in_page(
                 account_id,

@@ -93,16 +93,36 @@
     history.replaceState(null, "", query ? "?" + query : location.pathname);
   }
 
+  // An API or store that hangs must not leave the page "Loading…" for ever.
+  const ANSWER_WITHIN_MS = 30000;
+
   async function getJson(url) {
-    const response = await fetch(url, {
-      credentials: "same-origin",
-      headers: { Accept: "application/json" },
-    });
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), ANSWER_WITHIN_MS);
+    let response;
     let body = null;
     try {
-      body = await response.json();
+      response = await fetch(url, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+        signal: abort.signal,
+      });
+      try {
+        body = await response.json();
+      } catch (_error) {
+        if (abort.signal.aborted) {
+          throw _error;
+        }
+        body = null; // not JSON: the status says what happened
+      }
     } catch (_error) {
-      body = null;
+      throw new Error(
+        abort.signal.aborted
+          ? "The audit log did not answer within 30 s: try again, or narrow the filters."
+          : "The API cannot be reached: check the connection and try again.",
+      );
+    } finally {
+      clearTimeout(timer);
     }
     if (!response.ok) {
       throw new Error(problemText(response.status, body));

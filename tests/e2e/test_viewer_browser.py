@@ -20,7 +20,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -172,6 +173,7 @@ class Viewer:
     owner_token: str
     member_token: str
     store: SqliteStore
+    stop_server: Callable[[], None]
 
 
 @pytest.fixture
@@ -188,8 +190,9 @@ def viewer(tmp_path: Path) -> Iterator[Viewer]:
         owner, _ = create_token(log, account_id="acme", user_id="ada", role="owner")
         member, _ = create_token(log, account_id="acme", user_id="bob", role="member")
         assert store.append(_events()).inserted == LOGINS + STOPS + 1
-        with serve(create_app(service, options), free_port()) as url:
-            yield Viewer(url, owner, member, store)
+        with ExitStack() as server:
+            url = server.enter_context(serve(create_app(service, options), free_port()))
+            yield Viewer(url, owner, member, store, server.close)
     finally:
         service.close()
         store.close()
@@ -352,6 +355,17 @@ def test_a_store_that_goes_away_is_reported_and_nothing_shown_changes(
     expect(_status(page)).to_have_class(re.compile(r"\berror\b"))
     expect(_status(page)).to_contain_text("503")
     expect(_rows(page)).to_have_count(50)  # the rows read before are kept
+
+
+def test_an_api_that_goes_away_is_reported_and_the_rows_stay(page: Page, viewer: Viewer) -> None:
+    _signed_in(page, viewer)
+    expect(_rows(page)).to_have_count(50)
+    viewer.stop_server()
+    page.click("#more")
+    expect(_status(page)).to_have_text(
+        "The API cannot be reached: check the connection and try again."
+    )
+    expect(_rows(page)).to_have_count(50)
 
 
 def _demo(out: Path, *args: str) -> subprocess.Popen[str]:

@@ -14,9 +14,10 @@ from auditstream.api import access, viewer
 from auditstream.api.app import create_app
 from auditstream.api.options import ApiOptions
 from auditstream.api.service import SettingsService
-from auditstream.api.tokens import create_token
+from auditstream.api.tokens import TokenStore, create_token
 from auditstream.config.secrets import SecretBox
 from auditstream.pipeline.embedded_log import EmbeddedLog
+from auditstream.pipeline.errors import LogError
 from auditstream.pipeline.topic_setup import ensure_core_topics
 from auditstream.schemas.catalog import ACTIVITIES, CATEGORIES
 
@@ -224,3 +225,24 @@ def test_static_files(app_and_tokens: tuple[TestClient, dict[str, str]]) -> None
     assert client.get("/static/viewer/viewer.css").status_code == 200
     for name in ("../viewer.py", "app.py", "%2e%2e%2fviewer.py", "viewer.JS"):
         assert client.get(f"/static/viewer/{name}").status_code == 404
+
+
+def test_tokens_that_cannot_be_read_are_not_called_invalid(
+    app_and_tokens: tuple[TestClient, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log that stops answering must not sign anyone out or call a good token wrong."""
+    client, tokens = app_and_tokens
+    client.post("/accounts/acme/activity/sign-in", data={"token": tokens["owner"]})
+    assert "<optgroup" in client.get("/accounts/acme/activity").text
+
+    def log_gone(_token: str) -> None:
+        raise LogError("the log does not answer")
+
+    monkeypatch.setattr(TokenStore, "authenticate", lambda _self, token: log_gone(token))
+    page = client.get("/accounts/acme/activity")
+    assert page.status_code == 503
+    assert "try again" in page.text
+    assert "set-cookie" not in page.headers  # the session is kept
+    answer = client.post("/accounts/acme/activity/sign-in", data={"token": tokens["owner"]})
+    assert answer.status_code == 503
+    assert "not valid" not in answer.text
