@@ -190,6 +190,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    """A TCP port to listen on, 1-65535 (argparse type)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535, not {text!r}")
+    return port
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -479,7 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
         "account, and stop on Ctrl-C or SIGTERM",
     )
     p.add_argument(
-        "--port", type=int, default=8080, help="port of --serve on 127.0.0.1 (default 8080)"
+        "--port", type=_port, default=8080, help="port of --serve on 127.0.0.1 (default 8080)"
     )
     p.set_defaults(func=cmd_demo)
 

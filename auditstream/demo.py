@@ -320,8 +320,6 @@ def serve_viewer(out: Path, account_id: str, port: int, announce: Callable[[str]
     Raises ``ConfigError`` when the port cannot be listened on (taken, or not allowed)."""
     import uvicorn
 
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"--port must be between 1 and 65535, not {port}")
     from auditstream.api.app import create_app
     from auditstream.api.options import ApiOptions
     from auditstream.api.service import SettingsService

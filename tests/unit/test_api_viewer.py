@@ -146,6 +146,9 @@ def test_sign_in_sets_a_read_only_cookie(app_and_tokens: tuple[TestClient, dict[
         ("owner", "globex", 404, "no activity audit log here"),
         (None, "acme", 401, "not valid"),
         ("", "acme", 422, "paste an API token"),
+        ("ast_ü_'; DROP TABLE tokens; --", "acme", 401, "not valid"),
+        ("ast_" + "9" * 16 + "_" + "x" * 3000, "acme", 401, "not valid"),
+        ("\x00\r\nSet-Cookie: a=b", "acme", 401, "not valid"),
     ],
 )
 def test_sign_in_refusals(
@@ -156,7 +159,7 @@ def test_sign_in_refusals(
     says: str,
 ) -> None:
     client, tokens = app_and_tokens
-    token = "ast_ffffffffffffffff_wrong" if who is None else tokens.get(who, "")
+    token = "ast_ffffffffffffffff_wrong" if who is None else tokens.get(who, who)
     answer = client.post(
         f"/accounts/{account}/activity/sign-in", data={"token": token}, follow_redirects=False
     )
