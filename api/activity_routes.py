@@ -176,8 +176,16 @@ def _mapped(read: Callable[[], T]) -> T:
     address: it goes to the log, not to the client)."""
     try:
         return read()
-    except BadCursor as exc:
-        raise BadQuery([(["query", "cursor"], str(exc), "cursor")]) from exc
+    except BadCursor as exc:  # parsed already: a position the store cannot use
+        raise BadQuery(
+            [
+                (
+                    ["query", "cursor"],
+                    "not a position this store can read from: leave cursor out to start again",
+                    "cursor",
+                )
+            ]
+        ) from exc
     except StoreError as exc:
         log.error("the audit store failed a read: %s", failure_text(exc))
         raise Unavailable(
