@@ -91,14 +91,14 @@ def test_health_metrics_and_a_clean_stop(tmp_path: Path) -> None:
 
 
 def test_killed_mid_stream_then_restarted_stores_each_event_once(tmp_path: Path) -> None:
-    ids = _produce(tmp_path / "log.sqlite", 3000)
-    args = _args(tmp_path, "--batch-size", "50")
+    ids = _produce(tmp_path / "log.sqlite", 10_000)
+    args = _args(tmp_path, "--batch-size", "20")
     with ProjectProcess(args, tmp_path / "first.log") as first:
         _wait(lambda: _stored(tmp_path / "audit.db") >= 100, first, "nothing stored")
         first.kill9()
     assert _stored(tmp_path / "audit.db") < len(ids), "the kill came too late to mean anything"
     with ProjectProcess(args, tmp_path / "second.log") as second:
-        _wait(lambda: _stored(tmp_path / "audit.db") >= len(ids), second, "events missing")
+        _wait(lambda: _stored(tmp_path / "audit.db") >= len(ids), second, "events missing", 300)
         assert second.stop(timeout=60) == 0, second.output()
     with SqliteStore(tmp_path / "audit.db") as store:
         stored = [e.event_id for a in ACCOUNTS for e in store.export(ActivityFilter(a))]

@@ -95,7 +95,7 @@ def test_poison_record_and_a_redelivered_batch(kafka_broker: KafkaBroker, tmp_pa
         assert letter.value == poison.value
         duplicates = REGISTRY.get_sample_value("auditstream_indexer_events_duplicate_total")
         assert duplicates is not None
-        assert duplicates - duplicates_before == len(early.events) == 20
+        assert duplicates - duplicates_before == len(early.events) > 0
     finally:
         store.close()
         log.close()
