@@ -36,6 +36,7 @@ from pathlib import Path
 from .local_process import terminate
 
 FILLER = ".filler"
+_MOUNT_TIMEOUT_S = 60.0
 _CHUNK = 1 << 16
 
 
@@ -46,12 +47,16 @@ def mount_permitted() -> str | None:
     if shutil.which("mount") is None or shutil.which("umount") is None:
         return "no mount/umount command"
     with tempfile.TemporaryDirectory(prefix="auditstream-mount-probe-") as probe:
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", probe],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", probe],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=_MOUNT_TIMEOUT_S,
+            )
+        except subprocess.TimeoutExpired:
+            return f"mount did not answer within {_MOUNT_TIMEOUT_S:g} s"
         if done.returncode != 0:
             return f"mount refused: {done.stderr.strip() or done.returncode}"
         _unmount(Path(probe))
@@ -59,9 +64,13 @@ def mount_permitted() -> str | None:
 
 
 def _unmount(path: Path) -> None:
-    done = subprocess.run(["umount", str(path)], capture_output=True, check=False)
+    done = subprocess.run(
+        ["umount", str(path)], capture_output=True, check=False, timeout=_MOUNT_TIMEOUT_S
+    )
     if done.returncode != 0:  # still busy (a process of a failed run): detach it anyway
-        subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+        subprocess.run(
+            ["umount", "-l", str(path)], capture_output=True, check=False, timeout=_MOUNT_TIMEOUT_S
+        )
 
 
 class TmpfsDisk:
@@ -81,6 +90,7 @@ class TmpfsDisk:
             ["mount", "-t", "tmpfs", "-o", f"size={self.size_mb}m", "tmpfs", str(self.path)],
             check=True,
             capture_output=True,
+            timeout=_MOUNT_TIMEOUT_S,
         )
         return self
 

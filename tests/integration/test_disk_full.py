@@ -14,6 +14,7 @@ Which fill runs, and why (each test's id says it):
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import signal
@@ -42,14 +43,23 @@ from devservices.full_disk import (
 
 pytestmark = pytest.mark.timeout(300)
 
-_NO_MOUNT = mount_permitted()
-MODES = [
-    pytest.param(
-        "tmpfs",
-        marks=pytest.mark.skipif(_NO_MOUNT is not None, reason=f"tmpfs: {_NO_MOUNT}"),
-    ),
-    "rlimit",
-]
+MODES = ["tmpfs", "rlimit"]
+
+
+@functools.cache
+def _mount_refused() -> str | None:
+    return mount_permitted()  # mounts a probe once, when a tmpfs test first runs
+
+
+@pytest.fixture(autouse=True)
+def _tmpfs_where_permitted(request: pytest.FixtureRequest) -> None:
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("mode") == "tmpfs":
+        refused = _mount_refused()
+        if refused is not None:
+            pytest.skip(f"tmpfs: {refused}; the rlimit variant runs instead")
+
+
 SMALL = replace(faults.Options(), events=2000, rate=200.0, min_production_s=8.0, outage_s=6.0)
 
 

@@ -5,6 +5,11 @@ Every destination must hold exactly the events its settings include, computed fr
 produced events: none lost, none stored twice (a webhook retry with the same Idempotency-Key is
 not a duplicate). The table is printed, so the CI log shows it; a router or sink worker that
 exits by itself is reported as a warning (the run replaces it, as a supervisor would).
+
+``diskfull`` needs no cluster: the embedded log's directory is a tmpfs filled with a file where
+this process may mount one, else (an unprivileged CI container) the writing processes' file
+size limit is lowered, so a real fill runs either way; the printed table's first note says
+which ran and why.
 """
 
 from __future__ import annotations
