@@ -36,6 +36,13 @@
       activityNames.set(option.value.slice("activity:".length), option.dataset.label);
     }
   }
+  const categoryNames = new Map();
+  for (const group of activitySelect.querySelectorAll("optgroup")) {
+    const first = group.querySelector("option");
+    if (first && first.value.startsWith("category:")) {
+      categoryNames.set(first.value.slice("category:".length), group.label);
+    }
+  }
   const actorsSeen = new Set();
   let nextCursor = null;
   let listing = new URLSearchParams(); // the filters of the rows shown (a cursor is made for them)
@@ -357,7 +364,7 @@
     addField("Role", actor.role);
     addField("Signed in with", actor.auth_method);
     addField("Activity", activityNames.get(event.activity) || event.activity);
-    addField("Category", event.category);
+    addField("Category", categoryNames.get(event.category) || event.category);
     addField("Resource", resourceText(event.resource));
     addField("Resource id", resource.id);
     addField("Folder", resource.folder);

@@ -268,6 +268,7 @@ def test_pages_with_load_more_and_shows_changes_as_text(page: Page, viewer: View
     expect(change.locator("td.new")).to_have_text(HOSTILE)
     expect(page.locator("#detail img")).to_have_count(0)
     expect(page.locator("#detail-fields")).to_contain_text("Renamed")
+    expect(page.locator("#detail-fields")).to_contain_text("Recipe")  # the category's name
     _rows(page).filter(has_text="Onboarding 3").click()
     expect(page.locator("#no-changes")).to_be_visible()
     expect(page.locator("#detail-fields")).to_contain_text("r-3")
