@@ -135,7 +135,12 @@ def _where(dsn: str) -> str:
 def _check_sizes(col: EventColumns, index: int) -> None:
     for attribute, name in _KEY_FIELDS:
         value = getattr(col, attribute)
-        if value is not None and len(value.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        # Four bytes a character at most: only a long value needs encoding to be measured.
+        if (
+            value is not None
+            and len(value) > MAX_KEY_BYTES // 4
+            and len(value.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES
+        ):
             raise InvalidEvent(
                 f"event {index}: {name} is longer than {MAX_KEY_BYTES} bytes, more than the "
                 "audit store indexes; shorten it at the producer"
@@ -143,27 +148,28 @@ def _check_sizes(col: EventColumns, index: int) -> None:
 
 
 def _row(col: EventColumns, seq: int, prev_hash: str, hash_: str) -> tuple[Any, ...]:
-    def clean(value: str | None) -> str | None:
-        return None if value is None else no_nul(value)
-
-    return (
-        no_nul(col.account_id),
+    columns = (
+        col.account_id,
         seq,
-        no_nul(col.event_id),
+        col.event_id,
         col.occurred_at_us,
-        no_nul(col.category),
-        no_nul(col.activity),
-        no_nul(col.actor_user_id),
-        clean(col.actor_email),
-        clean(col.resource_type),
-        clean(col.resource_id),
-        no_nul(col.outcome),
-        clean(col.ip),
+        col.category,
+        col.activity,
+        col.actor_user_id,
+        col.actor_email,
+        col.resource_type,
+        col.resource_id,
+        col.outcome,
+        col.ip,
         document(col.text),
         col.canonical,
         prev_hash,
         hash_,
     )
+    # The canonical JSON spells a NUL character \u0000: without one, no column holds any.
+    if b"\\u0000" not in col.canonical:
+        return columns
+    return tuple(no_nul(v) if isinstance(v, str) else v for v in columns)
 
 
 class PostgresStore:
@@ -481,18 +487,17 @@ class PostgresStore:
         conn: psycopg.Connection[Any], columns: list[EventColumns]
     ) -> set[tuple[str, str]]:
         """The ``(account, event_id)`` pairs of ``columns`` stored already (looked up under the
-        accounts' chain locks, so no other append can store one meanwhile)."""
-        wanted: dict[str, list[str]] = {}
-        for col in columns:
-            wanted.setdefault(no_nul(col.account_id), []).append(no_nul(col.event_id))
-        found: set[tuple[str, str]] = set()
-        for account, ids in wanted.items():
-            for (event_id,) in conn.execute(
-                "SELECT event_id FROM events WHERE account_id = %s AND event_id = ANY(%s)",
-                (account, ids),
-            ):
-                found.add((account, event_id))
-        return found
+        accounts' chain locks, so no other append can store one meanwhile). One index probe per
+        id and month: the LATERAL ... LIMIT 1 keeps that plan even before a new month has
+        statistics (an = ANY list then walked an account's whole month)."""
+        keys = list({(no_nul(c.account_id), no_nul(c.event_id)) for c in columns})
+        found = conn.execute(
+            "SELECT k.a, k.i FROM unnest(%s::text[], %s::text[]) AS k(a, i) "
+            "JOIN LATERAL (SELECT 1 FROM events e WHERE e.account_id = k.a "
+            "AND e.event_id = k.i LIMIT 1) AS stored ON true",
+            ([a for a, _ in keys], [i for _, i in keys]),
+        ).fetchall()
+        return {(a, i) for a, i in found}
 
     # -- reads --------------------------------------------------------------------------------
 
