@@ -35,6 +35,7 @@ and :mod:`sinks.status_reports`.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import logging
 import math
@@ -43,11 +44,12 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from auditstream.config.secrets import SecretBox
+from auditstream.config.stream import AccountSettings
 from auditstream.pipeline import topics
 from auditstream.pipeline.log import Log, Record, TopicPartition
 from auditstream.pipeline.process_reports import ProcessReporter
@@ -78,6 +80,33 @@ from auditstream.sinks.worker_options import WorkerOptions
 log = logging.getLogger(__name__)
 
 __all__ = ["SinkFactory", "SinkWorker", "WorkerOptions"]
+
+_SINK_MODULES = {
+    "s3": "auditstream.sinks.s3",
+    "gcs": "auditstream.sinks.gcs",
+    "azure_blob": "auditstream.sinks.azure_blob",
+}
+"""Sink modules whose vendor SDKs take a second or so to import (boto3 most)."""
+
+
+def _import_sink_modules(accounts: Iterable[AccountSettings]) -> threading.Thread:
+    """Import, on a thread of its own, the sink modules the destinations of ``accounts`` will
+    need, while the worker catches up with its other topics: the first batch of an S3
+    destination otherwise waited for boto3's import. Returns the thread (joined on close)."""
+    names = sorted(
+        {_SINK_MODULES[d.type] for a in accounts for d in a.destinations if d.type in _SINK_MODULES}
+    )
+
+    def run() -> None:
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception as exc:  # the sink factory raises it again, where it is handled
+                log.debug("importing %s ahead failed: %r", name, exc)
+
+    thread = threading.Thread(target=run, name="sink-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 class SinkWorker(
@@ -113,6 +142,7 @@ class SinkWorker(
             self.settings.close()  # nothing else is open yet
             raise
         self._settings_version = self.settings.version
+        self._imports = _import_sink_modules(self.settings.accounts().values())
         self._consumer = log_backend.consumer(topics.SINK_GROUP, topics.DESTINATION_PATTERN)
         self._consumer.on_revoke(self._revoked)
         self._producer = log_backend.producer()
@@ -283,6 +313,7 @@ class SinkWorker(
             )
 
     def close(self) -> None:
+        self._imports.join()
         self._threads.close()
         self._signals.close()
         for lane in [*self._lanes.values(), *self._retiring]:
