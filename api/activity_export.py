@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import threading
 import uuid
@@ -21,14 +22,17 @@ from typing import Any
 
 import anyio
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from auditstream.api.activity_params import ExportFormat
 from auditstream.api.audit import STREAMING, Actor, RequestInfo
 from auditstream.store.base import StoredEvent
 
 ROWS_PER_CHUNK = 500
+STALL_TIMEOUT_S = 60.0
+"""Seconds a client may take to accept one chunk of an export."""
 CSV_COLUMNS = (
     "occurred_at",
     "event_id",
@@ -53,6 +57,8 @@ MEDIA_TYPES: dict[str, str] = {
     "ndjson": "application/x-ndjson",
 }
 EXPORT_RESOURCE = "activity_audit_log"
+
+log = logging.getLogger(__name__)
 
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -181,7 +187,9 @@ class ExportReader:
 
 class ExportResponse(StreamingResponse):
     """Streams an :class:`ExportReader`; closes it, then calls ``on_close``, however the
-    response ends (cancelled by a client going away included)."""
+    response ends (cancelled by a client going away included). A client that takes longer
+    than ``stall_timeout`` seconds to accept one chunk is dropped: it would hold the
+    account's export place for as long as it likes."""
 
     def __init__(
         self,
@@ -192,8 +200,10 @@ class ExportResponse(StreamingResponse):
         filename: str,
         on_close: Callable[[], None],
         limiter: anyio.CapacityLimiter | None = None,
+        stall_timeout: float = STALL_TIMEOUT_S,
     ) -> None:
         self._reader = reader
+        self._stall_timeout = stall_timeout
         self._first = first
         self._on_close = on_close
         self._limiter = limiter
@@ -218,8 +228,27 @@ class ExportResponse(StreamingResponse):
                 yield chunk
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        stalled = False
+
+        async def send_in_time(message: Message) -> None:
+            nonlocal stalled
+            try:
+                with anyio.fail_after(self._stall_timeout):
+                    await send(message)
+            except TimeoutError:
+                stalled = True
+                raise
+
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, send_in_time)
+        except (TimeoutError, ClientDisconnect):  # Starlette turns an OSError into the latter
+            if not stalled:
+                raise
+            # The response is under way: ending it here leaves it incomplete, which the
+            # client sees (an export never looks finished when it is not).
+            log.warning(
+                "an export was dropped: its client accepted nothing for %g s", self._stall_timeout
+            )
         finally:
             # Shielded: after a disconnect this task is being cancelled, and the store's
             # cursor must still be closed (in a thread: closing may wait on the store).

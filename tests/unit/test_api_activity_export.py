@@ -281,6 +281,40 @@ def test_the_response_closes_after_the_last_row() -> None:
     assert len(body.decode("utf-8-sig").splitlines()) == 251
 
 
+@pytest.mark.parametrize("spec", ["2.4", "2.3"])
+def test_a_client_that_stops_accepting_chunks_is_dropped(
+    spec: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = Counted(1_000_000)
+    reader = ExportReader(source, "ndjson", rows_per_chunk=100)
+    released: list[bool] = []
+    response = ExportResponse(
+        reader,
+        reader.next_chunk() or b"",
+        media_type="application/x-ndjson",
+        filename="x.ndjson",
+        on_close=lambda: released.append(True),
+        stall_timeout=0,  # the first send that has to wait is over time at once
+    )
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        if len(sent) >= 3:
+            await anyio.Event().wait()  # a client that reads no more
+        sent.append(message)
+
+    async def receive() -> Any:
+        await anyio.sleep_forever()
+
+    scope = _scope()
+    scope["asgi"]["spec_version"] = spec
+    anyio.run(response, scope, receive, send)
+    assert len(sent) == 3
+    assert source.closed
+    assert released == [True]
+    assert "accepted nothing" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("account", "name"),
     [
