@@ -37,13 +37,24 @@ MAX_FILTER_VALUES = 1000
 ActorMatch = Literal["either", "user_id", "email"]
 
 
+def text_match(flt: ActivityFilter) -> str | None:
+    """The FTS5 query of ``flt``'s free text; ``None`` when it has none."""
+    terms = search_terms(flt.text)
+    return fts5_query(terms) if terms else None
+
+
 def filter_where(
-    flt: ActivityFilter, *, with_kinds: bool = True, actor_match: ActorMatch = "either"
+    flt: ActivityFilter,
+    *,
+    with_kinds: bool = True,
+    actor_match: ActorMatch = "either",
+    with_text: bool = True,
 ) -> Where:
     """The conditions of ``flt``; ``with_kinds=False`` leaves out its categories and
     activities (the facets count what else could be picked). ``actor_match`` keeps one side of
     the actor condition: a page reads each side along its own index and merges the two (with
-    the ``OR`` SQLite would walk the account's whole time index for a rare actor)."""
+    the ``OR`` SQLite would walk the account's whole time index for a rare actor).
+    ``with_text=False`` leaves out the free text (a page that joins the text index itself)."""
     values = len(flt.actors) + len(flt.categories) + len(flt.activities)
     if values > MAX_FILTER_VALUES:
         raise ValueError(
@@ -79,11 +90,9 @@ def filter_where(
         where.add("occurred_at_us >= ?", micros(flt.since))
     if flt.until is not None:
         where.add("occurred_at_us < ?", micros(flt.until))
-    terms = search_terms(flt.text)
-    if terms:
-        where.add(
-            "id IN (SELECT rowid FROM events_text WHERE events_text MATCH ?)", fts5_query(terms)
-        )
+    match = text_match(flt) if with_text else None
+    if match is not None:
+        where.add("id IN (SELECT rowid FROM events_text WHERE events_text MATCH ?)", match)
     return where
 
 

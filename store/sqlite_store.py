@@ -48,6 +48,7 @@ from auditstream.store.sqlite_filters import (
     clamp_int64,
     filter_where,
     order_by,
+    text_match,
 )
 
 MAX_RETENTION_DAYS = 36_500
@@ -88,6 +89,11 @@ def _stored(row: tuple[Any, ...]) -> StoredEvent:
 class SqliteStore:
     """The ``AuditStore`` over the SQLite file at ``path`` (created, with its tables, when
     missing). Raises ``StoreUnavailable`` when the file cannot be opened or is not a store."""
+
+    few_text_matches = 1000
+    """Up to this many rows holding a search's words (in every account), a page reads them
+    from the text index; beyond, it walks the account's time order (measured on 200,000
+    events: 1 match 0.01 ms against 20 ms, 63,000 matches 165 ms against 24 ms)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 10.0) -> None:
         self.path = Path(path)
@@ -341,6 +347,21 @@ class SqliteStore:
     def _page_rows(
         self, flt: ActivityFilter, page: PageRequest, actor_match: ActorMatch
     ) -> list[tuple[Any, ...]]:
+        match = text_match(flt)
+        if match is not None and self._few_text_matches(match):
+            # Few rows hold the words: read them from the text index and sort them. (Walking
+            # the account's time index, as below, would read all of it before giving up.)
+            where = filter_where(flt, actor_match=actor_match, with_text=False)
+            after_cursor(where, page.order, page.cursor)
+            sql = (
+                f"SELECT {_COLUMNS} FROM events_text CROSS JOIN events "  # noqa: S608
+                f"ON events.id = events_text.rowid WHERE events_text MATCH ? AND {where.sql} "
+                f"{order_by(page.order)} LIMIT ?"
+            )
+            params = [match, *where.params, page.limit + 1]
+            return self._fetchall("reading events", sql, params)
+        # Many rows hold the words (or there are none): walk the time order, which finds a
+        # page of matches after a few rows.
         where = filter_where(flt, actor_match=actor_match)
         after_cursor(where, page.order, page.cursor)
         sql = (
@@ -348,6 +369,15 @@ class SqliteStore:
             f"{order_by(page.order)} LIMIT ?"
         )
         return self._fetchall("reading events", sql, [*where.params, page.limit + 1])
+
+    def _few_text_matches(self, match: str) -> bool:
+        row = self._fetchone(
+            "searching the free text",
+            "SELECT COUNT(*) FROM (SELECT rowid FROM events_text WHERE events_text MATCH ? "
+            "LIMIT ?)",
+            (match, self.few_text_matches + 1),
+        )
+        return row is not None and int(row[0]) <= self.few_text_matches
 
     def count(self, flt: ActivityFilter) -> int:
         where = filter_where(flt)

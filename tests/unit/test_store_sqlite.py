@@ -15,7 +15,17 @@ from auditstream.store.errors import StoreError, StoreUnavailable
 from auditstream.store.query import ActivityFilter, Checkpoint, PageRequest
 from auditstream.store.sqlite_filters import filter_where, order_by
 from auditstream.store.sqlite_store import SqliteStore
-from tests.store_contract import ACCOUNT, T0, RawSql, StoreContract, event_at, varied_events
+from tests.store_contract import (
+    ACCOUNT,
+    FILTERS,
+    HOSTILE_TEXT,
+    T0,
+    RawSql,
+    StoreContract,
+    all_pages,
+    event_at,
+    varied_events,
+)
 
 
 class TestSqliteContract(StoreContract):
@@ -233,3 +243,29 @@ def test_too_many_filter_values_is_a_clear_error(store: SqliteStore) -> None:
     actors = tuple(f"u-{i}" for i in range(20_000))
     with pytest.raises(ValueError, match="at most 1000"):
         store.query(ActivityFilter(ACCOUNT, actors=actors), PageRequest())
+
+
+TEXT_FILTERS = [f for f in FILTERS if "text" in f[1]] + [
+    (f"hostile {t[:10]!r}", {"text": t}, None) for t in HOSTILE_TEXT
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "conditions", "_"), TEXT_FILTERS, ids=[f[0] for f in TEXT_FILTERS]
+)
+@pytest.mark.parametrize("order", ["desc", "asc"])
+def test_both_ways_of_reading_free_text_agree(
+    store: SqliteStore, name: str, conditions: dict[str, Any], _: object, order: str
+) -> None:
+    store.append(varied_events() + varied_events(20, account_id="other"))
+    flt = ActivityFilter(ACCOUNT, **conditions)
+    store.few_text_matches = 10**9  # from the text index
+    by_text = all_pages(store, flt, order, 7)
+    store.few_text_matches = 0  # along the time order
+    by_time = all_pages(store, flt, order, 7)
+    assert by_text == by_time
+    with_actor = ActivityFilter(ACCOUNT, actors=("u-1", "bob@example.com"), **conditions)
+    assert all_pages(store, with_actor, order, 5) == [
+        e.event_id
+        for e in store.export(with_actor, order=order)  # type: ignore[arg-type]
+    ]
