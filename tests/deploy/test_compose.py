@@ -10,8 +10,10 @@ import copy
 import importlib.resources
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
@@ -21,7 +23,9 @@ from auditstream.cli import build_parser
 from tests.deploy.tools import DEPLOY, ROOT, SCRAPE_CONFIG
 
 COMPOSE = DEPLOY / "compose" / "compose.yaml"
-OUR_ROLES = {"router", "sink-worker", "api"}
+OUR_ROLES = {"router", "sink-worker", "api", "indexer"}
+STORE_URL = "postgresql://auditstream@postgres:5432/auditstream"
+PASSWORD_SECRET = "/run/secrets/postgres_password"
 
 
 def _compose() -> dict[str, Any]:
@@ -45,6 +49,11 @@ def _ours(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def _long_running(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Our services that stay up (not the one-shot store-migrate)."""
+    return {n: s for n, s in _ours(compose).items() if s.get("restart") != "no"}
+
+
 def _host_path(source: str) -> Path:
     return (COMPOSE.parent / source).resolve()
 
@@ -66,7 +75,7 @@ def test_the_schema_check_catches_mistakes() -> None:
 
 
 def test_each_role_runs_a_real_cli_command_of_ours() -> None:
-    services = _ours(_compose())
+    services = _long_running(_compose())
     parser = build_parser()
     roles = set()
     for name, service in services.items():
@@ -111,7 +120,7 @@ def test_processes_reach_kafka_and_read_the_secret_key_from_a_secret() -> None:
     assert compose["secrets"]["auditstream_secret_keys"] == {
         "environment": "AUDITSTREAM_SECRET_KEYS"
     }
-    for name, service in _ours(compose).items():
+    for name, service in _long_running(compose).items():
         assert service["environment"]["AUDITSTREAM_KAFKA_BOOTSTRAP"] == "kafka:9092", name
         assert service["environment"]["AUDITSTREAM_SECRET_KEYS_FILE"] == secret_file, name
         assert "auditstream_secret_keys" in service["secrets"], name
@@ -127,7 +136,7 @@ def test_prometheus_scrapes_every_role_and_loads_the_rules() -> None:
         for group in job["static_configs"]
         for target in group["targets"]
     }
-    for name, service in _ours(compose).items():
+    for name, service in _long_running(compose).items():
         port = service["environment"]["AUDITSTREAM_METRICS_PORT"]
         assert f"{name}:{port}" in targets, f"{name} is not scraped"
     mounts = {
@@ -168,3 +177,93 @@ def test_images_are_pinned_and_ports_published_on_loopback_only() -> None:
         assert not image.endswith(":latest"), name
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), f"{name}: {port} is published on every address"
+
+
+def test_the_audit_store_runs_on_postgres_with_the_password_from_a_secret() -> None:
+    compose = _compose()
+    services = compose["services"]
+    postgres = services["postgres"]
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == PASSWORD_SECRET
+    assert "POSTGRES_PASSWORD" not in postgres["environment"]
+    assert postgres["secrets"] == ["postgres_password"]
+    assert compose["secrets"]["postgres_password"] == {"environment": "POSTGRES_PASSWORD"}
+    assert "postgres-data:/var/lib/postgresql/data" in postgres["volumes"]
+    assert "postgres-data" in compose["volumes"]
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    assert urlsplit(STORE_URL).password is None
+    assert "ports" not in postgres, "the database is reached inside the Compose network only"
+    parser = build_parser()
+    migrate = services["store-migrate"]
+    args = parser.parse_args(migrate["command"])
+    assert (args.command, args.store_command) == ("store", "migrate")
+    assert migrate["restart"] == "no"
+    assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    for name in ("store-migrate", "indexer", "api"):
+        service = services[name]
+        assert service["environment"]["AUDITSTREAM_STORE"] == STORE_URL, name
+        assert "postgres_password" in service["secrets"], name
+        assert service["entrypoint"][:2] == ["sh", "-c"], name
+        assert PASSWORD_SECRET in service["entrypoint"][2], name
+        # No password in the environment or on a command line.
+        for value in [*service["environment"].values(), *service["command"]]:
+            assert "PGPASSWORD" not in str(value), name
+        if name != "store-migrate":
+            assert service["depends_on"]["store-migrate"] == {
+                "condition": "service_completed_successfully"
+            }, name
+    assert parser.parse_args(services["indexer"]["command"]).command == "indexer"
+
+
+def _run_entrypoint(
+    tmp_path: Path, password: bytes | None, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """The store services' entrypoint script, its secret's path moved under tmp_path and
+    `auditstream` a stand-in that prints its environment's PGPASSWORD and its arguments."""
+    (script,) = {
+        tuple(s["entrypoint"]) for n, s in _compose()["services"].items() if "entrypoint" in s
+    }
+    secret = tmp_path / "postgres_password"
+    if password is not None:
+        secret.write_bytes(password)
+    # Compose turns $$ into $ before the container runs it.
+    shell = script[2].replace("$$", "$").replace(PASSWORD_SECRET, str(secret))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "auditstream"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'printf "password=%s\\n" "$PGPASSWORD"\n'
+        'for a in "$@"; do printf "arg=%s\\n" "$a"; done\n'
+    )
+    fake.chmod(0o755)
+    return subprocess.run(
+        [script[0], script[1], shell, script[3], *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+    )
+
+
+@pytest.mark.parametrize(
+    "password",
+    [b"s3cret", b"p'a\"ss $(touch x) `id` ; -- \\n", "pässwörd 密码".encode(), b"x" * 4096],
+)
+def test_the_entrypoint_hands_the_password_in_the_environment_only(
+    tmp_path: Path, password: bytes
+) -> None:
+    args = ("indexer", "--metrics-port", "9104", "an arg with spaces", "$HOME", "")
+    done = _run_entrypoint(tmp_path, password, *args)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"password={password.decode()}"
+    assert lines[1:] == [f"arg={a}" for a in args], "arguments passed unchanged"
+    assert not (tmp_path / "x").exists(), "the password is data, never run"
+
+
+def test_the_entrypoint_stops_without_its_secret(tmp_path: Path) -> None:
+    done = _run_entrypoint(tmp_path, None, "indexer")
+    assert done.returncode != 0
+    assert "postgres_password" in done.stderr
+    assert "password=" not in done.stdout, "auditstream never started"
