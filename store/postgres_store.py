@@ -451,7 +451,7 @@ class PostgresStore:
                 )
             }
             stored = self._stored_ids(conn, columns)
-            rows: list[tuple[Any, ...]] = []
+            rows: list[tuple[EventColumns, int, str, str]] = []
             changed: set[str] = set()
             duplicates = 0
             for col in columns:
@@ -463,12 +463,14 @@ class PostgresStore:
                 head = heads[account]
                 seq, prev = head.last_seq + 1, head.last_hash
                 head.last_seq, head.last_hash = seq, link(prev, col.canonical)
-                rows.append(_row(col, seq, prev, head.last_hash))
+                rows.append((col, seq, prev, head.last_hash))
                 changed.add(account)
             if rows:
+                # Rows are finished (free text) as they are sent: the server stores one part
+                # while this process builds the next.
                 with conn.cursor().copy(_COPY_EVENTS) as copy:
                     for row in rows:
-                        copy.write_row(row)
+                        copy.write_row(_row(*row))
                 ordered = sorted(changed)
                 conn.execute(
                     "UPDATE account_chains AS c SET last_seq = u.seq, last_hash = u.hash "
@@ -496,6 +498,7 @@ class PostgresStore:
             "JOIN LATERAL (SELECT 1 FROM events e WHERE e.account_id = k.a "
             "AND e.event_id = k.i LIMIT 1) AS stored ON true",
             ([a for a, _ in keys], [i for _, i in keys]),
+            prepare=False,  # a generic plan of this join walks every partition whole
         ).fetchall()
         return {(a, i) for a, i in found}
 
