@@ -20,7 +20,9 @@ from auditstream.cli import build_parser
 from tests.deploy.tools import ALERTS, CHART, helm
 
 KUBE_VERSION = "1.30.0"
-ROLES = {"router": "router", "sinkWorker": "sink-worker", "api": "api"}
+ROLES = {"router": "router", "sinkWorker": "sink-worker", "api": "api", "indexer": "indexer"}
+STORE_ROLES = {"api", "indexer"}
+POSTGRES_STORE = ["--set", "store.enabled=true", "--set", "store.existingSecret=auditstream-store"]
 CRDS = {"ServiceMonitor", "PrometheusRule"}  # Prometheus Operator kinds: no schema shipped
 SECRET_FILE = "/etc/auditstream/secrets/secret-keys"
 
@@ -45,6 +47,13 @@ VARIANTS: dict[str, list[str]] = {
         "--set", "api.pdb.minAvailable=1",
     ],
     "api only": ["--set", "router.enabled=false", "--set", "sinkWorker.enabled=false"],
+    "store on PostgreSQL": [*POSTGRES_STORE, "--set", "serviceMonitor.enabled=true"],
+    "store on SQLite (dev)": [
+        "--set", "store.enabled=true",
+        "--set", "store.sqlite.existingClaim=audit-store",
+        "--set", "api.replicas=1",
+        "--set", "indexer.replicas=1",
+    ],
 }  # fmt: skip
 
 
@@ -70,7 +79,13 @@ def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 
 def test_helm_lint() -> None:
-    for values in ([], VARIANTS["operator"], VARIANTS["chart-made secret"]):
+    for values in (
+        [],
+        VARIANTS["operator"],
+        VARIANTS["chart-made secret"],
+        VARIANTS["store on PostgreSQL"],
+        VARIANTS["store on SQLite (dev)"],
+    ):
         result = _helm("lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION, *values)
         assert result.returncode == 0, result.stdout + result.stderr
 
@@ -151,8 +166,12 @@ def test_defaults_run_every_role_with_its_replicas_and_grace() -> None:
         d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]: d
         for d in _by_kind(docs, "Deployment")
     }
-    assert set(by_role) == set(ROLES.values())
+    # The indexer runs only with the audit store, which is off by default.
+    assert set(by_role) == set(ROLES.values()) - {"indexer"}
+    assert not _by_kind(docs, "Job")
     for key, command in ROLES.items():
+        if command == "indexer":
+            continue
         spec = by_role[command]["spec"]
         assert spec["replicas"] == values[key]["replicas"]
         grace = spec["template"]["spec"]["terminationGracePeriodSeconds"]
@@ -224,3 +243,103 @@ def test_service_monitor_and_prometheus_rule() -> None:
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["audit"]}
     (rule,) = _by_kind(docs, "PrometheusRule")
     assert rule["spec"]["groups"] == yaml.safe_load(ALERTS.read_text())["groups"]
+
+
+def _store_env(container: dict[str, Any]) -> dict[str, Any]:
+    (env,) = [e for e in container["env"] if e["name"] == "AUDITSTREAM_STORE"]
+    return env
+
+
+def test_the_store_url_comes_from_its_secret_to_the_indexer_api_and_migrate_job() -> None:
+    docs = _render(VARIANTS["store on PostgreSQL"])
+    from_secret = {"secretKeyRef": {"name": "auditstream-store", "key": "url"}}
+    by_role = {
+        d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]: d
+        for d in _by_kind(docs, "Deployment")
+    }
+    assert set(by_role) == set(ROLES.values())
+    for role, deployment in by_role.items():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        names = {e["name"] for e in container["env"]}
+        if role in STORE_ROLES:
+            assert _store_env(container) == {"name": "AUDITSTREAM_STORE", "valueFrom": from_secret}
+        else:
+            assert "AUDITSTREAM_STORE" not in names, role
+    indexer = by_role["indexer"]["spec"]
+    assert indexer["replicas"] == 2
+    (container,) = indexer["template"]["spec"]["containers"]
+    # Liveness is the process alone: a database that is down never restarts the indexer.
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert build_parser().parse_args(container["args"]).metrics_port == 9104
+    (job,) = _by_kind(docs, "Job")
+    annotations = job["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    args = build_parser().parse_args(container["args"])
+    assert (args.command, args.store_command) == ("store", "migrate")
+    assert container["env"] == [{"name": "AUDITSTREAM_STORE", "valueFrom": from_secret}]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # Run before the release's other objects exist: it must not need the ConfigMap.
+    assert "envFrom" not in container
+    # The ServiceMonitor scrapes the indexer too.
+    (monitor,) = _by_kind(docs, "ServiceMonitor")
+    selected = [
+        s["metadata"]["name"]
+        for s in _by_kind(docs, "Service")
+        if _selects(monitor["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])
+    ]
+    assert "prod-auditstream-indexer" in selected
+    assert "postgresql://" not in yaml.safe_dump_all(docs), "no URL in the manifests"
+
+
+def test_a_sqlite_store_is_a_file_on_the_claim_for_one_replica() -> None:
+    docs = _render(VARIANTS["store on SQLite (dev)"])
+    pods = [
+        d["spec"]["template"]["spec"]
+        for d in [*_by_kind(docs, "Deployment"), *_by_kind(docs, "Job")]
+    ]
+    with_store = 0
+    for pod in pods:
+        (container,) = pod["containers"]
+        if not any(e["name"] == "AUDITSTREAM_STORE" for e in container["env"]):
+            continue
+        with_store += 1
+        assert _store_env(container)["value"] == "sqlite:////var/lib/auditstream/store/audit.sqlite"
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert mounts["store"] == "/var/lib/auditstream/store"
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["store"]["persistentVolumeClaim"] == {"claimName": "audit-store"}
+    assert with_store == 3  # the API, the indexer, the migrate Job
+
+
+@pytest.mark.parametrize(
+    ("values", "said"),
+    [
+        (["--set", "store.enabled=true"], "store.existingSecret"),
+        (
+            [*POSTGRES_STORE, "--set", "store.sqlite.existingClaim=c"],
+            "not both",
+        ),
+        (
+            ["--set", "store.enabled=true", "--set", "store.sqlite.existingClaim=c"],
+            "api.replicas=1 and indexer.replicas=1",
+        ),
+        ([*POSTGRES_STORE, "--set", "store.urlKey="], "store.urlKey"),
+    ],
+)
+def test_store_values_that_cannot_work_fail_saying_what_to_set(
+    values: list[str], said: str
+) -> None:
+    result = _helm("template", "prod", str(CHART), "--kube-version", KUBE_VERSION, *values)
+    assert result.returncode != 0
+    assert said in result.stderr
+
+
+def test_the_migrate_job_can_be_turned_off() -> None:
+    docs = _render([*POSTGRES_STORE, "--set", "store.migrate.enabled=false"])
+    assert not _by_kind(docs, "Job")
+    assert [d for d in _by_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-indexer")]

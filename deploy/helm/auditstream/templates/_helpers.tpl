@@ -42,6 +42,48 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 router: router
 sinkWorker: sink-worker
 api: api
+indexer: indexer
+{{- end }}
+
+{{/* "true" when the role of values key $key runs: the indexer only with an audit store. */}}
+{{- define "auditstream.roleRuns" -}}
+{{- $role := index .root.Values .key }}
+{{- if and $role.enabled (or (ne .key "indexer") .root.Values.store.enabled) }}true{{ end }}
+{{- end }}
+
+{{/* Where the SQLite audit store of a dev install lives (on store.sqlite.existingClaim). */}}
+{{- define "auditstream.sqliteDir" -}}
+/var/lib/auditstream/store
+{{- end }}
+
+{{/* Fails the install on store values that cannot work, saying what to set. */}}
+{{- define "auditstream.checkStore" -}}
+{{- $store := .Values.store }}
+{{- if $store.enabled }}
+{{- if and $store.existingSecret $store.sqlite.existingClaim }}
+{{- fail "store: set store.existingSecret (PostgreSQL) or store.sqlite.existingClaim (SQLite), not both" }}
+{{- end }}
+{{- if not (or $store.existingSecret $store.sqlite.existingClaim) }}
+{{- fail "store.enabled: set store.existingSecret to the Secret holding the PostgreSQL URL (key store.urlKey), or store.sqlite.existingClaim for a single-replica SQLite dev install" }}
+{{- end }}
+{{- if and $store.sqlite.existingClaim (or (gt (int .Values.api.replicas) 1) (gt (int .Values.indexer.replicas) 1)) }}
+{{- fail "store.sqlite: one SQLite file takes one writer: set api.replicas=1 and indexer.replicas=1, or use PostgreSQL (store.existingSecret)" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* AUDITSTREAM_STORE: the PostgreSQL URL from its Secret (never a value in the manifest),
+or the SQLite file of a dev install. */}}
+{{- define "auditstream.storeEnv" -}}
+- name: AUDITSTREAM_STORE
+{{- if .Values.store.existingSecret }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.store.existingSecret | quote }}
+      key: {{ required "store.urlKey: the key of the URL in store.existingSecret" .Values.store.urlKey | quote }}
+{{- else }}
+  value: {{ printf "sqlite:///%s/audit.sqlite" (include "auditstream.sqliteDir" .) | quote }}
+{{- end }}
 {{- end }}
 
 {{- define "auditstream.image" -}}
