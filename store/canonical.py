@@ -38,4 +38,5 @@ def timestamp_text(moment: datetime) -> str:
     drop zero microseconds, and the chain needs the same bytes every time)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: %Y does not pad years before 1000 ("1-01-01T..." is no ISO time).
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
