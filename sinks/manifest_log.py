@@ -39,7 +39,9 @@ def _key(tp: TopicPartition) -> str:
 class ManifestLog:
     """Writes and reads sent batch boundaries. Not thread-safe (the poll loop's)."""
 
-    def __init__(self, log_backend: Log) -> None:
+    def __init__(self, log_backend: Log, *, catch_up: bool = True) -> None:
+        """Open the topic's view and a producer, and read the view to its end unless
+        ``catch_up`` is False (then :meth:`catch_up` reads it). Raises :class:`LogError`."""
         self._known: dict[str, list[Span]] = {}
         self._view = CompactedTopicView(log_backend, TOPIC, self._apply)
         try:
@@ -51,6 +53,12 @@ class ManifestLog:
         self.write_seconds = 0.0
         self.writes = 0
         """Waits for the log (one per dispatch round that starts batches)."""
+        if catch_up:
+            self.catch_up()
+
+    def catch_up(self) -> None:
+        """Read every stored boundary (a failure is logged: a partition taken over may then
+        be cut otherwise)."""
         try:
             self._view.catch_up(30.0)
         except (TimeoutError, LogError) as exc:

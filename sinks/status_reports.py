@@ -86,12 +86,12 @@ class StatusReports(WorkerState):
             return Undelivered(first, ps.open.records[0].timestamp_ms)
         return Undelivered(first, None)
 
-    def _follow_status_topic(self) -> CompactedTopicView:
-        """Read the status topic to its end into ``_restored`` (the last record of every
-        destination) and keep following it: a lane opened later (at start, or when a
-        rebalance brings a destination here) starts from its destination's last report:
-        replays applied, events expired, and a failure under way (so a suspension is neither
-        forgotten nor announced twice)."""
+    def _open_status_view(self) -> CompactedTopicView:
+        """A view of the status topic into ``_restored`` (the last record of every
+        destination), read to its end by :meth:`_catch_up_status_view` and followed after: a
+        lane opened later (at start, or when a rebalance brings a destination here) starts
+        from its destination's last report: replays applied, events expired, and a failure
+        under way (so a suspension is neither forgotten nor announced twice)."""
 
         def apply(record: Record) -> None:
             if record.key is None:
@@ -105,15 +105,18 @@ class StatusReports(WorkerState):
             except ValueError:
                 log.warning("status record of %s is not JSON; ignored", dest_id)
 
-        view = CompactedTopicView(self._log, topics.STATUS, apply)
+        return CompactedTopicView(self._log, topics.STATUS, apply)
+
+    def _catch_up_status_view(self) -> None:
+        """Read the status topic to its end (see :meth:`_open_status_view`). Raises
+        :class:`LogError` if the log cannot be read."""
         try:
-            view.catch_up(30.0)
+            self._status_view.catch_up(30.0)
         except TimeoutError as exc:
             log.warning("status topic not read to its end (%s): earlier replays may repeat", exc)
         except BaseException:
-            view.close()
+            self._status_view.close()
             raise
-        return view
 
     def _poll_status_topic(self) -> None:
         try:
