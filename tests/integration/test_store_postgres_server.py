@@ -506,3 +506,57 @@ def test_the_store_commands_on_postgresql(postgres_dsn: str) -> None:  # noqa: F
     assert swept.returncode == 0, swept.stderr
     with PostgresStore(postgres_dsn) as store:
         assert store.count(ActivityFilter(ACCOUNT)) == 0
+
+
+_CLIENT = """
+import os, sys
+from datetime import UTC, datetime, timedelta
+from auditstream.store.postgres_store import PostgresStore
+from tests.store_contract import event_at
+store = PostgresStore(os.environ["DSN"])
+batch = [event_at(datetime(2026, 11, 1, tzinfo=UTC) + timedelta(seconds=i)) for i in range(20000)]
+print("ready", flush=True)
+store.append(batch)
+print("stored", flush=True)
+"""
+
+
+@pytest.mark.timeout(240)
+def test_a_client_killed_mid_copy_leaves_nothing_half_written(
+    store: PostgresStore,
+    postgres_dsn: str,  # noqa: F811
+) -> None:
+    store.append([event_at(T0) for _ in range(5)])
+    client = subprocess.Popen(
+        [sys.executable, "-c", _CLIENT],
+        env={**os.environ, "DSN": postgres_dsn, "PYTHONPATH": str(Path.cwd())},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert client.stdout is not None
+        assert client.stdout.readline().strip() == "ready"
+        copying = (
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'auditstream-store' "
+            "AND query LIKE 'COPY events%%' AND state = 'active'"
+        )
+        backend: list[tuple[Any, ...]] = []
+        for _ in range(2400):
+            backend = rows(postgres_dsn, copying)
+            if backend or client.poll() is not None:
+                break
+            time.sleep(0.05)
+        client.kill()  # kill -9 while its COPY streams in
+    finally:
+        client.wait(60)
+        if client.stdout is not None:
+            client.stdout.close()
+    gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s"
+    for _ in range(1200):  # the server rolls back once it sees the socket closed
+        if not backend or rows(postgres_dsn, gone, backend[0][0]) == [(0,)]:
+            break
+        time.sleep(0.05)
+    assert backend, "the client's COPY was never seen running"
+    assert store.count(ActivityFilter(ACCOUNT)) == 5  # none of the batch
+    assert store.verify(ACCOUNT).ok
+    assert store.append([event_at(T0)]).inserted == 1
