@@ -262,7 +262,10 @@ def _add_sign_in(app: FastAPI, sessions: _Sessions) -> None:
         return done
 
     @app.post("/accounts/{account_id}/activity/sign-out", include_in_schema=False)
-    async def sign_out(account_id: AccountId) -> Response:
+    async def sign_out(account_id: AccountId, request: Request) -> Response:
+        # A form on another site must not end the session either (logout CSRF).
+        if not _same_origin(request):
+            return _sign_in_page(account_id, 403, "sign out from this page, not from another site")
         done = RedirectResponse(api_paths(account_id)["page"], status_code=303)
         done.delete_cookie(COOKIE, path="/")
         return done
