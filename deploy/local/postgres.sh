@@ -51,7 +51,7 @@ find_bindir() {
 # "version name" of every cluster pg_lsclusters knows (Debian's postgresql-common); empty if none.
 clusters() {
   command -v pg_lsclusters >/dev/null || return 0
-  pg_lsclusters --no-header 2>/dev/null | awk '{print $1" "$2}'
+  pg_lsclusters --no-header 2>/dev/null | awk '{print $1" "$2}' || true
 }
 
 remove_policy() {
