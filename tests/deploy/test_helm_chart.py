@@ -247,7 +247,8 @@ def test_service_monitor_and_prometheus_rule() -> None:
 
 def _store_env(container: dict[str, Any]) -> dict[str, Any]:
     (env,) = [e for e in container["env"] if e["name"] == "AUDITSTREAM_STORE"]
-    return env
+    found: dict[str, Any] = env
+    return found
 
 
 def test_the_store_url_comes_from_its_secret_to_the_indexer_api_and_migrate_job() -> None:

@@ -1,7 +1,9 @@
-"""A real Prometheus server scrapes a router, a sink worker and the settings API (real
-processes on a real Kafka broker) under a small load; every dashboard panel and every alert
-expression is evaluated through its HTTP API, and the destination-failing alert fires when a
-webhook destination answers 500.
+"""A real Prometheus server scrapes a router, a sink worker, the settings API and the indexer
+(real processes on a real Kafka broker, the API and the indexer on one SQLite audit store,
+its tables made by `auditstream store migrate` as a deployment does) under a small load;
+every dashboard panel and every alert expression is evaluated through its HTTP API, the
+destination-failing alert fires when a webhook destination answers 500, and the indexer's
+dead-letter alert when a record it cannot store arrives.
 
 The rules Prometheus loads here are a copy of deploy/prometheus/alerts.yaml whose ``for:``
 durations are all 5 s (15 minutes of failure is not a test); the expressions are unchanged.
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +24,7 @@ import httpx
 import pytest
 import yaml
 
+from auditstream.api.tokens import create_token
 from auditstream.config.secrets import SecretBox
 from auditstream.config.stream import AccountSettings
 from auditstream.pipeline import topics
@@ -46,18 +51,21 @@ SHORT_FOR = "5s"
 GUARD_S = 150.0
 
 # Alerts the test makes fire: a webhook answering 500 (failing), one answering 410
-# (suspended at once), records the router and the sink worker dead-letter.
+# (suspended at once), records the router, the sink worker and the indexer dead-letter.
 EXPECTED_FIRING = (
     "AuditstreamDestinationFailing",
     "AuditstreamDestinationSuspended",
     "AuditstreamDeadLettersGrowing",
+    "AuditstreamIndexerDeadLetters",
 )
 DEAD_LETTER_COUNTERS = (
     "auditstream_router_events_dead_lettered_total",
     "auditstream_sink_events_dead_lettered_total",
+    "auditstream_indexer_events_dead_lettered_total",
 )
 
-JOBS = ("auditstream-router", "auditstream-sink-worker", "auditstream-api")
+JOBS = ("auditstream-router", "auditstream-sink-worker", "auditstream-api", "auditstream-indexer")
+ACTIVITY = "/v1/accounts/acme/activity"
 # Panels that must show data under this load (the others at least name known metrics).
 MUST_HAVE_DATA = {
     "Events routed /s",
@@ -72,6 +80,11 @@ MUST_HAVE_DATA = {
     "Resident memory (RSS)",
     "Up",
     "Requests /s",
+    "Events indexed /s",
+    "Indexer dead-lettered /s",
+    "Exports (last hour)",
+    "Activity requests /s by route",
+    "Activity request latency by route",
 }
 
 
@@ -123,7 +136,7 @@ def _settings(failing_url: str, gone_url: str) -> AccountSettings:
 
 def _bad_records() -> list[OutgoingRecord]:
     """One record the router dead-letters (not an event) and one it passes but the sink
-    worker cannot decode (a known schema fingerprint, a corrupt body)."""
+    worker and the indexer cannot decode (a known schema fingerprint, a corrupt body)."""
     corrupt = b"\xc3\x01" + codec.current().fingerprint_bytes + b"\xff\xff\xff\xff"
     return [
         OutgoingRecord(topics.ACTIVITY, b"this is not an event", b"acme", HEADERS),
@@ -178,9 +191,19 @@ def test_dashboard_and_alerts_on_a_real_prometheus(
     backend = ["--bootstrap", kafka_broker.bootstrap]
     ports = {job: free_port() for job in JOBS}
     api_port = free_port()
+    store = ["--store", f"sqlite:///{tmp_path / 'audit.sqlite'}"]
     report: list[str] = []
     try:
         publish_settings(log, [_settings(failing.url, gone.url)])
+        token, _ = create_token(log, account_id="acme", user_id="ada", role="owner")
+        migrated = subprocess.run(
+            [sys.executable, "-m", "auditstream", "store", "migrate", *store],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert migrated.returncode == 0, migrated.stderr
         with (
             ProjectProcess(
                 ["router", *backend, "--metrics-port", str(ports["auditstream-router"])],
@@ -207,15 +230,27 @@ def test_dashboard_and_alerts_on_a_real_prometheus(
                     str(api_port),
                     "--metrics-port",
                     str(ports["auditstream-api"]),
+                    *store,
                 ],
                 tmp_path / "api.log",
                 env={"AUDITSTREAM_SECRET_KEYS": SecretBox.generate_key()},
             ) as api,
+            ProjectProcess(
+                [
+                    "indexer",
+                    *backend,
+                    *store,
+                    "--metrics-port",
+                    str(ports["auditstream-indexer"]),
+                ],
+                tmp_path / "indexer.log",
+            ) as indexer,
             PrometheusServer.start(_prometheus_config(tmp_path, ports), tmp_path / "prom") as prom,
             ActivityProducer(log) as producer,
             httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=5.0) as client,
         ):
-            processes = {"router": router, "sink worker": worker, "api": api}
+            processes = {"router": router, "sink worker": worker, "api": api, "indexer": indexer}
+            bearer = {"Authorization": f"Bearer {token}"}
             produce_all(log, _bad_records(), what="bad records")
             sent_bad_again = False
 
@@ -228,6 +263,10 @@ def test_dashboard_and_alerts_on_a_real_prometheus(
                 for path in ("/healthz", "/v1/me"):  # /v1/me without a token: refused
                     with contextlib.suppress(httpx.TransportError):  # not listening yet
                         client.get(path)
+                # The activity routes on the indexed events, and an export.
+                for path in (ACTIVITY, f"{ACTIVITY}/export?format=ndjson"):
+                    with contextlib.suppress(httpx.TransportError):
+                        client.get(path, headers=bearer)
 
             def ready() -> bool:
                 return (
@@ -237,6 +276,13 @@ def test_dashboard_and_alerts_on_a_real_prometheus(
                         prom, "sum(rate(auditstream_sink_events_delivered_total[20s])) > 0"
                     )
                     and _has_data(prom, "auditstream_api_auth_failures_total")
+                    and _has_data(
+                        prom, "sum(rate(auditstream_indexer_events_indexed_total[20s])) > 0"
+                    )
+                    and _has_data(
+                        prom,
+                        'auditstream_api_requests_total{route=~".*/activity/export",status="200"}',
+                    )
                     # Sampled on a thread of the worker's own, every 15 s.
                     and _has_data(prom, "auditstream_sink_destination_lag_events")
                 )
@@ -273,9 +319,12 @@ def test_dashboard_and_alerts_on_a_real_prometheus(
             states = sorted(f"{a['labels']['alertname']}={a['state']}" for a in active)
             report.append("alerts: " + ", ".join(states))
             # Every process is up and events are delivered: those alerts stay quiet.
-            assert not {"AuditstreamProcessDown", "AuditstreamNoDeliveries"} & {
-                a["labels"]["alertname"] for a in active
-            }
+            assert not {
+                "AuditstreamProcessDown",
+                "AuditstreamNoDeliveries",
+                "AuditstreamIndexerStoreFailing",
+                "AuditstreamIndexerNotIndexing",
+            } & {a["labels"]["alertname"] for a in active}
 
             known = prom.metric_names()
             no_data: list[str] = []
