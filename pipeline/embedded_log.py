@@ -31,6 +31,7 @@ from auditstream.pipeline.log import (
     OutgoingRecord,
     Record,
     TopicPartition,
+    metadata_of,
 )
 from auditstream.pipeline.record_limits import MAX_RECORD_BYTES, record_size
 
@@ -45,9 +46,18 @@ CREATE TABLE IF NOT EXISTS records (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS group_offsets (
     grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, next_off INTEGER NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (grp, topic, part)
 ) WITHOUT ROWID;
 """
+
+
+def _add_offset_metadata(conn: sqlite3.Connection) -> None:
+    """Files made before offsets carried metadata get the column (empty for their rows)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(group_offsets)")}
+    if "metadata" not in columns:
+        conn.execute("ALTER TABLE group_offsets ADD COLUMN metadata TEXT NOT NULL DEFAULT ''")
+
 
 _POLL_INTERVAL_S = 0.02
 _TOPIC_REFRESH_S = 1.0
@@ -144,6 +154,7 @@ class EmbeddedLog:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.connection().executescript(_SCHEMA)
+            _add_offset_metadata(self.connection())
         except (sqlite3.Error, OSError) as exc:
             raise storage_error(self.path, exc, "cannot create its tables") from exc
 
@@ -398,9 +409,13 @@ def _commit_offsets(
     conn: sqlite3.Connection, group: str, offsets: Mapping[TopicPartition, int]
 ) -> None:
     conn.executemany(
-        "INSERT INTO group_offsets(grp, topic, part, next_off) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT(grp, topic, part) DO UPDATE SET next_off = excluded.next_off",
-        [(group, tp.topic, tp.partition, off) for tp, off in offsets.items()],
+        "INSERT INTO group_offsets(grp, topic, part, next_off, metadata) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT(grp, topic, part) DO UPDATE SET next_off = excluded.next_off, "
+        "metadata = excluded.metadata",
+        [
+            (group, tp.topic, tp.partition, int(off), metadata_of(off))
+            for tp, off in offsets.items()
+        ],
     )
 
 
@@ -504,6 +519,20 @@ class EmbeddedConsumer:
             ).fetchone()
             if row is not None:
                 out[tp] = int(row[0])
+        return out
+
+    def committed_metadata(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, str]:
+        if self._groupless:
+            return {}
+        conn = self._log.connection()
+        out: dict[TopicPartition, str] = {}
+        for tp in partitions:
+            row = conn.execute(
+                "SELECT metadata FROM group_offsets WHERE grp = ? AND topic = ? AND part = ?",
+                (self.group, tp.topic, tp.partition),
+            ).fetchone()
+            if row is not None:
+                out[tp] = str(row[0])
         return out
 
     def assignment(self) -> set[TopicPartition]:

@@ -43,6 +43,7 @@ from auditstream.pipeline.log import (
     OutgoingRecord,
     Record,
     TopicPartition,
+    metadata_of,
 )
 from auditstream.pipeline.record_limits import MAX_RECORD_BYTES
 
@@ -491,7 +492,10 @@ class KafkaTransactionalProducer:
                 self._produce(client, i, r, failed, deadline)
             if consumer is not None and offsets:
                 client.send_offsets_to_transaction(
-                    [_KTP(tp.topic, tp.partition, off) for tp, off in offsets.items()],
+                    [
+                        _KTP(tp.topic, tp.partition, int(off), metadata=metadata_of(off))
+                        for tp, off in offsets.items()
+                    ],
                     consumer.group_metadata(),
                     left(),
                 )
@@ -644,6 +648,18 @@ class KafkaConsumer:
         except KafkaException as exc:
             raise _err(exc, "read committed offsets") from exc
         return {TopicPartition(t.topic, t.partition): t.offset for t in result if t.offset >= 0}
+
+    def committed_metadata(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, str]:
+        tps = [_KTP(tp.topic, tp.partition) for tp in partitions]
+        if self._groupless or not tps:
+            return {}
+        try:
+            result = self._c.committed(tps, timeout=_ADMIN_TIMEOUT_S)
+        except KafkaException as exc:
+            raise _err(exc, "read committed offsets") from exc
+        return {
+            TopicPartition(t.topic, t.partition): t.metadata or "" for t in result if t.offset >= 0
+        }
 
     def assignment(self) -> set[TopicPartition]:
         return {TopicPartition(t.topic, t.partition) for t in self._c.assignment()}

@@ -57,6 +57,24 @@ DeliveryCallback = Callable[[Exception | None, OutgoingRecord], None]
 """Called once per produced record: ``None`` when stored, else the reason it was not."""
 
 
+class CommitOffset(int):
+    """A committed offset (an ``int``) with the metadata string committed beside it, for
+    :meth:`TransactionalProducer.produce_and_commit`; a plain ``int`` commits no metadata.
+    Kafka brokers refuse metadata over ``offset.metadata.max.bytes`` (4,096 by default)."""
+
+    metadata: str
+
+    def __new__(cls, offset: int, metadata: str = "") -> CommitOffset:
+        made = super().__new__(cls, offset)
+        made.metadata = metadata
+        return made
+
+
+def metadata_of(offset: int) -> str:
+    """The metadata to commit with ``offset`` ("" for a plain ``int``)."""
+    return offset.metadata if isinstance(offset, CommitOffset) else ""
+
+
 class Producer(Protocol):
     def produce(self, record: OutgoingRecord, on_delivery: DeliveryCallback | None = None) -> None:
         """Queue ``record``. Raises :class:`pipeline.errors.LogError` if it cannot be queued."""
@@ -74,7 +92,8 @@ class TransactionalProducer(Protocol):
         consumer: Consumer,
         offsets: Mapping[TopicPartition, int],
     ) -> None:
-        """Atomically store ``records`` and commit ``offsets`` for ``consumer``'s group.
+        """Atomically store ``records`` and commit ``offsets`` for ``consumer``'s group (with
+        the metadata of each :class:`CommitOffset`).
 
         Raises :class:`pipeline.errors.TransactionAborted` when nothing was stored (the caller
         rewinds to its committed offsets) or :class:`pipeline.errors.FencedError`.
@@ -101,6 +120,10 @@ class Consumer(Protocol):
 
     def committed(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         """The group's committed offsets (partitions never committed are absent)."""
+
+    def committed_metadata(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, str]:
+        """The metadata committed with the group's offsets ("" where none was; partitions
+        never committed are absent). Raises :class:`pipeline.errors.LogError`."""
 
     def assignment(self) -> set[TopicPartition]: ...
 
