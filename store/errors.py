@@ -16,11 +16,6 @@ class BadCursor(StoreError, ValueError):
     """A cursor or checkpoint a client sent is not one the store made (400, never 5xx)."""
 
 
-class ChainBroken(StoreError):
-    """A hash chain does not verify (see ``VerifyResult``); raised only where a caller asked to
-    fail on it."""
-
-
 class InvalidEvent(StoreError, ValueError):
     """An event handed to ``append`` lacks a field the store indexes, or holds a value of the
     wrong type; the message names the event's position and the field. Nothing was stored."""

@@ -21,7 +21,6 @@ FIRST_MONTH = (2000, 1)
 END_MONTH = (2100, 1)
 """Months from ``FIRST_MONTH`` (inclusive) to ``END_MONTH`` (exclusive) get a partition."""
 
-DEFAULT_PARTITION = "events_other"
 _NAME = re.compile(r"^events_y(\d{4})m(\d{2})$")
 _MIGRATION = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 

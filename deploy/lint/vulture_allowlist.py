@@ -26,3 +26,4 @@ _.bytes_meaning
 _.set_answer  # devservices collector: used by tests through the receiver handle
 pytestmark
 relay  # tests: a model field declared to be found by type
+_.itersize  # psycopg: rows a named (server-side) cursor fetches per round trip
