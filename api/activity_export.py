@@ -16,7 +16,7 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -189,7 +189,8 @@ class ExportResponse(StreamingResponse):
     """Streams an :class:`ExportReader`; closes it, then calls ``on_close``, however the
     response ends (cancelled by a client going away included). A client that takes longer
     than ``stall_timeout`` seconds to accept one chunk is dropped: it would hold the
-    account's export place for as long as it likes."""
+    account's export place for as long as it likes. ``read_chunk`` runs one read of the
+    reader (default: in a worker thread)."""
 
     def __init__(
         self,
@@ -199,14 +200,14 @@ class ExportResponse(StreamingResponse):
         media_type: str,
         filename: str,
         on_close: Callable[[], None],
-        limiter: anyio.CapacityLimiter | None = None,
+        read_chunk: Callable[[Callable[[], bytes | None]], Awaitable[bytes | None]] | None = None,
         stall_timeout: float = STALL_TIMEOUT_S,
     ) -> None:
         self._reader = reader
         self._stall_timeout = stall_timeout
         self._first = first
         self._on_close = on_close
-        self._limiter = limiter
+        self._read_chunk = read_chunk or _in_thread
         super().__init__(
             self._chunks(),
             media_type=media_type,
@@ -221,7 +222,7 @@ class ExportResponse(StreamingResponse):
         if self._first:
             yield self._first
         while True:
-            chunk = await anyio.to_thread.run_sync(self._reader.next_chunk, limiter=self._limiter)
+            chunk = await self._read_chunk(self._reader.next_chunk)
             if chunk is None:
                 return
             if chunk:
@@ -257,6 +258,10 @@ class ExportResponse(StreamingResponse):
                     await anyio.to_thread.run_sync(self._reader.close)
                 finally:
                     self._on_close()
+
+
+async def _in_thread(read: Callable[[], bytes | None]) -> bytes | None:
+    return await anyio.to_thread.run_sync(read)
 
 
 def export_filename(account_id: str, fmt: ExportFormat, now: datetime) -> str:

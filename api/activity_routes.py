@@ -193,15 +193,45 @@ def _mapped(read: Callable[[], T]) -> T:
         ) from exc
 
 
+def per_account_reads(threads: int) -> int:
+    """How many of the ``threads`` store reads running at once one account may hold: a
+    quarter (at least one), so that a few accounts asking heavy reads leave threads free
+    for every other account."""
+    return max(1, threads // 4)
+
+
 class StoreReads:
     """Runs store reads in worker threads, at most ``limit`` at once: a store that hangs holds
-    that many threads, never the ones the settings routes run in."""
+    that many threads, never the ones the settings routes run in. One account runs at most
+    ``per_account`` of them; its further reads wait for one of its own to end, not for a
+    thread (facets over millions of events, asked sixteen at a time by one account, made
+    another account's one-page read wait seconds for a thread)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, per_account: int | None = None) -> None:
         self.limiter = anyio.CapacityLimiter(limit)
+        self._per_account = per_account or per_account_reads(limit)
+        # An account's semaphore and how many reads use it (removed when none does).
+        self._accounts: dict[str, tuple[anyio.Semaphore, int]] = {}
 
-    async def __call__(self, read: Callable[[], T]) -> T:
-        return await anyio.to_thread.run_sync(_mapped, read, limiter=self.limiter)
+    async def __call__(self, account_id: str, read: Callable[[], T]) -> T:
+        semaphore, users = self._accounts.get(account_id) or (
+            anyio.Semaphore(self._per_account),
+            0,
+        )
+        self._accounts[account_id] = (semaphore, users + 1)
+        try:
+            async with semaphore:
+                return await anyio.to_thread.run_sync(_mapped, read, limiter=self.limiter)
+        finally:
+            semaphore, users = self._accounts[account_id]
+            if users == 1:
+                del self._accounts[account_id]
+            else:
+                self._accounts[account_id] = (semaphore, users - 1)
+
+    def accounts_reading(self) -> int:
+        """Accounts with a read running or waiting."""
+        return len(self._accounts)
 
 
 def _next_link(request: Request, name: str, value: str) -> str:
@@ -307,14 +337,16 @@ def _add_reads(
         items = _items(request)
         if params.is_checkpoint_read(items):
             read = params.parse_checkpoint_read(items)
-            page = await reading(lambda: store().after(account_id, read.checkpoint, read.limit))
+            page = await reading(
+                account_id, lambda: store().after(account_id, read.checkpoint, read.limit)
+            )
             checkpoint = page.checkpoint.encode()
             return _json(
                 {"events": [e.event for e in page.events], "checkpoint": checkpoint},
                 {"Link": _next_link(request, "after", checkpoint)},
             )
         search = params.parse_search(account_id, items)
-        found = await reading(lambda: store().query(search.filter, search.page))
+        found = await reading(account_id, lambda: store().query(search.filter, search.page))
         body: dict[str, Any] = {"events": [e.event for e in found.events], "next_cursor": None}
         headers: dict[str, str] = {}
         if found.next_cursor is not None:
@@ -322,7 +354,7 @@ def _add_reads(
             body["next_cursor"] = cursor
             headers["Link"] = _next_link(request, "cursor", cursor)
         if search.include_total:
-            body["total"] = await reading(lambda: store().count(search.filter))
+            body["total"] = await reading(account_id, lambda: store().count(search.filter))
         return _json(body, headers)
 
     @v1.get(
@@ -338,7 +370,7 @@ def _add_reads(
         """How many events of the filter there are per category and per activity (the
         viewer's menus); each count ignores the filter's own category and activity choices."""
         flt = params.parse_filter(account_id, _items(request))
-        return _json(facets_body(await reading(lambda: store().facets(flt))))
+        return _json(facets_body(await reading(account_id, lambda: store().facets(flt))))
 
     @v1.get(
         f"{BASE}/{{event_id}}",
@@ -355,7 +387,7 @@ def _add_reads(
         has no such event."""
         stored = None
         if len(event_id) <= MAX_EVENT_ID:
-            stored = await reading(lambda: store().get(account_id, event_id))
+            stored = await reading(account_id, lambda: store().get(account_id, event_id))
         if stored is None or stored.account_id != account_id:
             raise NotFound("no such event in this account's activity audit log")
         return _json(stored.event)
@@ -407,18 +439,21 @@ def _add_export(
             )
             await anyio.to_thread.run_sync(get_service().record_activity, event)
             reader = ExportReader(
-                await reading(lambda: store().export(export.filter, export.order)), export.format
+                await reading(account_id, lambda: store().export(export.filter, export.order)),
+                export.format,
             )
             # The first chunk is read here: a store that fails at once is a 503, not a
             # download that breaks off.
-            first = await reading(reader.next_chunk) or b""
+            first = await reading(account_id, reader.next_chunk) or b""
             return ExportResponse(
                 reader,
                 first,
                 media_type=MEDIA_TYPES[export.format],
                 filename=export_filename(account_id, export.format, now),
                 on_close=lambda: exports.release(account_id),
-                limiter=reading.limiter,
+                # Each chunk is one of the account's reads: its exports and searches share
+                # its part of the threads.
+                read_chunk=lambda read: reading(account_id, read),
             )
         except BaseException:
             with anyio.CancelScope(shield=True):  # a client gone is a cancellation here
