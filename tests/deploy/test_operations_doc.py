@@ -17,6 +17,7 @@ METRIC_MODULES = (
     "sinks/metrics.py",
     "api/metrics.py",
     "producers/metrics.py",
+    "store/indexer_metrics.py",
 )
 
 
