@@ -340,6 +340,20 @@ def test_store_values_that_cannot_work_fail_saying_what_to_set(
     assert said in result.stderr
 
 
+def test_a_sqlite_store_counts_only_the_replicas_of_roles_that_run() -> None:
+    docs = _render(
+        [
+            "--set", "store.enabled=true",
+            "--set", "store.sqlite.existingClaim=audit-store",
+            "--set", "api.enabled=false",
+            "--set", "indexer.replicas=1",
+        ]
+    )  # fmt: skip
+    names = {d["metadata"]["name"] for d in _by_kind(docs, "Deployment")}
+    assert "prod-auditstream-indexer" in names
+    assert "prod-auditstream-api" not in names
+
+
 def test_the_migrate_job_can_be_turned_off() -> None:
     docs = _render([*POSTGRES_STORE, "--set", "store.migrate.enabled=false"])
     assert not _by_kind(docs, "Job")

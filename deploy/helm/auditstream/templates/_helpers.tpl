@@ -66,7 +66,9 @@ indexer: indexer
 {{- if not (or $store.existingSecret $store.sqlite.existingClaim) }}
 {{- fail "store.enabled: set store.existingSecret to the Secret holding the PostgreSQL URL (key store.urlKey), or store.sqlite.existingClaim for a single-replica SQLite dev install" }}
 {{- end }}
-{{- if and $store.sqlite.existingClaim (or (gt (int .Values.api.replicas) 1) (gt (int .Values.indexer.replicas) 1)) }}
+{{- $apiReplicas := ternary (int .Values.api.replicas) 0 .Values.api.enabled }}
+{{- $indexerReplicas := ternary (int .Values.indexer.replicas) 0 .Values.indexer.enabled }}
+{{- if and $store.sqlite.existingClaim (or (gt $apiReplicas 1) (gt $indexerReplicas 1)) }}
 {{- fail "store.sqlite: one SQLite file takes one writer: set api.replicas=1 and indexer.replicas=1, or use PostgreSQL (store.existingSecret)" }}
 {{- end }}
 {{- end }}
