@@ -11,14 +11,20 @@ them; the store side is ``SqliteStore.append`` doing everything it does for the 
 range. Query latencies are of the first page (100 events, newest first) of five filters on
 the busiest account, each asked ``--repeat`` times.
 
-    .venv/bin/python -m bench.store_indexing                 # 200,000 events
+``--keep DIR`` keeps the filled store as ``DIR/store.db`` and what made it in ``DIR/fill.json``,
+so that ``bench.activity_api`` measures the query API on it without filling it again.
+
+    .venv/bin/python -m bench.store_indexing                 # 200,000 events of 20 accounts
     .venv/bin/python -m bench.store_indexing --events 20000
+    .venv/bin/python -m bench.store_indexing --events 1000000 --accounts 50 --keep /tmp/sq
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import shutil
 import sqlite3
 import statistics
 import tempfile
@@ -35,13 +41,18 @@ from auditstream.store.event_columns import columns_of
 from auditstream.store.hash_chain import GENESIS, link
 from auditstream.store.query import ActivityFilter, PageRequest
 from auditstream.store.sqlite_store import SqliteStore
+from bench.report import progress
 
-ACCOUNTS = [f"acct-{i:02d}" for i in range(20)]
 START = datetime(2026, 8, 1, tzinfo=UTC)
 
 
-def simulated(count: int, days: int) -> list[dict[str, Any]]:
-    sim = Simulator(SimulatorConfig(accounts=ACCOUNTS, seed=7, start=START))
+def account_names(count: int) -> list[str]:
+    return [f"acct-{i:02d}" for i in range(count)]
+
+
+def simulated(count: int, days: int, accounts: int = 20) -> list[dict[str, Any]]:
+    """The simulator's events (seeded) of ``accounts`` accounts, spread over ``days`` days."""
+    sim = Simulator(SimulatorConfig(accounts=account_names(accounts), seed=7, start=START))
     events: list[dict[str, Any]] = [dict(e) for e in sim.events(count)]
     step = timedelta(days=days) / max(1, count)
     for i, event in enumerate(events):
@@ -105,6 +116,8 @@ def insert_both(folder: Path, events: list[dict[str, Any]], batch: int) -> tuple
             store.append(events[start:end])
             raw_s += middle - began
             store_s += time.perf_counter() - middle
+            if (start // batch) % 100 == 99:
+                progress(f"inserted {end:,} of {len(events):,} both ways")
     finally:
         gc.enable()
         conn.close()
@@ -153,17 +166,28 @@ def _first_page(store: SqliteStore, flt: ActivityFilter) -> Callable[[], object]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--events", type=int, default=200_000, help="events (default 200,000)")
+    parser.add_argument("--accounts", type=int, default=20, help="accounts (default 20)")
     parser.add_argument("--batch", type=int, default=1000, help="rows per transaction")
     parser.add_argument("--days", type=int, default=90, help="days the events span")
     parser.add_argument("--repeat", type=int, default=50, help="asks of each query")
     parser.add_argument("--dir", type=Path, help="where the files go (default: a temp folder)")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="keep the filled store as DIR/store.db (DIR must be empty or new), with "
+        "DIR/fill.json saying how it was made, for bench.activity_api",
+    )
     args = parser.parse_args(argv)
+    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
+        parser.error(f"--keep {args.keep}: the folder is not empty; name a new one")
 
-    print(f"simulating {args.events} events over {args.days} days, {len(ACCOUNTS)} accounts")
-    events = simulated(args.events, args.days)
+    print(f"simulating {args.events} events over {args.days} days, {args.accounts} accounts")
+    events = simulated(args.events, args.days, args.accounts)
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         raw_s, store_s = insert_both(Path(folder), events, args.batch)
+        (Path(folder) / "raw.db").unlink()
         raw_eps, store_eps = len(events) / raw_s, len(events) / store_s
         print(f"raw executemany     : {raw_eps:10,.0f} events/s ({raw_s:.2f} s)")
         print(f"SqliteStore.append  : {store_eps:10,.0f} events/s ({store_s:.2f} s)")
@@ -182,7 +206,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {name:13}: p50 {p50:7.2f}  p95 {p95:7.2f}   ({matched} match)")
         finally:
             store.close()
+        if args.keep is not None:
+            keep_store(Path(folder), args.keep, args)
     return 0
+
+
+def keep_store(folder: Path, keep: Path, args: argparse.Namespace) -> None:
+    keep.mkdir(parents=True, exist_ok=True)
+    for path in folder.glob("store.db*"):
+        shutil.move(path, keep / path.name)
+    fill = {"backend": "sqlite", "events": args.events, "accounts": args.accounts,
+            "days": args.days, "store": f"sqlite:///{(keep / 'store.db').resolve()}"}  # fmt: skip
+    (keep / "fill.json").write_text(json.dumps(fill, indent=2))
+    print(f"store kept in {keep} (remove the folder when done)")
 
 
 if __name__ == "__main__":

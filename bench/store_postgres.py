@@ -3,7 +3,8 @@ then first-page query latency for five typical filters.
 
 Run from the repository root::
 
-    .venv/bin/python -m bench.store_postgres [--events 200000] [--batch 1000] [--json FILE]
+    .venv/bin/python -m bench.store_postgres [--events 200000] [--accounts 20] [--json FILE]
+    .venv/bin/python -m bench.store_postgres --events 1000000 --accounts 50 --keep /tmp/pg
 
 A server of its own (``devservices.postgres``: Debian's binaries, 127.0.0.1, fsync off) holds two
 databases with the store's tables and the same month partitions made beforehand. The events are
@@ -20,16 +21,23 @@ that they fill several month partitions as a real store does.
    account for five filters: none, one actor, one category, a 7-day range, free text; 5
    untimed runs, then ``--runs`` timed ones: p50 and p95.
 
+``--keep DIR`` stops the server at the end without removing its data and writes how to start it
+again to ``DIR/server.json`` (with the filled database's name in ``DIR/fill.json``), so that
+``bench.activity_api --keep DIR`` measures the query API on the filled store;
+``bench.activity_api --drop DIR`` removes it.
+
 Figures, never assertions.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -170,24 +178,54 @@ def time_queries(
     return out
 
 
+@contextlib.contextmanager
+def server_in(keep: Path | None) -> Iterator[PostgresServer]:
+    """A new server: removed at the end, or with ``keep`` stopped with its data kept and
+    ``keep/server.json`` saying where it is."""
+    if keep is None:
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-pg-") as work,
+            PostgresServer.start(Path(work)) as server,
+        ):
+            yield server
+        return
+    keep.mkdir(parents=True, exist_ok=True)
+    server = PostgresServer.start(keep)
+    try:
+        yield server
+    except BaseException:
+        server.stop()
+        raise
+    server.stop_keeping_data()
+    where = {"data_root": str(server.data_dir.parent), "port": server.port,
+             "password": server.password}  # fmt: skip
+    (keep / "server.json").write_text(json.dumps(where, indent=2))
+    (keep / "server.json").chmod(0o600)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--batch", type=int, default=1_000)
-    parser.add_argument("--accounts", type=int, default=20)
-    parser.add_argument("--days", type=int, default=120)
-    parser.add_argument("--runs", type=int, default=100)
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--events", type=int, default=200_000, help="events (default 200,000)")
+    parser.add_argument("--batch", type=int, default=1_000, help="events a transaction")
+    parser.add_argument("--accounts", type=int, default=20, help="accounts (default 20)")
+    parser.add_argument("--days", type=int, default=120, help="days the events span")
+    parser.add_argument("--runs", type=int, default=100, help="timed asks of each query")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="keep the server's data (DIR must be empty or new) for bench.activity_api",
+    )
     args = parser.parse_args(argv)
+    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
+        parser.error(f"--keep {args.keep}: the folder is not empty; name a new one")
     meta = run_meta("python -m bench.store_postgres")
     progress(f"simulating {args.events:,} events")
     events = simulated(args.events, args.accounts, args.days)
     first = min(e["occurred_at"] for e in events)
     last = max(e["occurred_at"] for e in events)
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-pg-") as work,
-        PostgresServer.start(Path(work)) as server,
-    ):
+    with server_in(args.keep) as server:
         store_dsn = server.create_database("bench_store")
         raw_dsn = server.create_database("bench_raw")
         built_dsn = server.create_database("bench_built")
@@ -204,6 +242,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 conn.execute("ANALYZE")
             progress("timing queries")
             queries = time_queries(store, typical_filters(events), args.runs)
+        if args.keep is not None:
+            server.drop_database("bench_raw")
+            server.drop_database("bench_built")
+            fill = {"backend": "postgres", "events": args.events, "accounts": args.accounts,
+                    "days": args.days, "database": "bench_store"}  # fmt: skip
+            (args.keep / "fill.json").write_text(json.dumps(fill, indent=2))
     print(
         f"append: {append['events']:,} events in batches of {append['batch']:,} "
         f"over {months} months, {args.accounts} accounts"
