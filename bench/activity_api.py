@@ -32,11 +32,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import ctypes
 import functools
 import json
 import os
 import resource
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -60,9 +62,9 @@ from auditstream.store.postgres_store import PostgresStore
 from auditstream.store.query import ActivityFilter, PageRequest
 from bench import store_indexing, store_postgres
 from bench.report import Column, latency_ms, num, per_second, progress, run_meta, table, write_json
+from devservices.local_process import terminate
 from devservices.ports import free_port
 from devservices.postgres import PostgresServer
-from devservices.processes import ProjectProcess
 
 EXPORT_ACCOUNT = "acct-export"
 _EXPORT_DB = "bench_export"
@@ -145,6 +147,7 @@ def _server(keep: Path) -> PostgresServer:
     Raises ``RuntimeError`` when it cannot start."""
     where = json.loads((keep / "server.json").read_text())
     server = PostgresServer(keep, Path(where["data_root"]), where["port"], where["password"])
+    stop_leftover(server.data_dir)
     for attempt in range(3):
         try:
             server.restart()
@@ -191,8 +194,27 @@ def drop(keep: Path) -> None:
     """Remove what a fill bench's ``--keep`` left: a PostgreSQL data folder and ``keep``."""
     if (keep / "server.json").exists():
         where = json.loads((keep / "server.json").read_text())
-        PostgresServer(keep, Path(where["data_root"]), where["port"], where["password"]).stop()
+        server = PostgresServer(keep, Path(where["data_root"]), where["port"], where["password"])
+        stop_leftover(server.data_dir)
+        server.stop()
     shutil.rmtree(keep)
+
+
+def stop_leftover(data_dir: Path) -> None:
+    """Shut down (SIGINT: PostgreSQL's fast shutdown) the postmaster a killed run left on
+    ``data_dir``: the PID in its ``postmaster.pid``, if that process still works in
+    ``data_dir`` (a PID the system gave to another process since is left alone)."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().splitlines()[0])
+        if Path(f"/proc/{pid}/cwd").resolve() != data_dir.resolve():
+            return
+        os.kill(pid, signal.SIGINT)
+    except (OSError, ValueError, IndexError):
+        return
+    progress(f"stopped the server an earlier run left (PID {pid})")
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def simulated_filters(fill: dict[str, Any]) -> dict[str, ActivityFilter]:
@@ -268,9 +290,28 @@ def fill_export_store(target: Target, keep: Path, rows: int) -> None:
 
 @dataclass
 class Api:
-    process: ProjectProcess
+    process: subprocess.Popen[bytes]
     url: str
     token: str
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the child gets SIGKILL when this process ends, even by kill -9 (else an API
+    process would outlive a killed run)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def start_child(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``python args`` with its output appended to ``log``, ended with this process."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, *args], stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, **env}, preexec_fn=_die_with_parent,
+        )  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -287,19 +328,21 @@ def api_on(store_url: str, account: str, work: Path, env: dict[str, str]) -> Ite
     port = free_port()
     unlimited = ["--activity-reads-per-second", "1000000", "--activity-read-burst", "1000000"]
     args = ["api", "--db", str(log_db), "--port", str(port), "--store", store_url, *unlimited]
-    process = ProjectProcess(
-        args, work / "api.log", env={ENV_KEYS: SecretBox.generate_key(), **env}
+    log_path = work / "api.log"
+    process = start_child(
+        ["-m", "auditstream", *args], log_path, {ENV_KEYS: SecretBox.generate_key(), **env}
     )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + _API_START_S
         while not _healthy(url):
-            if not process.alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the API did not start:\n{process.output()[-3000:]}")
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"the API did not start (log {log_path}):\n{tail}")
             time.sleep(0.2)
         yield Api(process, url, token)
     finally:
-        process.stop()
+        terminate(process, 30.0)
 
 
 def _healthy(url: str) -> bool:
@@ -409,11 +452,11 @@ def http_export(api: Api, fmt: str, out: Path) -> dict[str, Any]:
 
 def raw_export(url: str, fmt: str, out: Path) -> dict[str, Any]:
     """The raw baseline in a child process of its own (its peak RSS is its own)."""
-    answer = subprocess.run(
-        [sys.executable, "-m", "bench.activity_api", "--raw-export", url, fmt, str(out)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    figures: dict[str, Any] = json.loads(answer.stdout)
+    log = out.with_suffix(".log")
+    child = start_child(["-m", "bench.activity_api", "--raw-export", url, fmt, str(out)], log, {})
+    if child.wait() != 0:
+        raise RuntimeError(f"the raw export failed:\n{log.read_text(errors='replace')[-3000:]}")
+    figures: dict[str, Any] = json.loads(log.read_text().splitlines()[-1])
     figures["rows_per_s"] = per_second(figures["rows"], figures["seconds"])
     figures["bytes"] = out.stat().st_size
     return figures
@@ -482,6 +525,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--raw-export", nargs=3, metavar=("URL", "FORMAT", "FILE"),
                         help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args(argv)
+    # A TERM ends the run through its cleanups (the API process, the server's shutdown).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.raw_export:
         url, fmt, out = args.raw_export
         _raw_export_child(url, fmt, Path(out))

@@ -192,15 +192,16 @@ def server_in(keep: Path | None) -> Iterator[PostgresServer]:
     keep.mkdir(parents=True, exist_ok=True)
     server = PostgresServer.start(keep)
     try:
+        # Written first, so that `bench.activity_api --drop` finds a server a killed run left.
+        where = {"data_root": str(server.data_dir.parent), "port": server.port,
+                 "password": server.password}  # fmt: skip
+        (keep / "server.json").touch(0o600)
+        (keep / "server.json").write_text(json.dumps(where, indent=2))
         yield server
     except BaseException:
         server.stop()
         raise
     server.stop_keeping_data()
-    where = {"data_root": str(server.data_dir.parent), "port": server.port,
-             "password": server.password}  # fmt: skip
-    (keep / "server.json").write_text(json.dumps(where, indent=2))
-    (keep / "server.json").chmod(0o600)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
