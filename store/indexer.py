@@ -170,15 +170,24 @@ class Indexer:
         return interval > 0 and self._clock() >= self._next_retention
 
     def run_retention(self, stop: threading.Event | None = None) -> int:
-        """Delete every expired event (in batches); returns how many. Raises ``StoreError``."""
+        """Delete every expired event (in batches); returns how many. Raises ``StoreError``
+        (counted as a failed run; the next run is one interval later)."""
         self._next_retention = self._clock() + self._options.retention_interval_s
         deleted = 0
-        while stop is None or not stop.is_set():
-            result = self._store.apply_retention(self._now(), self._options.retention_batch)
-            deleted += result.deleted
-            metrics.RETENTION_DELETED.inc(result.deleted)
-            if result.complete:
-                break
+        try:
+            while stop is None or not stop.is_set():
+                result = self._store.apply_retention(self._now(), self._options.retention_batch)
+                deleted += result.deleted
+                metrics.RETENTION_DELETED.inc(result.deleted)
+                if result.complete:
+                    metrics.RETENTION_RUNS.labels(outcome="complete").inc()
+                    metrics.RETENTION_LAST_COMPLETE.set(self._now().timestamp())
+                    break
+            else:
+                metrics.RETENTION_RUNS.labels(outcome="stopped").inc()
+        except StoreError:
+            metrics.RETENTION_RUNS.labels(outcome="failed").inc()
+            raise
         if deleted:
             log.info("retention deleted %d expired events", deleted)
         return deleted

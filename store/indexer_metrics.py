@@ -1,6 +1,6 @@
 """Indexer metrics (``auditstream_indexer_*``); counted per batch."""
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 EVENTS_INDEXED = Counter(
     "auditstream_indexer_events_indexed_total", "Events stored in the audit store."
@@ -26,4 +26,14 @@ RETENTION_DELETED = Counter(
 STORE_FAILURES = Counter(
     "auditstream_indexer_store_failures_total",
     "Batches the store or the log failed to take; read again after a pause.",
+)
+RETENTION_RUNS = Counter(
+    "auditstream_indexer_retention_runs_total",
+    "Retention runs by outcome: complete (nothing expired is left), failed (the store refused; "
+    "the next run is one interval later), stopped (the process was stopping).",
+    ["outcome"],
+)
+RETENTION_LAST_COMPLETE = Gauge(
+    "auditstream_indexer_retention_last_complete_timestamp_seconds",
+    "When this process last completed a retention run (Unix time); absent until one completes.",
 )

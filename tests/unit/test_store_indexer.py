@@ -224,6 +224,29 @@ def test_retention_runs_on_its_interval(embedded_log: EmbeddedLog, store: Sqlite
     assert store.verify("acme").ok
 
 
+def test_retention_runs_are_counted_by_outcome(
+    embedded_log: EmbeddedLog, store: SqliteStore
+) -> None:
+    now = datetime(2027, 12, 1, tzinfo=UTC)
+    store.append([make_event(occurred_at=now - timedelta(days=400)) for _ in range(3)])
+    indexer = Indexer(embedded_log, store, IndexerOptions(poll_timeout_s=0.01), now=lambda: now)
+    runs = "auditstream_indexer_retention_runs_total"
+    complete, failed = _metric(runs, outcome="complete"), _metric(runs, outcome="failed")
+    try:
+        assert indexer.run_retention() == 3
+        assert _metric(runs, outcome="complete") == complete + 1
+        assert (
+            _metric("auditstream_indexer_retention_last_complete_timestamp_seconds")
+            == now.timestamp()
+        )
+        store.close()  # the store refuses from here on
+        with pytest.raises(StoreError):
+            indexer.run_retention()
+        assert _metric(runs, outcome="failed") == failed + 1
+    finally:
+        indexer.close()
+
+
 def test_run_stops_when_asked(embedded_log: EmbeddedLog, store: SqliteStore) -> None:
     _produce(embedded_log, [to_record(make_event()) for _ in range(5)])
     indexer = Indexer(embedded_log, store, IndexerOptions(poll_timeout_s=0.05))
