@@ -956,6 +956,7 @@ def _settings_actions(run: Run) -> list[Action]:
                     *(to_record(e) for e in events if e["account_id"] == a),
                 ],
                 new_revision(),
+                previous=encode_settings(before[a]),  # published without a revision
             )
         ]
         run.log.create_topic(topics.destination_topic("excl-new"))

@@ -28,6 +28,12 @@ TRANSACTION_SECONDS = Histogram(
     "auditstream_router_transaction_duration_seconds",
     "Time to produce a routed batch and commit its offsets.",
 )
+SETTINGS_APPLIED_AT_ONCE = Counter(
+    "auditstream_router_settings_applied_at_once_total",
+    "Settings changes a router applied at once instead of at their audit event, by reason: "
+    "its commit metadata was unreadable or full, or a record's previous settings unreadable.",
+    ["reason"],
+)
 SETTINGS_REVISIONS_MISSING = Counter(
     "auditstream_router_settings_revisions_missing_total",
     "Settings audit events routed before the settings record they name was read (routed "

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from auditstream.config.secrets import SecretBox
 from auditstream.config.stream import AccountSettings
-from auditstream.pipeline import metrics, topics
+from auditstream.pipeline import commit_metadata, metrics, topics
+from auditstream.pipeline.commit_metadata import CommitMetadata
 from auditstream.pipeline.dead_letters import dead_letter
 from auditstream.pipeline.errors import (
     FencedError,
@@ -30,7 +31,7 @@ from auditstream.pipeline.errors import (
     RecordRefused,
     Refusal,
 )
-from auditstream.pipeline.log import Log, OutgoingRecord, Record, TopicPartition
+from auditstream.pipeline.log import CommitOffset, Log, OutgoingRecord, Record, TopicPartition
 from auditstream.pipeline.process_reports import ProcessReporter
 from auditstream.pipeline.record_limits import MAX_RECORD_BYTES
 from auditstream.pipeline.routing import SETTINGS_ACTIVITIES, Routed, route
@@ -191,7 +192,7 @@ class Router:
                     ),
                 )
             )
-        done = self._commit(entries)
+        done = self._commit(entries, self._commit_metadata())
         if snapshot is not None and done < len(entries):
             self._undo(snapshot, revisions[:done])
         return done
@@ -222,7 +223,37 @@ class Router:
             if revision is not None and self.settings.advance(*revision) is Advance.UNKNOWN:
                 self.settings.settle(*revision)
 
-    def _commit(self, entries: list[_Entry]) -> int:
+    def _commit_metadata(self) -> str:
+        """What the batch's commit records beside its offsets: the settings read and the
+        revisions in force where one is pending (``pipeline.commit_metadata``). Pending
+        accounts that do not fit apply now; "" (a start from it applies every change at
+        once, as a commit without metadata) when the accounts whose audit event passed
+        before their record was read do not fit."""
+        read = self.settings.settings_read()
+        try:
+            text, left_out = commit_metadata.encode(read, self.settings.in_force())
+            if not left_out:
+                return text
+            passed = self.settings.passed()
+            settle = [a for a in left_out if a not in passed]
+            metrics.SETTINGS_APPLIED_AT_ONCE.labels(reason="metadata_full").inc(len(settle))
+            log.warning(
+                "%d account(s) with a settings change pending do not fit in the commit's "
+                "%d-byte metadata; their changes apply now, not at their audit events: %s",
+                len(left_out),
+                commit_metadata.MAX_BYTES,
+                ", ".join(repr(a[:64]) for a in left_out[:5]),
+            )
+            self.settings.settle_accounts(settle)
+            text, left_out = commit_metadata.encode(read, self.settings.in_force())
+            if not left_out:
+                return text
+        except ValueError as exc:
+            log.warning("commit metadata not written: %s", exc)
+        metrics.SETTINGS_APPLIED_AT_ONCE.labels(reason="metadata_full").inc()
+        return ""
+
+    def _commit(self, entries: list[_Entry], metadata: str = "") -> int:
         """Commit ``entries`` in as few transactions as the log allows; returns how many were
         committed. A record the log refuses is isolated (the records before it are committed
         first; a batch-level refusal naming several is halved) and, refused alone,
@@ -236,7 +267,11 @@ class Router:
         while segments:
             segment = segments.pop(0)
             out, owner = _flatten(segment)
-            offsets = {e.record.tp: e.record.offset + 1 for e in segment}
+            # Only the segment that ends the batch commits the settings after it.
+            meta = "" if segments else metadata
+            offsets: dict[TopicPartition, int] = {
+                e.record.tp: CommitOffset(e.record.offset + 1, meta) for e in segment
+            }
             self._beat("in the routing transaction")
             started = time.perf_counter()
             try:
@@ -379,17 +414,64 @@ class Router:
     def _settle_on_new_partitions(self) -> None:
         # A partition taken over from another router may hold accounts whose changes' audit
         # events that router already routed (before the committed offsets): such a revision
-        # would wait here for ever. Apply what is pending, as a starting router does (ADR 017:
-        # the restart and rebalance window). The first assignment is this router's start: what
-        # it read since is pending on audit events still ahead of it.
+        # would wait here for ever. Its commit's metadata says which pending revisions it had
+        # not applied yet; the others apply now. The first assignment is this router's start:
+        # the changes written after the commits it starts from are held back to their audit
+        # events (ADR 017: the restart and rebalance window).
         owned = self._consumer.assignment()
         if self._owned is None:
             if owned:
                 self._owned = owned
+                self._start_from_commits(owned)
             return
-        if owned - self._owned:
-            self.settings.settle_all()
+        new = owned - self._owned
+        if new:
+            commits = self._commits(new)
+            if commits is None:
+                self.settings.settle_all()
+            else:
+                self.settings.keep_pending(commits)
         self._owned = owned
+
+    def _start_from_commits(self, owned: set[TopicPartition]) -> None:
+        commits = self._commits(owned)
+        if commits is None:
+            return  # every change read at the start applies at once, as before
+        self.settings.keep_pending(commits)
+        held = self.settings.hold_back(commits)
+        if held:
+            log.info(
+                "%d account(s) keep the settings in force at the committed offsets until "
+                "their change's audit event: %s",
+                len(held),
+                ", ".join(repr(a[:64]) for a in held[:5]),
+            )
+
+    def _commits(self, partitions: set[TopicPartition]) -> list[CommitMetadata] | None:
+        """The metadata of the commits of ``partitions`` (those never committed have none),
+        or None when one cannot be used (not written by this version, or unreadable): then
+        the settings cannot be put back as they were at it."""
+        try:
+            texts = self._consumer.committed_metadata(partitions)
+        except LogError as exc:
+            log.warning("committed offsets' metadata not read: %s", str(exc))
+            metrics.SETTINGS_APPLIED_AT_ONCE.labels(reason="metadata_unreadable").inc()
+            return None
+        commits = []
+        for tp, text in sorted(texts.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
+            commit = commit_metadata.decode(text)
+            if commit is None:
+                metrics.SETTINGS_APPLIED_AT_ONCE.labels(reason="metadata_unreadable").inc()
+                log.warning(
+                    "the commit of %s[%d] carries no settings metadata this version reads "
+                    "(%d chars); changes read now apply at once",
+                    tp.topic,
+                    tp.partition,
+                    len(text),
+                )
+                return None
+            commits.append(commit)
+        return commits
 
     def _rewind(self, offsets: dict[TopicPartition, int]) -> None:
         self._beat("rewinding to the committed offsets")

@@ -7,6 +7,11 @@ revisions (the router's, see docs/adr/017-settings-take-effect-at-their-audit-ev
 such a record pending until the router routes the account's audit event with that revision
 (``advance``): events before the change in the activity topic follow the old settings, the
 ones after it the new. A record without a revision applies at once.
+
+A router starting from a commit (a restart, a rebalance) was not there when the changes after
+that commit were read: the commit's metadata (``pipeline.commit_metadata``) and the headers
+naming the record each change replaced (``settings.previous``, ``settings.previous-revision``)
+let it put back the settings in force at the commit (``hold_back``, ``keep_pending``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from auditstream.config.errors import ConfigError, SecretKeyError
 from auditstream.config.secrets import SecretBox
 from auditstream.config.stream import AccountSettings
 from auditstream.config.wire import decode_settings
+from auditstream.pipeline import metrics
+from auditstream.pipeline.commit_metadata import CommitMetadata
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +44,14 @@ class Unapplied:
 
 REVISION_HEADER = "settings.revision"
 """Header naming a settings change's revision, on its settings record and its audit events."""
+
+PREVIOUS_HEADER = "settings.previous"
+"""Header on a settings record with a revision: the value of the record it replaced, sealed
+as values are (empty: the account had no settings). Compaction keeps only the newest record
+of an account, so this is how a restarting router finds the settings before a change."""
+
+PREVIOUS_REVISION_HEADER = "settings.previous-revision"
+"""Header beside ``settings.previous``: the replaced record's revision (absent: it had none)."""
 
 _SEEN_REVISIONS = 32
 """Revisions remembered per account once applied (an audit event routed again after a rewind
@@ -64,6 +79,21 @@ class Snapshot:
     pending: dict[str, list[tuple[str, AccountSettings | None]]]
     seen: dict[str, tuple[str, ...]]
     passed: dict[str, str]
+    in_force: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Newest:
+    """Where an account's newest settings record was read, and what it says it replaced
+    (``previous``: None when the header is absent)."""
+
+    partition: int
+    offset: int
+    revision: str | None
+    previous_revision: str
+    previous: bytes | None
+    earlier_offset: int | None
+    """Offset of the account's record read before this one (same partition), if any."""
 
 
 ChangeCallback = Callable[[str, AccountSettings | None], None]
@@ -88,22 +118,41 @@ class SettingsTable:
         self._pending: dict[str, list[tuple[str, AccountSettings | None]]] = {}
         self._seen: dict[str, deque[str]] = {}
         self._passed: dict[str, str] = {}
+        self._in_force: dict[str, str] = {}  # revision of the applied record ("" none)
+        self._newest: dict[str, _Newest] = {}
+        self._pending_at: dict[tuple[str, str], tuple[int, int]] = {}
 
     def hold_revisions(self) -> None:
         """From now on, keep records with a revision pending until ``advance`` names them
         (the router, once it has read the settings it starts with)."""
         self._hold = True
 
-    def apply(self, key: bytes | None, value: bytes, revision: str | None = None) -> None:
+    def apply(
+        self,
+        key: bytes | None,
+        value: bytes,
+        revision: str | None = None,
+        *,
+        at: tuple[int, int] | None = None,
+        previous: bytes | None = None,
+        previous_revision: str = "",
+    ) -> None:
         """Apply one settings record, or keep it pending (a table holding revisions, a record
         with ``revision``). A record without a key, or whose value cannot be decoded, is logged
         and ignored: the last good settings stay, a bad record must not stop the stream. Never
         raises for a bad record. A record without a revision applies at once and drops the
-        account's pending ones (they are older)."""
+        account's pending ones (they are older). ``at``: the record's (partition, offset);
+        ``previous`` and ``previous_revision``: its headers naming the record it replaced."""
         if key is None:
             log.warning("settings record without key ignored")
             return
-        account_id = key.decode()
+        account_id = key.decode(errors="replace")
+        if at is not None:
+            before = self._newest.get(account_id)
+            earlier = before.offset if before is not None and before.partition == at[0] else None
+            self._newest[account_id] = _Newest(
+                at[0], at[1], revision, previous_revision, previous, earlier
+            )
         settings: AccountSettings | None = None
         if value:
             try:
@@ -118,14 +167,17 @@ class SettingsTable:
         self._unapplied.pop(account_id, None)
         if revision is not None and self._hold and self._passed.get(account_id) != revision:
             self._pending.setdefault(account_id, []).append((revision, settings))
+            if at is not None:
+                self._pending_at[(account_id, revision)] = at
             return
         # At once: not held, no revision, or its audit event was routed before it was read.
         self._passed.pop(account_id, None)
         for older, _s in self._pending.pop(account_id, []):
             self._remember(account_id, older)  # their audit events change nothing now
+            self._pending_at.pop((account_id, older), None)
         if revision is not None:
             self._remember(account_id, revision)
-        self.put(account_id, settings)
+        self.put(account_id, settings, revision or "")
 
     def _remember(self, account_id: str, revision: str) -> None:
         self._seen.setdefault(account_id, deque(maxlen=_SEEN_REVISIONS)).append(revision)
@@ -142,11 +194,12 @@ class SettingsTable:
             if r == revision:
                 for earlier, _s in pending[: i + 1]:
                     self._remember(account_id, earlier)
+                    self._pending_at.pop((account_id, earlier), None)
                 if pending[i + 1 :]:
                     self._pending[account_id] = pending[i + 1 :]
                 else:
                     del self._pending[account_id]
-                self.put(account_id, settings)
+                self.put(account_id, settings, revision)
                 return Advance.APPLIED
         if revision in self._seen.get(account_id, ()):
             return Advance.CURRENT
@@ -156,11 +209,7 @@ class SettingsTable:
         """The audit event naming ``revision`` is routed before its settings record was read
         (it was not read in time): apply what was read, and the record itself at once when
         it comes."""
-        pending = self._pending.pop(account_id, None)
-        if pending:
-            for r, _s in pending:
-                self._remember(account_id, r)
-            self.put(account_id, pending[-1][1])
+        self._settle(account_id)
         self._passed[account_id] = revision
 
     def settle_all(self) -> None:
@@ -168,10 +217,102 @@ class SettingsTable:
         router routed: their audit events may lie behind the committed offsets, never to be
         routed here again)."""
         for account_id in list(self._pending):
-            pending = self._pending.pop(account_id)
+            self._settle(account_id)
+
+    def settle_accounts(self, accounts: list[str]) -> None:
+        """Apply these accounts' pending revisions at once (they do not fit in a commit's
+        metadata, which must name every account whose revision is pending)."""
+        for account_id in accounts:
+            self._settle(account_id)
+
+    def _settle(self, account_id: str) -> None:
+        pending = self._pending.pop(account_id, None)
+        if pending:
             for r, _s in pending:
                 self._remember(account_id, r)
-            self.put(account_id, pending[-1][1])
+                self._pending_at.pop((account_id, r), None)
+            self.put(account_id, pending[-1][1], pending[-1][0])
+
+    def in_force(self) -> dict[str, str]:
+        """For a commit's metadata: the revision in force ("" none) of each account with a
+        revision pending, and the revision of each account whose audit event was routed
+        before its record was read (that record is in force once read)."""
+        out = {a: self._in_force.get(a, "") for a in self._pending}
+        out.update(self._passed)
+        return out
+
+    def passed(self) -> set[str]:
+        """Accounts whose audit event was routed before their settings record was read."""
+        return set(self._passed)
+
+    def hold_back(self, commits: list[CommitMetadata]) -> list[str]:
+        """A router starts routing from ``commits`` (the metadata of each partition it was
+        given that has a committed offset): put back, for each account whose newest record
+        was written after every commit (or was pending at it, in force its previous one), the
+        settings in force then, and hold the newest pending until its audit event. Returns the
+        accounts held back. Two changes of an account after a commit: the newest stays."""
+        held: list[str] = []
+        if not commits:
+            return held
+        for account_id, newest in sorted(self._newest.items()):
+            if (
+                newest.revision is None
+                or account_id in self._pending
+                or account_id in self._unapplied
+                or newest.previous is None
+                or not all(_written_after(account_id, newest, c) for c in commits)
+            ):
+                continue
+            usable, previous = self._previous_settings(account_id, newest.previous)
+            if not usable:
+                continue
+            current = self._accounts.get(account_id)
+            self.put(account_id, previous, newest.previous_revision)
+            self._previous.pop(account_id, None)  # the one before it is not known
+            if newest.previous_revision:
+                self._remember(account_id, newest.previous_revision)
+            self._pending[account_id] = [(newest.revision, current)]
+            self._pending_at[(account_id, newest.revision)] = (newest.partition, newest.offset)
+            held.append(account_id)
+        return held
+
+    def keep_pending(self, commits: list[CommitMetadata]) -> list[str]:
+        """A router is given partitions whose commits are ``commits``: apply at once each
+        pending revision those commits may have passed (its audit event may lie behind them,
+        never to be routed here), keep the others. Returns the accounts applied."""
+        settled: list[str] = []
+        for account_id in sorted(self._pending):
+            first = self._pending[account_id][0][0]
+            at = self._pending_at.get((account_id, first))
+            in_force = self._in_force.get(account_id, "")
+            if at is None or not all(_still_ahead(account_id, at, in_force, c) for c in commits):
+                self._settle(account_id)
+                settled.append(account_id)
+        return settled
+
+    def _previous_settings(
+        self, account_id: str, value: bytes
+    ) -> tuple[bool, AccountSettings | None]:
+        """(True, the settings in a ``settings.previous`` header, None: none), or (False,
+        None), logged and counted, when it cannot be used."""
+        if not value:
+            return True, None
+        try:
+            settings = decode_settings(value, self._box)
+        except ConfigError as exc:
+            problem = f"cannot be decoded: {exc}"
+        else:
+            if settings.account_id == account_id:
+                return True, settings
+            problem = f"belongs to account {settings.account_id!r}"
+        metrics.SETTINGS_APPLIED_AT_ONCE.labels(reason="previous_unreadable").inc()
+        log.warning(
+            "the settings before account %s's latest change %s; its change applies now, not "
+            "at its audit event",
+            account_id,
+            problem,
+        )
+        return False, None
 
     def snapshot(self) -> Snapshot:
         """The table as it is now, to ``restore`` after routed records were rewound."""
@@ -182,6 +323,7 @@ class SettingsTable:
             {a: list(p) for a, p in self._pending.items()},
             {a: tuple(s) for a, s in self._seen.items()},
             dict(self._passed),
+            dict(self._in_force),
         )
 
     def restore(self, snapshot: Snapshot) -> None:
@@ -192,10 +334,13 @@ class SettingsTable:
         self._pending = {a: list(p) for a, p in snapshot.pending.items()}
         self._seen = {a: deque(s, maxlen=_SEEN_REVISIONS) for a, s in snapshot.seen.items()}
         self._passed = dict(snapshot.passed)
+        self._in_force = dict(snapshot.in_force)
         self.version += 1
 
-    def put(self, account_id: str, settings: AccountSettings | None) -> None:
-        """Make ``settings`` the account's settings (None: it has none any more)."""
+    def put(self, account_id: str, settings: AccountSettings | None, revision: str = "") -> None:
+        """Make ``settings`` the account's settings (None: it has none any more), from the
+        record with ``revision`` ("" none)."""
+        self._in_force[account_id] = revision
         for dest_id, (acct, _d) in list(self._destinations.items()):
             if acct == account_id:
                 del self._destinations[dest_id]
@@ -230,3 +375,22 @@ class SettingsTable:
     def destination(self, destination_id: str) -> tuple[str, Destination] | None:
         """(account id, destination) for ``destination_id``, or None if no account has it."""
         return self._destinations.get(destination_id)
+
+
+def _written_after(account_id: str, newest: _Newest, commit: CommitMetadata) -> bool:
+    """Whether the settings in force for the account at ``commit`` were the ones ``newest``
+    replaced: it was pending then, or written after it with no other change in between."""
+    if account_id in commit.in_force:
+        return commit.in_force[account_id] == newest.previous_revision
+    read = commit.settings_read.get(newest.partition, 0)
+    return newest.offset >= read and (newest.earlier_offset is None or newest.earlier_offset < read)
+
+
+def _still_ahead(
+    account_id: str, at: tuple[int, int], in_force: str, commit: CommitMetadata
+) -> bool:
+    """Whether a revision pending since ``at`` (partition, offset) was not yet applied at
+    ``commit``, where ``in_force`` is the revision in force here."""
+    if account_id in commit.in_force:
+        return commit.in_force[account_id] == in_force
+    return at[1] >= commit.settings_read.get(at[0], 0)

@@ -10,9 +10,12 @@ from auditstream.config.errors import SecretKeyError
 from auditstream.config.secrets import SecretBox
 from auditstream.config.stream import AccountSettings
 from auditstream.pipeline import topics
+from auditstream.pipeline.commit_metadata import CommitMetadata
 from auditstream.pipeline.compacted_view import CompactedTopicView
 from auditstream.pipeline.log import Log, Record
 from auditstream.pipeline.settings_table import (
+    PREVIOUS_HEADER,
+    PREVIOUS_REVISION_HEADER,
     REVISION_HEADER,
     Advance,
     ChangeCallback,
@@ -36,12 +39,51 @@ class SettingsView:
     ) -> None:
         """Raises :class:`pipeline.errors.LogError` if the settings topic cannot be opened."""
         self._table = SettingsTable(box, on_change)
+        self._read_to: dict[int, int] = {}
         self._topic = CompactedTopicView(log_backend, topics.SETTINGS, self._apply_record)
 
     def _apply_record(self, record: Record) -> None:
         header = record.header(REVISION_HEADER)
         revision = None if header is None else header.decode(errors="replace")
-        self._table.apply(record.key, record.value, revision)
+        previous_revision = record.header(PREVIOUS_REVISION_HEADER) or b""
+        self._table.apply(
+            record.key,
+            record.value,
+            revision,
+            at=(record.partition, record.offset),
+            previous=record.header(PREVIOUS_HEADER),
+            previous_revision=previous_revision.decode(errors="replace"),
+        )
+        self._read_to[record.partition] = max(
+            self._read_to.get(record.partition, 0), record.offset + 1
+        )
+
+    def settings_read(self) -> dict[int, int]:
+        """The next settings offset to read, by partition (partitions read from)."""
+        return dict(self._read_to)
+
+    def in_force(self) -> dict[str, str]:
+        """The revision in force of each account with one pending (see
+        :meth:`SettingsTable.in_force`)."""
+        return self._table.in_force()
+
+    def passed(self) -> set[str]:
+        """Accounts whose audit event was routed before their settings record was read."""
+        return self._table.passed()
+
+    def settle_accounts(self, accounts: list[str]) -> None:
+        """Apply these accounts' pending revisions now."""
+        self._table.settle_accounts(accounts)
+
+    def hold_back(self, commits: list[CommitMetadata]) -> list[str]:
+        """Put back the settings in force at ``commits`` (a router's start); see
+        :meth:`SettingsTable.hold_back`."""
+        return self._table.hold_back(commits)
+
+    def keep_pending(self, commits: list[CommitMetadata]) -> list[str]:
+        """Apply the pending revisions ``commits`` may have passed (partitions given to the
+        router); see :meth:`SettingsTable.keep_pending`."""
+        return self._table.keep_pending(commits)
 
     def hold_revisions(self) -> None:
         """From now on, settings records with a revision wait for ``advance`` (the router)."""

@@ -18,7 +18,11 @@ from auditstream.config.wire import encode_settings
 from auditstream.pipeline import topics
 from auditstream.pipeline.log import Log, OutgoingRecord
 from auditstream.pipeline.produce_all import produce_all
-from auditstream.pipeline.settings_table import REVISION_HEADER
+from auditstream.pipeline.settings_table import (
+    PREVIOUS_HEADER,
+    PREVIOUS_REVISION_HEADER,
+    REVISION_HEADER,
+)
 from auditstream.pipeline.topic_setup import ensure_core_topics
 
 
@@ -51,11 +55,30 @@ def new_revision() -> str:
     return uuid.uuid4().hex
 
 
-def with_revision(records: Sequence[OutgoingRecord], revision: str) -> list[OutgoingRecord]:
+def with_revision(
+    records: Sequence[OutgoingRecord],
+    revision: str,
+    *,
+    previous: bytes | None = None,
+    previous_revision: str | None = None,
+) -> list[OutgoingRecord]:
     """``records`` (a settings record and its audit events, stored in one transaction), each
-    with the header naming ``revision``."""
+    with the header naming ``revision``. ``previous``: the value of the settings record this
+    change replaces (sealed as values are; b"" when the account had none) and
+    ``previous_revision`` its revision (None: it had none), added to the settings record as
+    headers so a restarting router can put them back until the change's audit event (a
+    compacted topic may have removed that record). Without ``previous`` a router that starts
+    after the change applies it at once."""
     header = (REVISION_HEADER, revision.encode())
-    return [
-        dataclasses.replace(r, headers=(*(h for h in r.headers if h[0] != REVISION_HEADER), header))
-        for r in records
-    ]
+    extra: tuple[tuple[str, bytes], ...] = ()
+    if previous is not None:
+        extra = ((PREVIOUS_HEADER, previous),)
+        if previous_revision is not None:
+            extra += ((PREVIOUS_REVISION_HEADER, previous_revision.encode()),)
+    ours = {REVISION_HEADER, PREVIOUS_HEADER, PREVIOUS_REVISION_HEADER}
+    out = []
+    for r in records:
+        kept = tuple(h for h in r.headers if h[0] not in ours)
+        added = (header, *extra) if r.topic == topics.SETTINGS else (header,)
+        out.append(dataclasses.replace(r, headers=(*kept, *added)))
+    return out
