@@ -73,6 +73,7 @@ BATCH_AGE_S = 5.0
 RUN_TIMEOUT_S = 600.0
 WATCH_INTERVAL_S = 0.05
 SYSTEMS = ("quixstreams", "worker ndjson", "worker avro")
+DEFAULT_SYSTEMS = SYSTEMS
 # Waiting inside these is not work: left out of the profile's top five.
 _WAITS = ("acquire", "wait", "sleep", "consume", "poll", "select", "get", "recv_into", "flush")
 
@@ -165,15 +166,18 @@ def worker_command(bootstrap: str) -> list[str]:
 
 
 def peak_rss_mib(pid: int) -> float:
-    """``VmHWM`` of a running process, in MiB (0 when it cannot be read)."""
+    """``VmHWM`` of a running process and of its child processes (a worker's render
+    processes), in MiB; 0 for what cannot be read."""
     try:
         text = Path(f"/proc/{pid}/status").read_text()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return 0.0
+    own = 0.0
     for line in text.splitlines():
         if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024.0
-    return 0.0
+            own = int(line.split()[1]) / 1024.0
+    return own + sum(peak_rss_mib(int(child)) for child in children)
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -424,7 +428,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-profile", action="store_true", help="skip the profiled run")
     parser.add_argument("--keep-profile", type=Path, help="copy the worker's cProfile stats here")
     parser.add_argument(
-        "--systems", default=",".join(SYSTEMS), help="which to run, comma-separated (all)"
+        "--systems",
+        default=",".join(DEFAULT_SYSTEMS),
+        help=f"which to run, comma-separated, of: {', '.join(SYSTEMS)} (all)",
     )
     parser.add_argument("--profiled-worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
@@ -456,12 +462,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench = Bench(workdir, broker.bootstrap, s3.endpoint_url, client, args.events)
             try:
                 for rnd in range(args.rounds):
-                    order = [s for s in SYSTEMS[rnd % 3 :] + SYSTEMS[: rnd % 3] if s in chosen]
+                    shift = rnd % len(chosen)
+                    order = chosen[shift:] + chosen[:shift]
                     ndjson_topic = bench.fresh_topic("ndjson")
                     for system in order:
-                        topic, prefix = (
-                            bench.fresh_topic("avro") if system == "worker avro" else ndjson_topic
-                        )
+                        if system == "worker avro":
+                            topic, prefix = bench.fresh_topic("avro")
+                        else:
+                            topic, prefix = ndjson_topic
                         run = bench.run(system, rnd, topic, prefix)
                         runs.append(run)
                         progress(
