@@ -451,6 +451,7 @@ class Router:
         """The metadata of the commits of ``partitions`` (those never committed have none),
         or None when one cannot be used (not written by this version, or unreadable): then
         the settings cannot be put back as they were at it."""
+        self._beat("reading the committed offsets' metadata")
         try:
             texts = self._consumer.committed_metadata(partitions)
         except LogError as exc:

@@ -14,6 +14,7 @@ from auditstream.config.stream import AccountSettings
 from auditstream.config.wire import encode_settings
 from auditstream.pipeline import commit_metadata, topics
 from auditstream.pipeline.embedded_log import EmbeddedLog
+from auditstream.pipeline.errors import LogError
 from auditstream.pipeline.log import CommitOffset, OutgoingRecord, TopicPartition
 from auditstream.pipeline.router import Router
 from auditstream.pipeline.settings_writer import publish_settings, with_revision
@@ -112,6 +113,22 @@ def test_commit_metadata_a_router_cannot_use_applies_changes_at_once(
         router.step()
         assert router.settings.destination("d-new") is not None
         assert router.settings.pending("acme") == []
+    assert _at_once("metadata_unreadable") == before + 1
+
+
+def test_commit_metadata_that_cannot_be_read_applies_changes_at_once(
+    embedded_log: EmbeddedLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _change_after_commit(embedded_log, '{"v":1,"s":{"0":1},"r":{}}')
+    before = _at_once("metadata_unreadable")
+    with closing(Router(embedded_log, poll_timeout=0.01)) as router:
+
+        def broker_away(_partitions: object) -> dict[TopicPartition, str]:
+            raise LogError("kafka: read committed offsets: timed out")
+
+        monkeypatch.setattr(router._consumer, "committed_metadata", broker_away)
+        router.step()
+        assert router.settings.destination("d-new") is not None
     assert _at_once("metadata_unreadable") == before + 1
 
 
