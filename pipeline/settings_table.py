@@ -80,6 +80,7 @@ class Snapshot:
     seen: dict[str, tuple[str, ...]]
     passed: dict[str, str]
     in_force: dict[str, str]
+    pending_at: dict[tuple[str, str], tuple[int, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +325,7 @@ class SettingsTable:
             {a: tuple(s) for a, s in self._seen.items()},
             dict(self._passed),
             dict(self._in_force),
+            dict(self._pending_at),
         )
 
     def restore(self, snapshot: Snapshot) -> None:
@@ -335,6 +337,7 @@ class SettingsTable:
         self._seen = {a: deque(s, maxlen=_SEEN_REVISIONS) for a, s in snapshot.seen.items()}
         self._passed = dict(snapshot.passed)
         self._in_force = dict(snapshot.in_force)
+        self._pending_at = dict(snapshot.pending_at)
         self.version += 1
 
     def put(self, account_id: str, settings: AccountSettings | None, revision: str = "") -> None:

@@ -307,6 +307,15 @@ def test_keep_pending_applies_what_the_commit_passed(commit: CommitMetadata, kep
     assert table.pending("acme") == (["r1"] if kept else [])
 
 
+def test_a_rewound_batch_keeps_where_the_pending_revision_was_read() -> None:
+    table = _pending_table()
+    snapshot = table.snapshot()
+    assert table.advance("acme", "r1") is Advance.APPLIED
+    table.restore(snapshot)  # the batch with the audit event was not committed
+    assert table.keep_pending([_commit(3)]) == []
+    assert table.pending("acme") == ["r1"]
+
+
 def test_in_force_names_pending_and_passed_accounts() -> None:
     table = _pending_table()
     table.apply(b"beta", encode_settings(_settings("beta")), "b1", at=(0, 6))
