@@ -8,6 +8,7 @@ Every statement is parameterised; ``sqlite3`` errors become ``StoreError`` sayin
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -42,6 +43,7 @@ from auditstream.store.query import (
     PageRequest,
     micros,
 )
+from auditstream.store.row_columns import CHECKED, mismatch
 from auditstream.store.sqlite_filters import (
     ActorMatch,
     after_cursor,
@@ -57,6 +59,7 @@ _IDLE = 8  # connections kept open between operations
 _ID_CHUNK = 500  # event ids per duplicate lookup (well under SQLite's 32,766 variables)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COLUMNS = "account_id, event_id, occurred_at_us, seq, canonical, hash"
+_CHECKED = ", ".join(CHECKED)
 
 
 @dataclass
@@ -102,7 +105,9 @@ class SqliteStore:
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._identity: tuple[int, int] | None = None
         self.migrate()
+        self._identity = self._file_identity()
 
     # -- connections and errors -------------------------------------------------------------
 
@@ -115,6 +120,7 @@ class SqliteStore:
         if held is not None:
             yield held
             return
+        self._check_file()
         conn = self._borrow()
         self._local.conn = conn
         try:
@@ -122,6 +128,24 @@ class SqliteStore:
         finally:
             self._local.conn = None
             self._give_back(conn)
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return found.st_dev, found.st_ino
+
+    def _check_file(self) -> None:
+        """Raises ``StoreUnavailable`` when the file opened is no longer at the path: open
+        connections would go on writing into a deleted file, and the indexer would commit
+        past events that no reader of the path will ever see."""
+        if self._identity is not None and self._file_identity() != self._identity:
+            raise StoreUnavailable(
+                f"the audit store {self.path} was deleted or replaced while this process had "
+                "it open; nothing was read or written since. Put the store back at that path "
+                "(from a backup), then restart this process"
+            )
 
     def _borrow(self) -> sqlite3.Connection:
         with self._lock:
@@ -506,18 +530,26 @@ class SqliteStore:
         with self._write("deleting expired events") as conn:
             head = self._head(conn, account)
             rows = conn.execute(
-                "SELECT seq, occurred_at_us, hash FROM events WHERE account_id = ? AND seq >= ? "
-                "ORDER BY seq LIMIT ?",
+                f"SELECT seq, occurred_at_us, hash, prev_hash, canonical, {_CHECKED} "  # noqa: S608
+                "FROM events WHERE account_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
                 (account, head.start_seq, budget + 1),
             ).fetchall()
-            expected, prefix = head.start_seq, []
-            for seq, occurred_at_us, hash_ in rows:
-                # A gap (a row removed behind the store's back) stops retention there, so the
-                # evidence stays for verify to report.
-                if seq != expected or occurred_at_us >= cutoff_us:
+            expected, previous, prefix = head.start_seq, head.start_hash, []
+            for seq, occurred_at_us, hash_, prev_hash, canonical, *columns in rows:
+                # A gap, a row that does not chain, or columns that are not what its hashed
+                # JSON says (a time moved into the past) stop retention there: the evidence
+                # stays for verify to report, and no edit makes retention delete a row early.
+                content = _as_bytes(canonical)
+                if (
+                    seq != expected
+                    or occurred_at_us >= cutoff_us
+                    or prev_hash != previous
+                    or link(previous, content) != hash_
+                    or mismatch(content, columns) is not None
+                ):
                     break
                 prefix.append((seq, hash_))
-                expected += 1
+                expected, previous = expected + 1, hash_
             more = len(prefix) > budget
             prefix = prefix[:budget]
             if not prefix:
@@ -549,23 +581,26 @@ class SqliteStore:
                 (account_id,),
             ).fetchone()
             head = _Head(0, GENESIS, 1, GENESIS) if head_row is None else _Head(*head_row)
-            walked = _Walk()
+            walked, checked = _Walk(), _ColumnCheck()
             fault = first_fault(
-                walked.rows(self._chain_rows(account_id)), head.start_seq, head.start_hash
+                walked.rows(checked.rows(self._chain_rows(account_id))),
+                head.start_seq,
+                head.start_hash,
             )
-        return _verdict(account_id, head, walked, fault)
+        found = _verdict(account_id, head, walked, fault)
+        return checked.earlier(found)
 
-    def _chain_rows(self, account_id: str) -> Iterator[ChainRow]:
+    def _chain_rows(self, account_id: str) -> Iterator[tuple[ChainRow, list[Any]]]:
         after = -1
         while True:
             rows = self._fetchall(
                 "reading the chain",
-                "SELECT seq, prev_hash, hash, canonical FROM events "
+                f"SELECT seq, prev_hash, hash, canonical, {_CHECKED} FROM events "  # noqa: S608
                 "WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (account_id, after, EXPORT_CHUNK),
             )
-            for seq, prev_hash, hash_, canonical in rows:
-                yield ChainRow(seq, str(prev_hash), str(hash_), _as_bytes(canonical))
+            for seq, prev_hash, hash_, canonical, *columns in rows:
+                yield ChainRow(seq, str(prev_hash), str(hash_), _as_bytes(canonical)), columns
             if len(rows) < EXPORT_CHUNK:
                 return
             after = rows[-1][0]
@@ -596,6 +631,35 @@ def _verdict(account_id: str, head: _Head, walked: _Walk, fault: ChainFault | No
             f"the chain ends at {head.last_seq}, yet rows up to {next_seq - 1} follow it",
         )
     return VerifyResult(account_id, walked.count, True)
+
+
+class _ColumnCheck:
+    """Remembers the first row whose filter columns are not what its canonical JSON says."""
+
+    def __init__(self) -> None:
+        self.fault: ChainFault | None = None
+
+    def rows(self, rows: Iterator[tuple[ChainRow, list[Any]]]) -> Iterator[ChainRow]:
+        for row, columns in rows:
+            if self.fault is None:
+                column = mismatch(row.canonical, columns)
+                if column is not None:
+                    self.fault = ChainFault(
+                        row.seq,
+                        "altered",
+                        f"the row's {column} column is not what its hashed content says",
+                    )
+            yield row
+
+    def earlier(self, found: VerifyResult) -> VerifyResult:
+        """``found`` (the chain's verdict), or the column fault when it comes at an earlier
+        row (or the chain is whole)."""
+        column, bad = self.fault, found.first_bad_seq
+        if column is None or (bad is not None and bad <= column.seq):
+            return found
+        return VerifyResult(
+            found.account_id, found.rows, False, column.seq, column.problem, column.detail
+        )
 
 
 class _Walk:

@@ -13,11 +13,6 @@ from auditstream.store.sqlite_store import SqliteStore
 from tests.factories import make_event
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the store keeps writing into the deleted file through its pooled connections: the "
-    "indexer commits past events no reader will ever see",
-)
 def test_a_store_file_deleted_while_open_refuses_writes(tmp_path: Path) -> None:
     path = tmp_path / "audit.db"
     with SqliteStore(path) as store:
