@@ -38,7 +38,7 @@ from auditstream.store.base import (
 )
 from auditstream.store.errors import InvalidEvent, StoreError, StoreUnavailable
 from auditstream.store.event_columns import EventColumns, columns_of
-from auditstream.store.hash_chain import GENESIS, ChainRow, first_fault, link
+from auditstream.store.hash_chain import GENESIS, ChainFault, ChainRow, first_fault, link
 from auditstream.store.postgres_errors import connect_error, mapped
 from auditstream.store.postgres_filters import (
     VISIBLE,
@@ -59,6 +59,7 @@ from auditstream.store.query import (
     PageRequest,
     micros,
 )
+from auditstream.store.row_columns import CHECKED, ColumnCheck, mismatch
 
 MAX_RETENTION_DAYS = 36_500
 EXPORT_CHUNK = MAX_PAGE
@@ -73,6 +74,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIRST_MONTH_US = Month(*FIRST_MONTH).lower_us
 _END_MONTH_US = Month(*END_MONTH).lower_us
 _COLUMNS: LiteralString = "account_id, event_id, occurred_at_us, seq, canonical, hash"
+_CHECKED = ", ".join(CHECKED)
 _COPY_EVENTS: LiteralString = (
     "COPY events (account_id, seq, event_id, occurred_at_us, category, activity, "
     "actor_user_id, actor_email, resource_type, resource_id, outcome, ip, search, canonical, "
@@ -672,18 +674,26 @@ class PostgresStore:
                 return 0, False
             head = _Head(*head_row)
             rows = conn.execute(
-                "SELECT seq, occurred_at_us FROM events WHERE account_id = %s AND seq >= %s "
-                "ORDER BY seq LIMIT %s",
+                f"SELECT seq, occurred_at_us, hash, prev_hash, canonical, {_CHECKED} "  # noqa: S608
+                "FROM events WHERE account_id = %s AND seq >= %s ORDER BY seq LIMIT %s",
                 (account, head.start_seq, budget + 1),
             ).fetchall()
-            expected, prefix = head.start_seq, []
-            for seq, occurred_at_us in rows:
-                # A gap (a row removed behind the store's back) stops retention there, so the
-                # evidence stays for verify to report.
-                if seq != expected or occurred_at_us >= cutoff_us:
+            expected, previous, prefix = head.start_seq, head.start_hash, []
+            for seq, occurred_at_us, hash_, prev_hash, canonical, *columns in rows:
+                # A gap, a row that does not chain, or columns that are not what its hashed
+                # JSON says (a time moved into the past) stop retention there: the evidence
+                # stays for verify to report, and no edit makes retention delete a row early.
+                content = bytes(canonical)
+                if (
+                    seq != expected
+                    or occurred_at_us >= cutoff_us
+                    or prev_hash != previous
+                    or link(previous, content) != hash_
+                    or mismatch(content, columns, _as_stored) is not None
+                ):
                     break
                 prefix.append(seq)
-                expected += 1
+                expected, previous = expected + 1, hash_
             if not prefix:
                 return 0, False
             more = len(prefix) > budget
@@ -761,51 +771,58 @@ class PostgresStore:
                 (account_id,),
             ).fetchone()
         head = _Head(0, GENESIS, 1, GENESIS) if head_row is None else _Head(*head_row)
-        walk = _Walk()
-        rows = self._chain_rows(account_id, head.start_seq)
+        walk, checked = _Walk(), ColumnCheck(_as_stored)
+        rows = checked.rows(self._chain_rows(account_id, head.start_seq))
         fault = first_fault(walk.rows(rows), head.start_seq, head.start_hash)
-        if fault is not None:
-            return VerifyResult(
-                account_id, walk.count, False, fault.seq, fault.problem, fault.detail
-            )
-        # The walk checks each row against the one before; the head checks the end, so rows
-        # removed or added after the last row are found too.
-        next_seq = walk.last_seq + 1 if walk.count else head.start_seq
-        if next_seq <= head.last_seq:
-            return VerifyResult(
-                account_id,
-                walk.count,
-                False,
-                next_seq,
-                "removed",
-                f"rows {next_seq}..{head.last_seq} are missing (the chain ends at {head.last_seq})",
-            )
-        if next_seq > head.last_seq + 1 or (walk.count and walk.last_hash != head.last_hash):
-            return VerifyResult(
-                account_id,
-                walk.count,
-                False,
-                min(next_seq - 1, head.last_seq + 1),
-                "inserted",
-                f"the chain ends at {head.last_seq}, yet rows up to {next_seq - 1} follow it",
-            )
-        return VerifyResult(account_id, walk.count, True)
+        return checked.earlier(_verdict(account_id, head, walk, fault))
 
-    def _chain_rows(self, account_id: str, start_seq: int) -> Iterator[ChainRow]:
+    def _chain_rows(self, account_id: str, start_seq: int) -> Iterator[tuple[ChainRow, list[Any]]]:
         # Rows before the chain start are retention's, gone from reads (see apply_retention).
         after = start_seq - 1
         while True:
             with self._connection("reading the chain") as conn:
                 rows = conn.execute(
-                    "SELECT seq, prev_hash, hash, canonical FROM events "
+                    f"SELECT seq, prev_hash, hash, canonical, {_CHECKED} FROM events "  # noqa: S608
                     "WHERE account_id = %s AND seq > %s ORDER BY seq LIMIT %s",
                     (account_id, after, EXPORT_CHUNK),
                 ).fetchall()
-            for seq, prev_hash, hash_, canonical in rows:
-                yield ChainRow(seq, prev_hash, hash_, bytes(canonical))
+            for seq, prev_hash, hash_, canonical, *columns in rows:
+                yield ChainRow(seq, prev_hash, hash_, bytes(canonical)), columns
             if len(rows) < EXPORT_CHUNK:
                 return
             after = rows[-1][0]
+
+
+def _as_stored(value: object) -> object:
+    """A JSON value as the columns keep it (text without NUL characters)."""
+    return no_nul(value) if isinstance(value, str) else value
+
+
+def _verdict(account_id: str, head: _Head, walk: _Walk, fault: ChainFault | None) -> VerifyResult:
+    if fault is not None:
+        return VerifyResult(account_id, walk.count, False, fault.seq, fault.problem, fault.detail)
+    # The walk checks each row against the one before; the head checks the end, so rows
+    # removed or added after the last row are found too.
+    next_seq = walk.last_seq + 1 if walk.count else head.start_seq
+    if next_seq <= head.last_seq:
+        return VerifyResult(
+            account_id,
+            walk.count,
+            False,
+            next_seq,
+            "removed",
+            f"rows {next_seq}..{head.last_seq} are missing (the chain ends at {head.last_seq})",
+        )
+    if next_seq > head.last_seq + 1 or (walk.count and walk.last_hash != head.last_hash):
+        return VerifyResult(
+            account_id,
+            walk.count,
+            False,
+            min(next_seq - 1, head.last_seq + 1),
+            "inserted",
+            f"the chain ends at {head.last_seq}, yet rows up to {next_seq - 1} follow it",
+        )
+    return VerifyResult(account_id, walk.count, True)
 
 
 class _Walk:

@@ -9,12 +9,14 @@ verify and retention compare the columns with the JSON the chain vouches for.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 
+from auditstream.store.base import VerifyResult
+from auditstream.store.hash_chain import ChainFault, ChainRow
 from auditstream.store.query import micros
 
 CHECKED = (
@@ -87,3 +89,34 @@ def mismatch(
         if want != got:
             return name
     return None
+
+
+class ColumnCheck:
+    """Passes a chain walk's rows on, remembering the first whose filter columns are not what
+    its canonical JSON says (``as_stored`` as in :func:`mismatch`)."""
+
+    def __init__(self, as_stored: Callable[[object], object] | None = None) -> None:
+        self.fault: ChainFault | None = None
+        self._as_stored = as_stored
+
+    def rows(self, rows: Iterator[tuple[ChainRow, list[Any]]]) -> Iterator[ChainRow]:
+        for row, columns in rows:
+            if self.fault is None:
+                column = mismatch(row.canonical, columns, self._as_stored)
+                if column is not None:
+                    self.fault = ChainFault(
+                        row.seq,
+                        "altered",
+                        f"the row's {column} column is not what its hashed content says",
+                    )
+            yield row
+
+    def earlier(self, found: VerifyResult) -> VerifyResult:
+        """``found`` (the chain's verdict), or the column fault when it comes at an earlier
+        row (or the chain is whole)."""
+        column, bad = self.fault, found.first_bad_seq
+        if column is None or (bad is not None and bad <= column.seq):
+            return found
+        return VerifyResult(
+            found.account_id, found.rows, False, column.seq, column.problem, column.detail
+        )

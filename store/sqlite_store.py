@@ -43,7 +43,7 @@ from auditstream.store.query import (
     PageRequest,
     micros,
 )
-from auditstream.store.row_columns import CHECKED, mismatch
+from auditstream.store.row_columns import CHECKED, ColumnCheck, mismatch
 from auditstream.store.sqlite_filters import (
     ActorMatch,
     after_cursor,
@@ -581,7 +581,7 @@ class SqliteStore:
                 (account_id,),
             ).fetchone()
             head = _Head(0, GENESIS, 1, GENESIS) if head_row is None else _Head(*head_row)
-            walked, checked = _Walk(), _ColumnCheck()
+            walked, checked = _Walk(), ColumnCheck()
             fault = first_fault(
                 walked.rows(checked.rows(self._chain_rows(account_id))),
                 head.start_seq,
@@ -631,35 +631,6 @@ def _verdict(account_id: str, head: _Head, walked: _Walk, fault: ChainFault | No
             f"the chain ends at {head.last_seq}, yet rows up to {next_seq - 1} follow it",
         )
     return VerifyResult(account_id, walked.count, True)
-
-
-class _ColumnCheck:
-    """Remembers the first row whose filter columns are not what its canonical JSON says."""
-
-    def __init__(self) -> None:
-        self.fault: ChainFault | None = None
-
-    def rows(self, rows: Iterator[tuple[ChainRow, list[Any]]]) -> Iterator[ChainRow]:
-        for row, columns in rows:
-            if self.fault is None:
-                column = mismatch(row.canonical, columns)
-                if column is not None:
-                    self.fault = ChainFault(
-                        row.seq,
-                        "altered",
-                        f"the row's {column} column is not what its hashed content says",
-                    )
-            yield row
-
-    def earlier(self, found: VerifyResult) -> VerifyResult:
-        """``found`` (the chain's verdict), or the column fault when it comes at an earlier
-        row (or the chain is whole)."""
-        column, bad = self.fault, found.first_bad_seq
-        if column is None or (bad is not None and bad <= column.seq):
-            return found
-        return VerifyResult(
-            found.account_id, found.rows, False, column.seq, column.problem, column.detail
-        )
 
 
 class _Walk:

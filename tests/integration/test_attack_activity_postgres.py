@@ -80,11 +80,6 @@ def test_events_at_year_1_and_9999_are_stored_read_back_and_paged(store: Postgre
     assert store.verify(ACCOUNT).ok
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verify walks only the canonical bytes and the links: the filter columns beside "
-    "them can be edited unnoticed",
-)
 @pytest.mark.parametrize(
     ("column", "value"),
     [("actor_email", "someone@else.example"), ("event_id", "not-the-id"), ("activity", "x")],
@@ -100,11 +95,6 @@ def test_a_filter_column_edited_without_the_json_is_found(
     assert (result.ok, result.first_bad_seq) == (False, 3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="retention trusts the occurred_at_us column: set to the past, it deletes recent "
-    "events and verify still says the chain is whole",
-)
 def test_retention_cannot_be_used_to_delete_recent_events(
     store: PostgresStore,
     postgres_dsn: str,  # noqa: F811
