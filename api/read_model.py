@@ -28,7 +28,7 @@ from auditstream.pipeline import topics
 from auditstream.pipeline.compacted_view import CompactedTopicView
 from auditstream.pipeline.errors import LogError
 from auditstream.pipeline.log import Log, Record
-from auditstream.pipeline.settings_table import SettingsTable
+from auditstream.pipeline.settings_table import REVISION_HEADER, SettingsTable
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,9 @@ class SettingsReadModel:
         self._box = box
         self._table = SettingsTable(box)
         self._pending: dict[str, tuple[bytes, float]] = {}
+        self._latest: dict[str, tuple[bytes, str | None]] = {}
+        # Each account's newest record as stored (value, revision): a change carries it as its
+        # `previous`, so a router restarted inside the change's window puts it back (ADR 017).
         self.unreadable: set[str] = set()
         """Accounts whose latest settings record cannot be decoded."""
         self.lock = threading.RLock()
@@ -90,9 +93,15 @@ class SettingsReadModel:
         """(account id, destination) for ``destination_id``, or None if no account has it."""
         return self._table.destination(destination_id)
 
-    def apply_written(self, account_id: str, value: bytes) -> None:
+    def latest_record(self, account_id: str) -> tuple[bytes, str | None]:
+        """The value and revision of the account's newest settings record as stored (``b""``
+        and None when it has none; call with the lock held)."""
+        return self._latest.get(account_id, (b"", None))
+
+    def apply_written(self, account_id: str, value: bytes, revision: str | None = None) -> None:
         """Apply a settings record this API has just stored (call with the lock held)."""
         self._pending[account_id] = (value, time.monotonic())
+        self._latest[account_id] = (value, revision)
         self._table.apply(account_id.encode(), value)
 
     def _read(self, record: Record) -> None:
@@ -109,6 +118,11 @@ class SettingsReadModel:
             if time.monotonic() - at < PENDING_TIMEOUT_S:
                 return  # older than our write
             del self._pending[account_id]  # never read back (compacted away?): follow
+        revision = record.header(REVISION_HEADER)
+        self._latest[account_id] = (
+            record.value or b"",
+            revision.decode(errors="replace") if revision else None,
+        )
         settings: AccountSettings | None = None
         if record.value:
             try:

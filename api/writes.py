@@ -110,10 +110,16 @@ class SettingsWrites:
             OutgoingRecord(topics.SETTINGS, value, key=settings.account_id.encode()),
             *(to_record(event) for event in events),
         ]
+        revision = None
         if events:
-            # Routers apply the change at its audit events, not as soon as they read it
+            # Routers apply the change at its audit events, not as soon as they read it, and a
+            # router restarted before them puts the replaced record back until then
             # (docs/adr/017-settings-take-effect-at-their-audit-event.md).
-            records = with_revision(records, new_revision())
+            revision = new_revision()
+            previous, previous_revision = self._settings.latest_record(settings.account_id)
+            records = with_revision(
+                records, revision, previous=previous, previous_revision=previous_revision
+            )
         try:
             for topic in new_topics:
                 self._log.create_topic(topic)
@@ -126,7 +132,7 @@ class SettingsWrites:
             SETTINGS_WRITES.labels(outcome="failed").inc()
             raise Unavailable(f"the change was not stored ({exc}); try again") from exc
         SETTINGS_WRITES.labels(outcome="committed").inc()
-        self._settings.apply_written(settings.account_id, value)
+        self._settings.apply_written(settings.account_id, value, revision)
 
     def put_stream(
         self, account_id: str, update: StreamSettingsIn, caller: Caller

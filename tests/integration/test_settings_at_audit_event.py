@@ -183,3 +183,46 @@ def test_restart_window_a_router_started_after_a_change_applies_it_at_once(
     got = {e for e, _c in before + after if any(e in v for v in values)}
     # Exact would be the events after the change only; the ones before it are the window.
     assert got == {e for e, _c in before + after}
+
+
+def test_a_change_made_through_the_api_applies_at_its_audit_event_after_a_router_restart(
+    any_log: Log,
+) -> None:
+    """The API's change carries the record it replaced (``settings.previous``), so a router
+    that committed before the change and starts after it puts that record back until the
+    change's audit event (ADR 017's restart window). Two API changes in a row: the second
+    names the first's revision as its previous one."""
+    log = any_log
+    box = SecretBox([SecretBox.generate_key()])
+    initial = AccountSettings.model_validate(
+        {"account_id": "acme", "destinations": [{"id": KEEP, "type": "local", "path": KEEP}]}
+    )
+    publish_settings(log, [initial], box)
+    service = SettingsService(log, box)
+    try:
+        service.put_stream(  # the first change: both categories still streamed
+            "acme",
+            StreamSettingsIn(streaming_enabled=True, include_categories=["account", "recipe"]),
+            CALLER,
+        )
+        first = _produce(log, 4)
+        with closing(Router(log, box=box, poll_timeout=0.05)) as router:  # routes, commits
+            deadline = time.monotonic() + 60
+            while router.lag() and time.monotonic() < deadline:
+                router.step()
+            assert router.lag() == 0
+        before = _produce(log, 6)  # committed past by nobody yet
+        service.create_destination("acme", {"id": NEW, "type": "local", "path": NEW}, CALLER)
+        after = _produce(log, 6)
+    finally:
+        service.close()
+    with closing(Router(log, box=box, poll_timeout=0.05)) as router:  # starts after the change
+        deadline = time.monotonic() + 60
+        while router.lag() and time.monotonic() < deadline:
+            router.step()
+        assert router.lag() == 0
+    sent = {e for events in (first, before, after) for e, _c in events}
+    new_values = _read_all(log, topics.destination_topic(NEW))
+    assert {e for e in sent if any(e in v for v in new_values)} == {e for e, _c in after}
+    keep_values = _read_all(log, topics.destination_topic(KEEP))
+    assert {e for e in sent if any(e in v for v in keep_values)} == sent
