@@ -38,6 +38,9 @@ class StoredEvent:
 class AppendResult:
     inserted: int
     duplicates: int  # already stored under the same (account, event_id): stored once
+    conflicts: int = 0
+    """Of the duplicates, those whose content is not the stored event's: the stored one is
+    kept (an event is never replaced), and the caller should say so."""
 
 
 @dataclass(frozen=True, slots=True)

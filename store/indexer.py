@@ -100,6 +100,15 @@ class Indexer:
         self._consumer.commit(ends)
         metrics.EVENTS_INDEXED.inc(result.inserted)
         metrics.EVENTS_DUPLICATE.inc(result.duplicates)
+        if result.conflicts:
+            metrics.EVENTS_CONFLICTING.inc(result.conflicts)
+            log.warning(
+                "%d events of %s carry the id of a stored event of their account but other "
+                "content: the stored events are kept and these are not stored; look for a "
+                "producer that reuses event ids",
+                result.conflicts,
+                _places(records),
+            )
         for reason in found.left_to_router:
             metrics.EVENTS_LEFT_TO_ROUTER.labels(reason=reason).inc()
 
@@ -113,7 +122,7 @@ class Indexer:
         except InvalidEvent:
             pass
         # An event the store refuses is dead-lettered; the others are stored one by one.
-        inserted = duplicates = 0
+        inserted = duplicates = conflicts = 0
         for record, event in events:
             try:
                 result = self._store.append([event])
@@ -124,7 +133,8 @@ class Indexer:
                 letters.append((letter, "invalid_event"))
                 continue
             inserted, duplicates = inserted + result.inserted, duplicates + result.duplicates
-        return AppendResult(inserted, duplicates)
+            conflicts += result.conflicts
+        return AppendResult(inserted, duplicates, conflicts)
 
     def _send_dead_letters(self, letters: Sequence[tuple[OutgoingRecord, str]]) -> None:
         if not letters:
@@ -212,3 +222,12 @@ class Indexer:
                 self._producer.close()
         finally:
             self._consumer.close()
+
+
+def _places(records: Sequence[Record]) -> str:
+    """``topic[partition]@first..last`` of each partition of ``records``."""
+    spans: dict[TopicPartition, tuple[int, int]] = {}
+    for record in records:
+        low, high = spans.get(record.tp, (record.offset, record.offset))
+        spans[record.tp] = (min(low, record.offset), max(high, record.offset))
+    return ", ".join(f"{tp.topic}[{tp.partition}]@{a}..{b}" for tp, (a, b) in spans.items())

@@ -9,6 +9,11 @@ EVENTS_DUPLICATE = Counter(
     "auditstream_indexer_events_duplicate_total",
     "Events read again (a redelivered batch, a replay) that the store already held.",
 )
+EVENTS_CONFLICTING = Counter(
+    "auditstream_indexer_events_conflicting_total",
+    "Events read with the id of a stored event of their account but other content: not stored "
+    "(the stored event is kept, never replaced); logged with the batch's offsets.",
+)
 EVENTS_DEAD_LETTERED = Counter(
     "auditstream_indexer_events_dead_lettered_total",
     "Records the indexer could not store, sent to the dead-letter topic, by reason.",

@@ -455,13 +455,14 @@ class PostgresStore:
             stored = self._stored_ids(conn, columns)
             rows: list[tuple[EventColumns, int, str, str]] = []
             changed: set[str] = set()
-            duplicates = 0
+            duplicates = conflicts = 0
             for col in columns:
                 account, event_id = no_nul(col.account_id), no_nul(col.event_id)
                 if (account, event_id) in stored:
                     duplicates += 1
+                    conflicts += stored[(account, event_id)] != col.canonical
                     continue
-                stored.add((account, event_id))
+                stored[(account, event_id)] = col.canonical
                 head = heads[account]
                 seq, prev = head.last_seq + 1, head.last_hash
                 head.last_seq, head.last_hash = seq, link(prev, col.canonical)
@@ -484,25 +485,26 @@ class PostgresStore:
                         [heads[a].last_hash for a in ordered],
                     ),
                 )
-        return AppendResult(inserted=len(rows), duplicates=duplicates)
+        return AppendResult(inserted=len(rows), duplicates=duplicates, conflicts=conflicts)
 
     @staticmethod
     def _stored_ids(
         conn: psycopg.Connection[Any], columns: list[EventColumns]
-    ) -> set[tuple[str, str]]:
-        """The ``(account, event_id)`` pairs of ``columns`` stored already (looked up under the
+    ) -> dict[tuple[str, str], bytes]:
+        """The ``(account, event_id)`` pairs of ``columns`` stored already, with the canonical
+        bytes stored under each (looked up under the
         accounts' chain locks, so no other append can store one meanwhile). One index probe per
         id and month: the LATERAL ... LIMIT 1 keeps that plan even before a new month has
         statistics (an = ANY list then walked an account's whole month)."""
         keys = list({(no_nul(c.account_id), no_nul(c.event_id)) for c in columns})
         found = conn.execute(
-            "SELECT k.a, k.i FROM unnest(%s::text[], %s::text[]) AS k(a, i) "
-            "JOIN LATERAL (SELECT 1 FROM events e WHERE e.account_id = k.a "
+            "SELECT k.a, k.i, stored.canonical FROM unnest(%s::text[], %s::text[]) AS k(a, i) "
+            "JOIN LATERAL (SELECT e.canonical FROM events e WHERE e.account_id = k.a "
             "AND e.event_id = k.i LIMIT 1) AS stored ON true",
             ([a for a, _ in keys], [i for _, i in keys]),
             prepare=False,  # a generic plan of this join walks every partition whole
         ).fetchall()
-        return {(a, i) for a, i in found}
+        return {(a, i): bytes(canonical) for a, i, canonical in found}
 
     # -- reads --------------------------------------------------------------------------------
 

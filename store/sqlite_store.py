@@ -286,13 +286,14 @@ class SqliteStore:
             next_id = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
             rows: list[tuple[Any, ...]] = []
             texts: list[tuple[int, str]] = []
-            duplicates = 0
+            duplicates = conflicts = 0
             for col in columns:
                 key = (col.account_id, col.event_id)
                 if key in stored:
                     duplicates += 1
+                    conflicts += stored[key] != col.canonical
                     continue
-                stored.add(key)
+                stored[key] = col.canonical
                 head = heads.get(col.account_id) or self._head(conn, col.account_id)
                 heads[col.account_id] = head
                 next_id += 1
@@ -317,24 +318,28 @@ class SqliteStore:
                     for account, h in heads.items()
                 ],
             )
-        return AppendResult(inserted=len(rows), duplicates=duplicates)
+        return AppendResult(inserted=len(rows), duplicates=duplicates, conflicts=conflicts)
 
     @staticmethod
-    def _stored_ids(conn: sqlite3.Connection, columns: list[EventColumns]) -> set[tuple[str, str]]:
-        """The ``(account, event_id)`` pairs of ``columns`` stored already."""
+    def _stored_ids(
+        conn: sqlite3.Connection, columns: list[EventColumns]
+    ) -> dict[tuple[str, str], bytes]:
+        """The ``(account, event_id)`` pairs of ``columns`` stored already, with the canonical
+        bytes stored under each."""
         wanted: dict[str, list[str]] = {}
         for col in columns:
             wanted.setdefault(col.account_id, []).append(col.event_id)
-        found: set[tuple[str, str]] = set()
+        found: dict[tuple[str, str], bytes] = {}
         for account, ids in wanted.items():
             for start in range(0, len(ids), _ID_CHUNK):
                 chunk = ids[start : start + _ID_CHUNK]
                 marks = ", ".join("?" * len(chunk))
-                for (event_id,) in conn.execute(
-                    f"SELECT event_id FROM events WHERE account_id = ? AND event_id IN ({marks})",  # noqa: S608 -- placeholders only
+                for event_id, canonical in conn.execute(
+                    f"SELECT event_id, canonical FROM events WHERE account_id = ? "  # noqa: S608 -- placeholders only
+                    f"AND event_id IN ({marks})",
                     [account, *chunk],
                 ):
-                    found.add((account, event_id))
+                    found[(account, event_id)] = _as_bytes(canonical)
         return found
 
     @staticmethod

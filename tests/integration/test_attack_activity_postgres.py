@@ -60,8 +60,8 @@ def test_two_rows_with_their_seq_swapped_are_found(
 def test_a_redelivered_id_with_other_content_replaces_nothing(store: PostgresStore) -> None:
     first = make_event(details={"amount": "10"})
     store.append([first])
-    result = store.append([{**first, "details": {"amount": "10000"}}])
-    assert (result.inserted, result.duplicates) == (0, 1)
+    result = store.append([{**first, "details": {"amount": "10000"}}, first])
+    assert (result.inserted, result.duplicates, result.conflicts) == (0, 2, 1)
     stored = store.get(ACCOUNT, str(first["event_id"]))
     assert stored is not None
     assert stored.event["details"] == {"amount": "10"}

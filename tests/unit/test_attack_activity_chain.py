@@ -80,8 +80,8 @@ def test_a_redelivered_id_with_other_content_replaces_nothing(store: SqliteStore
     first = make_event(details={"amount": "10"})
     store.append([first])
     changed = {**first, "details": {"amount": "10000"}}
-    result = store.append([changed])
-    assert (result.inserted, result.duplicates) == (0, 1)
+    result = store.append([changed, first])
+    assert (result.inserted, result.duplicates, result.conflicts) == (0, 2, 1)
     stored = store.get(ACCOUNT, first["event_id"])
     assert stored is not None
     assert stored.event["details"] == {"amount": "10"}
