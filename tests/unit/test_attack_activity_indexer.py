@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,20 @@ def test_an_id_again_with_other_content_is_kept_out_and_said(
     assert (REGISTRY.get_sample_value(CONFLICTING) or 0.0) - before == 1
     [warning] = [r for r in caplog.records if "other content" in r.getMessage()]
     assert f"{topics.ACTIVITY}[0]@0..2" in warning.getMessage()
+
+
+def test_events_at_the_ends_of_time_and_with_a_huge_details_map_are_stored(
+    embedded_log: EmbeddedLog, store: SqliteStore
+) -> None:
+    end = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    events = [
+        make_event(occurred_at=datetime(1, 1, 1, tzinfo=UTC)),
+        {**make_event(), "occurred_at": end, "recorded_at": end},
+        make_event(details={f"k{i}": f"value {i}" for i in range(20_000)}),
+    ]
+    _index(embedded_log, store, events)
+    assert store.count(ActivityFilter("acme")) == 3
+    assert store.count(ActivityFilter("acme", text="19999")) == 1
+    times = {e.event["occurred_at"] for e in store.export(ActivityFilter("acme"))}
+    assert {"0001-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z"} <= times
+    assert store.verify("acme").ok
