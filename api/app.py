@@ -83,6 +83,10 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> JSON
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _has_header(headers: list[tuple[bytes, bytes]], name: bytes) -> bool:
+    return any(k.lower() == name for k, _v in headers)
+
+
 class _Guard:
     """Request id, metrics, size limit, authentication and access control for ``/v1``."""
 
@@ -113,6 +117,12 @@ class _Guard:
                 message["headers"] = [
                     *message["headers"],
                     (REQUEST_ID_HEADER.lower().encode(), request_id.encode()),
+                    # JSON bodies quote tenant text: a browser must never sniff them as HTML.
+                    *(
+                        []
+                        if _has_header(message["headers"], b"x-content-type-options")
+                        else [(b"x-content-type-options", b"nosniff")]
+                    ),
                 ]
             await send(message)
 

@@ -249,3 +249,23 @@ def test_tokens_that_cannot_be_read_are_not_called_invalid(
     answer = client.post("/accounts/acme/activity/sign-in", data={"token": tokens["owner"]})
     assert answer.status_code == 503
     assert "not valid" not in answer.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/healthz",
+        "/v1/accounts/acme/stream",  # 401: no token
+        "/v1/accounts/acme/activity?limit=0",
+        "/accounts/acme/activity",
+        "/no/such/page",
+    ],
+)
+def test_every_answer_forbids_content_sniffing_once(
+    app_and_tokens: tuple[TestClient, dict[str, str]], path: str
+) -> None:
+    """JSON bodies quote tenant text (an error detail, an event field): a browser must never
+    sniff one as HTML. One header, also where a route set it already."""
+    client, _tokens = app_and_tokens
+    answer = client.get(path)
+    assert answer.headers.get_list("x-content-type-options") == ["nosniff"]
