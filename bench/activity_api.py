@@ -61,6 +61,7 @@ from auditstream.store.postgres_store import PostgresStore
 from auditstream.store.query import ActivityFilter, PageRequest
 from bench import store_indexing, store_postgres
 from bench.report import Column, latency_ms, num, per_second, progress, run_meta, table, write_json
+from bench.store_indexing import positive
 from devservices.local_process import terminate
 from devservices.ports import free_port
 from devservices.postgres import PostgresServer
@@ -80,7 +81,7 @@ _RAW_NDJSON = (
 )
 
 
-# -- pure helpers ------------------------------------------------------------------------------
+# -- pure functions ----------------------------------------------------------------------------
 
 
 def status_kib(status_text: str) -> dict[str, int]:
@@ -162,13 +163,18 @@ def _server(keep: Path) -> PostgresServer:
 def opened(keep: Path) -> Iterator[Target]:
     """The kept store of ``keep`` (a PostgreSQL server is started and stopped again, its
     data kept). Raises ``SystemExit`` saying what to run when ``keep`` holds no fill."""
+    refill = (
+        "fill it first with `python -m bench.store_indexing --keep DIR` or "
+        "`python -m bench.store_postgres --keep DIR`"
+    )
     try:
         fill = json.loads((keep / "fill.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise SystemExit(
-            f"{keep}: no fill.json ({exc}); fill it first with `python -m bench.store_indexing "
-            "--keep DIR` or `python -m bench.store_postgres --keep DIR`"
-        ) from None
+        backend, _, _, _ = fill["backend"], fill["events"], fill["accounts"], fill["days"]
+        store = fill["store"] if backend == "sqlite" else fill["database"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"{keep}: no readable fill.json ({exc!r}); {refill}") from None
+    if backend == "sqlite" and not Path(store.removeprefix("sqlite:///")).is_file():
+        raise SystemExit(f"{keep}: the kept store {store} is gone; {refill}")
     if fill["backend"] == "sqlite":
         export = f"sqlite:///{(keep / 'export.db').resolve()}"
         yield Target(fill, fill["store"], export, fill["store"], export)
@@ -514,9 +520,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--keep", type=Path, metavar="DIR", help="a store a fill bench kept")
     parser.add_argument("--drop", type=Path, metavar="DIR", help="remove a kept store and stop")
-    parser.add_argument("--runs", type=int, default=100, help="timed asks of each query")
+    parser.add_argument("--runs", type=positive, default=100, help="timed asks of each query")
     parser.add_argument(
-        "--export-rows", type=int, default=1_000_000, help="events of the export account"
+        "--export-rows", type=positive, default=1_000_000, help="events of the export account"
     )
     parser.add_argument(
         "--formats", default="csv,ndjson", help="export formats, comma-separated (csv,ndjson)"

@@ -46,6 +46,17 @@ from bench.report import progress
 START = datetime(2026, 8, 1, tzinfo=UTC)
 
 
+def positive(text: str) -> int:
+    """An option's whole number of at least 1 (for ``argparse``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, not {value}")
+    return value
+
+
 def account_names(count: int) -> list[str]:
     return [f"acct-{i:02d}" for i in range(count)]
 
@@ -166,8 +177,8 @@ def _first_page(store: SqliteStore, flt: ActivityFilter) -> Callable[[], object]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000, help="events (default 200,000)")
-    parser.add_argument("--accounts", type=int, default=20, help="accounts (default 20)")
+    parser.add_argument("--events", type=positive, default=200_000, help="events (default 200,000)")
+    parser.add_argument("--accounts", type=positive, default=20, help="accounts (default 20)")
     parser.add_argument("--batch", type=int, default=1000, help="rows per transaction")
     parser.add_argument("--days", type=int, default=90, help="days the events span")
     parser.add_argument("--repeat", type=int, default=50, help="asks of each query")

@@ -52,6 +52,7 @@ from auditstream.store.postgres_store import PostgresStore
 from auditstream.store.postgres_text import document
 from auditstream.store.query import ActivityFilter, PageRequest
 from bench.report import Column, latency_ms, num, per_second, progress, run_meta, table, write_json
+from bench.store_indexing import positive
 from devservices.postgres import PostgresServer
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
@@ -206,9 +207,9 @@ def server_in(keep: Path | None) -> Iterator[PostgresServer]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000, help="events (default 200,000)")
+    parser.add_argument("--events", type=positive, default=200_000, help="events (default 200,000)")
     parser.add_argument("--batch", type=int, default=1_000, help="events a transaction")
-    parser.add_argument("--accounts", type=int, default=20, help="accounts (default 20)")
+    parser.add_argument("--accounts", type=positive, default=20, help="accounts (default 20)")
     parser.add_argument("--days", type=int, default=120, help="days the events span")
     parser.add_argument("--runs", type=int, default=100, help="timed asks of each query")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")

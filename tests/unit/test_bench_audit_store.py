@@ -1,8 +1,9 @@
-"""bench.activity_api's pure helpers: ``/proc/<pid>/status`` fields, the HTTP query of a store
+"""bench.activity_api's pure functions: ``/proc/<pid>/status`` fields, the HTTP query of a store
 filter, row counts of the written exports, and the RSS sampler on a real process."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from auditstream.store.query import ActivityFilter
 from bench.activity_api import RssSampler, csv_data_rows, line_count, query_params, status_kib
+from bench.store_indexing import positive
 
 STATUS = """Name:\tpython
 Umask:\t0022
@@ -129,3 +131,14 @@ def test_rss_sampler_of_this_process() -> None:
         pass
     assert rss.samples >= 2  # on entry and on exit
     assert rss.hwm_kib >= rss.peak_rss_kib > 0
+
+
+@pytest.mark.parametrize(("text", "value"), [("1", 1), ("1000000", 1_000_000), (" 7 ", 7)])
+def test_positive_takes_whole_numbers_from_one(text: str, value: int) -> None:
+    assert positive(text) == value
+
+
+@pytest.mark.parametrize("text", ["0", "-5", "", "1.5", "1e6", "1; DROP TABLE events", "٣x"])
+def test_positive_refuses_the_rest(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        positive(text)
