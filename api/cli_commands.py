@@ -537,7 +537,7 @@ def add_commands(
     """Register the commands on the ``auditstream`` parser's subparsers."""
     p = sub.add_parser(
         "api",
-        help="serve the settings API (HTTP)",
+        help="serve the HTTP API: streaming settings, the activity audit log and its viewer page",
         description="Serves the stream settings API. Needs AUDITSTREAM_SECRET_KEYS (or _FILE): "
         "destination secrets are sealed with it. With AUDITSTREAM_EXTERNAL_ID_KEY (or _FILE; "
         "make one with `auditstream keys generate` and keep it for good) S3 destinations may "

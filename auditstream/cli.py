@@ -464,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "demo",
-        help="simulate, route and deliver in one process on the embedded log",
+        help="simulate, route, deliver and index on the embedded log (--serve: the viewer)",
         description="Runs the simulator, the router and a sink worker in one process on the "
         "embedded log with the example settings (config/demo.yaml, or --config), writes each "
         "destination's objects under --out, indexes every event into the audit store "
