@@ -18,9 +18,13 @@ many processes as partitions on the same topic (scaling). See ``bench/README.md`
 from __future__ import annotations
 
 import argparse
+import cProfile
+import ctypes
 import inspect
+import io
 import logging
 import os
+import pstats
 import signal
 import statistics
 import subprocess
@@ -159,6 +163,7 @@ class Results:
     router: list[Round] = field(default_factory=list)
     one_process: list[float] = field(default_factory=list)
     many_processes: list[float] = field(default_factory=list)
+    profile: str = ""
 
 
 def _rss_mib() -> float:
@@ -277,9 +282,10 @@ def raw_round(log: KafkaLog, n: int) -> Round:
     return Round(n - clock.first_batch, clock.seconds, txn_seconds, step_seconds, _rss_mib())
 
 
-def router_round(log: KafkaLog, n: int) -> Round:
+def router_round(log: KafkaLog, n: int, profiler: cProfile.Profile | None = None) -> Round:
     """``Router(log)`` stepped until it has consumed N records; the group's offsets are deleted
-    afterwards so the next round starts from offset 0 too."""
+    afterwards so the next round starts from offset 0 too. With ``profiler``, it runs during
+    each timed ``step`` and only then."""
     step_seconds: list[float] = []
     clock = SteadyClock()
     deadline = Deadline("router", STAGE_TIMEOUT_S)
@@ -289,7 +295,13 @@ def router_round(log: KafkaLog, n: int) -> Round:
         try:
             while router.consumed < n:
                 started = time.perf_counter()
+                # Profiled from the second batch on, as timed: the first one joins the group.
+                active = profiler if clock.start is not None else None
+                if active is not None:
+                    active.enable()
                 got = router.step()
+                if active is not None:
+                    active.disable()
                 finished = time.perf_counter()
                 if clock.batch(got, finished):
                     step_seconds.append(finished - started)
@@ -309,6 +321,18 @@ def router_round(log: KafkaLog, n: int) -> Round:
     return Round(
         n - clock.first_batch, clock.seconds, txn_seconds[counted_from:], step_seconds, rss
     )
+
+
+def profile_router(log: KafkaLog, n: int, top: int = 10) -> str:
+    """One more router round under cProfile (inside the timed ``Router.step`` calls only): the
+    ``top`` functions by cumulative time, then by own time."""
+    profiler = cProfile.Profile()
+    router_round(log, n, profiler)
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats(pstats.SortKey.CUMULATIVE).print_stats(top)
+    stats.sort_stats(pstats.SortKey.TIME).print_stats(top)
+    return out.getvalue()
 
 
 def forget_group(bootstrap: str, group: str) -> None:
@@ -352,36 +376,73 @@ def _router_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("AUDITSTREAM_")}
 
 
-def start_routers(bootstrap: str, count: int, workdir: Path) -> list[subprocess.Popen[bytes]]:
-    exe = Path(sys.executable).parent / "auditstream"
-    procs: list[subprocess.Popen[bytes]] = []
-    for i in range(count):
-        out = open(workdir / f"router-{len(procs)}-{uuid.uuid4().hex[:8]}.log", "wb")  # noqa: SIM115
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the child gets SIGKILL when this process ends, even by kill -9; a router left
+    running would route the next run's records."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+LOG_TAIL_LINES = 20
+
+
+@dataclass
+class RouterProcess:
+    """An ``auditstream router`` child and the file its output goes to."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def ended(self) -> str | None:
+        """Why it is no longer running (its status and the end of its output), or None."""
+        if self.proc.poll() is None:
+            return None
         try:
-            procs.append(
-                subprocess.Popen(
-                    [str(exe), "router", "--bootstrap", bootstrap, "--batch-size", str(BATCH_SIZE)],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env=_router_env(),
-                )
+            tail = self.log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        except OSError:
+            tail = []
+        return f"router process {self.proc.pid} exited with status {self.proc.returncode}:\n" + (
+            "\n".join(tail) or "(no output)"
+        )
+
+
+def exited(procs: Sequence[RouterProcess]) -> str | None:
+    """Why the first router process that has ended ended; None if all run."""
+    return next((why for p in procs if (why := p.ended()) is not None), None)
+
+
+def start_routers(bootstrap: str, count: int, workdir: Path) -> list[RouterProcess]:
+    """``count`` router processes on ``bootstrap``, each ended with this process."""
+    exe = Path(sys.executable).parent / "auditstream"
+    procs: list[RouterProcess] = []
+    for i in range(count):
+        log = workdir / f"router-{uuid.uuid4().hex[:8]}.log"
+        with log.open("wb") as out:  # the child has its own descriptor
+            proc = subprocess.Popen(
+                [str(exe), "router", "--bootstrap", bootstrap, "--batch-size", str(BATCH_SIZE)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=_router_env(),
+                preexec_fn=_die_with_parent,
             )
-        finally:
-            out.close()  # the child has its own descriptor
-        progress(f"router process {i + 1}/{count} started (pid {procs[-1].pid})")
+        procs.append(RouterProcess(proc, log))
+        progress(f"router process {i + 1}/{count} started (pid {proc.pid})")
     return procs
 
 
-def stop_routers(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+def stop_routers(procs: Sequence[RouterProcess]) -> None:
+    """TERM each by its PID, then KILL one that has not ended in time."""
     for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
+        if p.proc.poll() is None:
+            p.proc.send_signal(signal.SIGTERM)
     for p in procs:
         try:
-            p.wait(PROCESS_STOP_TIMEOUT_S)
+            p.proc.wait(PROCESS_STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+            p.proc.kill()
+            p.proc.wait()
 
 
 def _assignments(admin: AdminClient, group: str) -> list[list[int]]:
@@ -415,9 +476,8 @@ def processes_round(
     try:
         deadline = time.monotonic() + PROCESS_START_TIMEOUT_S
         while not balanced(_assignments(admin, topics.ROUTER_GROUP), count, partitions):
-            for p in procs:
-                if p.poll() is not None:
-                    raise RuntimeError(f"router process {p.pid} exited with {p.returncode}")
+            if (why := exited(procs)) is not None:
+                raise RuntimeError(why)
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{count} router(s) did not share {partitions} partitions")
             time.sleep(0.2)
@@ -428,6 +488,8 @@ def processes_round(
         run_deadline = Deadline(f"{count} router process(es)", STAGE_TIMEOUT_S)
         while not routed_to_end(_committed(log), targets):
             run_deadline.check(sum(_committed(log).values()), sum(targets.values()))
+            if (why := exited(procs)) is not None:
+                raise RuntimeError(f"{why} before routing every record")
             time.sleep(GROUP_POLL_S)
         elapsed = time.perf_counter() - started
     finally:
@@ -529,11 +591,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--partitions", type=int, default=1, help="partitions of the activity topic (default 1)"
     )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed rounds of each before the timed ones (default 1): the broker's JVM and "
+        "the clients warm up",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the rounds, profile one more router round (cProfile inside Router.step) "
+        "and print the top 10 functions by cumulative time",
+    )
     args = parser.parse_args(argv)
     if args.events < 2 * BATCH_SIZE:
         parser.error(f"--events must be at least {2 * BATCH_SIZE} (two router batches)")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.warmup < 0:
+        parser.error("--warmup must be 0 or more")
     if not 1 <= args.partitions <= 8:
         parser.error("--partitions must be between 1 and 8 (one router process each)")
     return args
@@ -552,6 +629,10 @@ def run(args: argparse.Namespace, records: list[OutgoingRecord], workdir: Path) 
             log.create_topic(topics.ACTIVITY, partitions=args.partitions)
             publish_settings(log, bench_settings())
             fill(log, records, args.partitions)
+            for i in range(args.warmup):
+                progress(f"warm-up round {i + 1} (not reported)")
+                raw_round(log, len(records))
+                router_round(log, len(records))
             for i in range(args.rounds):
                 for name, measure, out in (
                     ("raw passthrough", raw_round, res.raw),
@@ -563,6 +644,9 @@ def run(args: argparse.Namespace, records: list[OutgoingRecord], workdir: Path) 
                         f"round {i + 1}: {name}: {r.events:,} events in {r.seconds:.2f}s = "
                         f"{r.events_per_s:,.0f}/s"
                     )
+            if args.profile:
+                progress("profiling one more router round")
+                res.profile = profile_router(log, len(records))
             if args.partitions > 1:
                 # Each round below routes only the records it adds.
                 skip_to_end(log)
@@ -601,6 +685,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="auditstream-bench-") as tmp:
         res = run(args, records, Path(tmp))
     print(render(meta, res, args.partitions))
+    if res.profile:
+        print("\nOne router round, timed Router.step calls, top 10 by cumulative and own time:\n")
+        print(res.profile)
     return 0
 
 

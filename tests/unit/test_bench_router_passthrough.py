@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from bench.router_passthrough import (
     BATCH_SIZE,
+    RouterProcess,
     Spread,
     balanced,
+    exited,
     next_offsets,
     parse_args,
     round_ratios,
@@ -141,3 +146,35 @@ def test_bad_arguments_are_refused(argv: list[str], capsys: pytest.CaptureFixtur
 def test_defaults() -> None:
     args = parse_args([])
     assert (args.events, args.rounds, args.partitions) == (50_000, 3, 1)
+
+
+def test_an_ended_router_process_says_its_status_and_output(tmp_path: Path) -> None:
+    log = tmp_path / "router.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "print('kafka: no answer from 127.0.0.1:1'); raise SystemExit(3)",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    proc.wait()
+    why = exited([RouterProcess(proc, log)])
+    assert why is not None
+    assert "exited with status 3" in why
+    assert "no answer from 127.0.0.1:1" in why
+
+
+def test_a_running_router_process_has_not_ended(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    try:
+        assert exited([RouterProcess(proc, tmp_path / "missing.log")]) is None
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait()
+    assert "(no output)" in (exited([RouterProcess(proc, tmp_path / "missing.log")]) or "")
